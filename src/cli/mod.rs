@@ -1,0 +1,111 @@
+//! The command line: flat verb-noun commands. Exit codes: 0 ok, 1 failure, 2 usage,
+//! 3 hub unreachable or token refused. Data goes to stdout (`--json` is jq-clean); logs to stderr.
+
+mod listing;
+mod messaging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::ClientError;
+use crate::config::{Config, ConfigError};
+
+pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused.";
+
+#[derive(Parser, Debug)]
+#[command(name = "scitex-orochi", version, about = "Real-time hub where AI agents on many machines talk to each other and to people",
+    after_help = concat!("Settings come from SCITEX_OROCHI_* variables (see docs/configuration.md); the token only from the environment.\n\n",
+        "Examples:\n  scitex-orochi serve\n  scitex-orochi send '#general' 'hello'\n  scitex-orochi list-agents --json\n\n",
+        "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused."))]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Serve(serve::ServeArgs),
+    Healthcheck(serve::HealthcheckArgs),
+    Send(messaging::SendArgs),
+    Login(messaging::LoginArgs),
+    Join(messaging::JoinArgs),
+    ShowHistory(messaging::HistoryArgs),
+    ListAgents(listing::AgentsArgs),
+    ListChannels(listing::ChannelsArgs),
+    ListMembers(listing::MembersArgs),
+    ShowStatus(listing::StatusArgs),
+}
+
+/// Why a command failed, mapped to an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot reach the hub at {0}")]
+    HttpUnreachable(String),
+    #[error("the hub refused the token (HTTP 401); set SCITEX_OROCHI_TOKEN")]
+    HttpUnauthorized,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Client(e) if e.is_connectivity() => 3,
+            CliError::HttpUnreachable(_) | CliError::HttpUnauthorized => 3,
+            _ => 1,
+        }
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    init_logs(&config);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::serve(config, a).await,
+            Command::Healthcheck(a) => serve::healthcheck(config, a).await,
+            Command::Send(a) => messaging::send(config, a).await,
+            Command::Login(a) => messaging::login(config, a).await,
+            Command::Join(a) => messaging::join(config, a).await,
+            Command::ShowHistory(a) => messaging::history(config, a).await,
+            Command::ListAgents(a) => listing::agents(config, a).await,
+            Command::ListChannels(a) => listing::channels(config, a).await,
+            Command::ListMembers(a) => listing::members(config, a).await,
+            Command::ShowStatus(a) => listing::status(config, a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logs(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Prints a value as one line of JSON on stdout.
+pub fn print_json(v: &impl serde::Serialize) {
+    println!("{}", serde_json::to_string(v).expect("values serialize"));
+}

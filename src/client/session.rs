@@ -1,0 +1,334 @@
+//! The background task behind `OrochiClient`: owns the socket, correlates replies by `ref`,
+//! and keeps every subscribed channel gapless across reconnects (see `Tracker`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+use super::{ClientError, ClientOptions, metrics, refused};
+use crate::protocol::{Frame, SERVER_SENDER, parse_frame};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest page asked for when replaying a channel.
+const RESUME_PAGE: i64 = 1000;
+
+pub enum Command {
+    Request { frame: Frame, reply: oneshot::Sender<Result<Frame, ClientError>> },
+    Subscribe { channel: String, join: bool, reply: oneshot::Sender<Result<(), ClientError>> },
+    Close,
+}
+
+/// What a reply with a given `ref` completes.
+enum Pending {
+    Caller(oneshot::Sender<Result<Frame, ClientError>>),
+    Subscribe { channel: String, join: bool, reply: oneshot::Sender<Result<(), ClientError>> },
+    /// Learning a channel's head `seq` (limit 1) or replaying after a known one.
+    Sync(String),
+}
+
+/// Per-channel position and the live frames held back while a channel catches up.
+#[derive(Default)]
+struct Tracker {
+    last: BTreeMap<String, Option<u64>>,
+    syncing: HashMap<String, Vec<Frame>>,
+}
+
+pub async fn start(opts: ClientOptions) -> Result<(mpsc::Sender<Command>, mpsc::Receiver<Frame>), ClientError> {
+    let ws = open(&opts).await?;
+    let (commands, command_rx) = mpsc::channel(1024);
+    let (events_tx, events) = mpsc::channel(10_000);
+    let tracker = Tracker { last: opts.channels.iter().map(|c| (c.clone(), None)).collect(), ..Default::default() };
+    let mut task = Task { opts, events: events_tx, pending: HashMap::new(), tracker };
+    let ws = task.handshake(ws).await?;
+    tokio::spawn(task.run(ws, command_rx));
+    Ok((commands, events))
+}
+
+async fn open(opts: &ClientOptions) -> Result<Ws, ClientError> {
+    let unreachable = |reason: String| ClientError::Unreachable { url: opts.url.clone(), reason };
+    let mut url = url::Url::parse(&opts.url).map_err(|e| unreachable(format!("bad URL: {e}")))?;
+    if !opts.token.is_empty() {
+        url.query_pairs_mut().append_pair("token", &opts.token);
+    }
+    let (ws, _) = connect_async(url.as_str()).await.map_err(|e| unreachable(e.to_string()))?;
+    Ok(ws)
+}
+
+async fn write(ws: &mut Ws, frame: &Frame) -> Result<(), ClientError> {
+    ws.send(Message::text(frame.to_json())).await.map_err(|_| ClientError::Disconnected)
+}
+
+struct Task {
+    opts: ClientOptions,
+    events: mpsc::Sender<Frame>,
+    pending: HashMap<String, Pending>,
+    tracker: Tracker,
+}
+
+impl Task {
+    /// Registers (when asked) and starts syncing every tracked channel.
+    async fn handshake(&mut self, mut ws: Ws) -> Result<Ws, ClientError> {
+        if self.opts.register {
+            let o = &self.opts;
+            let channels: Vec<&String> = self.tracker.last.keys().collect();
+            let register = Frame::new(
+                "register",
+                &o.name,
+                json!({"channels": channels, "machine": o.machine, "role": o.role, "model": o.model, "project": o.project}),
+            );
+            write(&mut ws, &register).await?;
+            loop {
+                let Some(Ok(msg)) = ws.next().await else { return Err(ClientError::Disconnected) };
+                let Some(frame) = decode(msg) else { continue };
+                let reference = frame.str_field("ref").map(String::from);
+                match frame.kind.as_str() {
+                    "error" if reference.is_none() || reference.as_deref() == Some(&register.id) => {
+                        return Err(refused(&frame.payload));
+                    }
+                    "ack" if reference.as_deref() == Some(&register.id) => break,
+                    _ => {}
+                }
+            }
+        } else if let Some(Ok(msg)) = tokio::time::timeout(Duration::from_millis(50), ws.next()).await.ok().flatten() {
+            // An unregistered socket learns of a refused token only from the hub's first frame.
+            if let Some(f) = decode(msg).filter(|f| f.kind == "error") {
+                return Err(refused(&f.payload));
+            }
+        }
+        let channels: Vec<(String, Option<u64>)> = self.tracker.last.iter().map(|(c, s)| (c.clone(), *s)).collect();
+        for (channel, after) in channels {
+            self.sync(&mut ws, &channel, after).await?;
+        }
+        Ok(ws)
+    }
+
+    /// Asks for the channel's head (after == None) or the rows after `after`; live frames for
+    /// it are held until the answer arrives.
+    async fn sync(&mut self, ws: &mut Ws, channel: &str, after: Option<u64>) -> Result<(), ClientError> {
+        let mut payload = json!({"channel": channel, "limit": if after.is_some() { RESUME_PAGE } else { 1 }});
+        if let Some(a) = after {
+            payload["after_seq"] = a.into();
+        }
+        let q = Frame::new("query", &self.opts.name, payload);
+        self.tracker.syncing.entry(channel.to_string()).or_default();
+        self.pending.insert(q.id.clone(), Pending::Sync(channel.to_string()));
+        write(ws, &q).await
+    }
+
+    async fn run(mut self, mut ws: Ws, mut commands: mpsc::Receiver<Command>) {
+        let mut attempt = 0u32;
+        loop {
+            let closed = self.serve(&mut ws, &mut commands).await;
+            self.fail_pending();
+            if closed || !self.opts.reconnect {
+                break;
+            }
+            ws = loop {
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+                match open(&self.opts).await {
+                    Ok(w) => match self.handshake(w).await {
+                        Ok(w) => break w,
+                        Err(ClientError::AuthRefused) => {
+                            tracing::error!("hub refused the token on reconnect; giving up");
+                            return;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "reconnect handshake failed"),
+                    },
+                    Err(e) => tracing::debug!(error = %e, attempt, "reconnect failed"),
+                }
+            };
+            attempt = 0;
+            tracing::info!(agent = %self.opts.name, "reconnected; resuming channels");
+        }
+    }
+
+    /// Serves one connection; true when the client asked to close.
+    async fn serve(&mut self, ws: &mut Ws, commands: &mut mpsc::Receiver<Command>) -> bool {
+        let period = self.opts.heartbeat.unwrap_or(Duration::from_secs(3600));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None | Some(Command::Close) => {
+                        let _ = ws.close(None).await;
+                        return true;
+                    }
+                    Some(Command::Request { frame, reply }) => {
+                        self.pending.insert(frame.id.clone(), Pending::Caller(reply));
+                        if write(ws, &frame).await.is_err() { return false; }
+                    }
+                    Some(Command::Subscribe { channel, join, reply }) => {
+                        let f = Frame::new(if join { "subscribe" } else { "unsubscribe" }, &self.opts.name, json!({"channel": channel}));
+                        self.pending.insert(f.id.clone(), Pending::Subscribe { channel, join, reply });
+                        if write(ws, &f).await.is_err() { return false; }
+                    }
+                },
+                msg = ws.next() => match msg {
+                    Some(Ok(m)) => {
+                        if let Some(frame) = decode(m)
+                            && self.incoming(ws, frame).await.is_err()
+                        {
+                            return false;
+                        }
+                    }
+                    _ => return false,
+                },
+                _ = beat.tick(), if self.opts.heartbeat.is_some() && self.opts.register => {
+                    let f = Frame::new("heartbeat", &self.opts.name, Value::Object(metrics::collect()));
+                    if write(ws, &f).await.is_err() { return false; }
+                }
+            }
+        }
+    }
+
+    async fn incoming(&mut self, ws: &mut Ws, frame: Frame) -> Result<(), ClientError> {
+        let reference = frame.str_field("ref").map(String::from);
+        let from_hub = frame.sender == SERVER_SENDER;
+        if from_hub && let Some(r) = reference {
+            if let Some(p) = self.pending.remove(&r) {
+                return self.complete(ws, p, frame).await;
+            }
+            return Ok(());
+        }
+        if from_hub && frame.kind == "error" && frame.str_field("code") == Some("AUTH_FAILED") {
+            self.opts.reconnect = false;
+            return Err(ClientError::AuthRefused);
+        }
+        if frame.kind == "message" && !from_hub {
+            self.live(frame).await;
+        }
+        Ok(())
+    }
+
+    async fn complete(&mut self, ws: &mut Ws, pending: Pending, frame: Frame) -> Result<(), ClientError> {
+        let result = if frame.kind == "error" { Err(refused(&frame.payload)) } else { Ok(frame) };
+        match pending {
+            Pending::Caller(reply) => {
+                let _ = reply.send(result);
+            }
+            Pending::Subscribe { channel, join, reply } => {
+                if result.is_ok() {
+                    if join {
+                        self.tracker.last.entry(channel.clone()).or_insert(None);
+                        self.sync(ws, &channel, None).await?;
+                    } else {
+                        self.tracker.last.remove(&channel);
+                        self.tracker.syncing.remove(&channel);
+                    }
+                }
+                let _ = reply.send(result.map(drop));
+            }
+            Pending::Sync(channel) => {
+                let frame = result.map_err(|e| ClientError::Protocol(format!("sync of {channel} failed: {e}")))?;
+                self.synced(ws, &channel, frame).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A sync answer: replay rows past the position, page on, then release held frames.
+    async fn synced(&mut self, ws: &mut Ws, channel: &str, reply: Frame) -> Result<(), ClientError> {
+        let rows = reply.payload.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
+        let last = self.tracker.last.get(channel).copied().flatten();
+        let Some(mut last) = last else {
+            // Head learned: everything held arrived after subscribing, so all of it is new.
+            let head = rows.first().and_then(|r| r["seq"].as_u64()).unwrap_or(0);
+            let held = self.tracker.syncing.remove(channel).unwrap_or_default();
+            let top = held.iter().filter_map(|f| f.seq).max().unwrap_or(0).max(head);
+            self.tracker.last.insert(channel.to_string(), Some(top));
+            for f in held {
+                self.emit(f).await;
+            }
+            return Ok(());
+        };
+        let full = rows.len() as i64 >= RESUME_PAGE;
+        for row in rows {
+            let seq = row["seq"].as_u64().unwrap_or(0);
+            if seq > last {
+                last = seq;
+                self.emit(row_to_frame(&row)).await;
+            }
+        }
+        self.tracker.last.insert(channel.to_string(), Some(last));
+        if full {
+            return self.sync(ws, channel, Some(last)).await;
+        }
+        for f in self.tracker.syncing.remove(channel).unwrap_or_default() {
+            if f.seq.is_some_and(|s| s > last) {
+                last = f.seq.unwrap_or(last);
+                self.emit(f).await;
+            }
+        }
+        self.tracker.last.insert(channel.to_string(), Some(last));
+        Ok(())
+    }
+
+    async fn live(&mut self, frame: Frame) {
+        let channel = frame.channel().to_string();
+        if let Some(held) = self.tracker.syncing.get_mut(&channel) {
+            held.push(frame);
+            return;
+        }
+        if let (Some(Some(last)), Some(seq)) = (self.tracker.last.get(&channel).copied(), frame.seq) {
+            if seq <= last {
+                return;
+            }
+            self.tracker.last.insert(channel, Some(seq));
+        }
+        self.emit(frame).await;
+    }
+
+    async fn emit(&self, frame: Frame) {
+        let _ = self.events.send(frame).await;
+    }
+
+    fn fail_pending(&mut self) {
+        for (_, p) in self.pending.drain() {
+            match p {
+                Pending::Caller(reply) => drop(reply.send(Err(ClientError::Disconnected))),
+                Pending::Subscribe { reply, .. } => drop(reply.send(Err(ClientError::Disconnected))),
+                Pending::Sync(_) => {}
+            }
+        }
+        self.tracker.syncing.clear();
+    }
+}
+
+fn decode(msg: Message) -> Option<Frame> {
+    match msg {
+        Message::Text(t) => parse_frame(t.as_str()).ok(),
+        _ => None,
+    }
+}
+
+/// Exponential from 100 ms to 10 s, with ±50 % jitter so a fleet does not reconnect in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = (100u64 << attempt.min(7)).min(10_000) as f64;
+    Duration::from_millis((base * rand::rng().random_range(0.5..1.5)) as u64)
+}
+
+/// A history row as the live frame it was.
+fn row_to_frame(row: &Value) -> Frame {
+    let s = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+    let mut payload = json!({"channel": s("channel"), "content": s("content")});
+    if let Some(m) = row["metadata"].as_object().filter(|m| !m.is_empty()) {
+        payload["metadata"] = Value::Object(m.clone());
+        if let Some(a) = m.get("attachments") {
+            payload["attachments"] = a.clone();
+        }
+    }
+    let mut f = Frame::new("message", &s("sender"), payload);
+    f.id = s("msg_id");
+    f.ts = s("ts");
+    f.seq = row["seq"].as_u64();
+    f
+}

@@ -1,0 +1,291 @@
+//! The one table of `SCITEX_OROCHI_*` variables.
+//!
+//! Every variable the binary reads is declared once in [`settings!`] below: its name, kind,
+//! default, whether it is a secret, and a one-line doc. The typed [`Config`] struct, the
+//! documentation check in the tests and the error messages all come from that table.
+
+use std::path::PathBuf;
+
+/// How a variable's raw text is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Host,
+    Port,
+    /// A `ws://`, `wss://`, `http://` or `https://` URL, or empty.
+    Url,
+    Path,
+    /// Comma-separated exact origins (`scheme://host[:port]`), or empty.
+    Origins,
+    Count,
+    Seconds,
+    Bytes,
+    /// One of a fixed set of words.
+    Choice(&'static [&'static str]),
+}
+
+impl Kind {
+    fn expected(self) -> String {
+        match self {
+            Kind::Text => "text".into(),
+            Kind::Host => "a host name or IP address".into(),
+            Kind::Port => "a TCP port 1-65535".into(),
+            Kind::Url => "a ws://, wss://, http:// or https:// URL".into(),
+            Kind::Path => "a file system path".into(),
+            Kind::Origins => "comma-separated origins like https://example.org".into(),
+            Kind::Count => "a non-negative integer".into(),
+            Kind::Seconds => "a whole number of seconds".into(),
+            Kind::Bytes => "a size in bytes".into(),
+            Kind::Choice(words) => format!("one of {}", words.join(", ")),
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Var {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+/// A bad value: names the variable and what was expected, never the secret's value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Converts checked raw text into the field's type.
+trait FromRaw: Sized {
+    fn from_raw(raw: &str) -> Result<Self, ()>;
+}
+impl FromRaw for String {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        Ok(raw.to_string())
+    }
+}
+impl FromRaw for PathBuf {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        Ok(PathBuf::from(raw))
+    }
+}
+impl FromRaw for u16 {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        raw.trim().parse().map_err(|_| ())
+    }
+}
+impl FromRaw for u64 {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        raw.trim().parse().map_err(|_| ())
+    }
+}
+impl FromRaw for Vec<String> {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+    }
+}
+
+impl Var {
+    /// Checks `raw` against the kind; `Err` carries what was expected.
+    pub fn check(&self, raw: &str) -> Result<(), String> {
+        let ok = match self.kind {
+            Kind::Text | Kind::Path => true,
+            Kind::Host => !raw.trim().is_empty() && !raw.contains(['/', ' ']),
+            Kind::Port => raw.trim().parse::<u16>().is_ok_and(|p| p > 0),
+            Kind::Count | Kind::Seconds | Kind::Bytes => raw.trim().parse::<u64>().is_ok(),
+            Kind::Url => raw.is_empty() || is_url(raw, &["ws", "wss", "http", "https"]),
+            Kind::Origins => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .all(is_origin),
+            Kind::Choice(words) => words.contains(&raw.trim()),
+        };
+        if ok {
+            Ok(())
+        } else {
+            let shown = if self.secret { String::from("(secret, not shown)") } else { format!("{raw:?}") };
+            Err(format!("{}: expected {}, got {shown}", self.name, self.kind.expected()))
+        }
+    }
+
+    fn read<T: FromRaw>(&self, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<String>) -> Option<T> {
+        let raw = lookup(self.name).unwrap_or_else(|| self.default.to_string());
+        if let Err(e) = self.check(&raw) {
+            errors.push(e);
+            return None;
+        }
+        match T::from_raw(&raw) {
+            Ok(v) => Some(v),
+            Err(()) => {
+                errors.push(format!("{}: expected {}", self.name, self.kind.expected()));
+                None
+            }
+        }
+    }
+}
+
+fn is_url(raw: &str, schemes: &[&str]) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| schemes.contains(&u.scheme()) && u.host_str().is_some())
+}
+
+/// An origin is `scheme://host[:port]` with nothing after it.
+fn is_origin(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some()
+            && u.path() == "/"
+            && !raw.ends_with('/')
+            && u.query().is_none()
+    })
+}
+
+macro_rules! settings {
+    ($( $field:ident : $ty:ty = $name:literal, $kind:expr, $default:literal, secret = $secret:literal, $doc:literal; )*) => {
+        /// Every `SCITEX_OROCHI_*` variable, in documentation order.
+        pub const VARS: &[Var] = &[
+            $( Var { name: concat!("SCITEX_OROCHI_", $name), kind: $kind, default: $default, secret: $secret, doc: $doc }, )*
+        ];
+
+        /// Typed settings, one field per row of [`VARS`].
+        #[derive(Clone)]
+        pub struct Config { $( #[doc = $doc] pub $field: $ty, )* }
+
+        impl Config {
+            /// Reads every variable through `lookup`; all problems are reported together.
+            pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+                let mut errors = Vec::new();
+                $( let $field = Var { name: concat!("SCITEX_OROCHI_", $name), kind: $kind, default: $default, secret: $secret, doc: $doc }
+                    .read::<$ty>(&lookup, &mut errors); )*
+                if !errors.is_empty() {
+                    return Err(ConfigError(errors));
+                }
+                Ok(Config { $( $field: $field.expect("checked above"), )* })
+            }
+        }
+    };
+}
+
+settings! {
+    host: String = "HOST", Kind::Host, "127.0.0.1", secret = false,
+        "Bind address of both listeners; also the host the client connects to.";
+    port: u16 = "PORT", Kind::Port, "9559", secret = false,
+        "Agent WebSocket port.";
+    dashboard_port: u16 = "DASHBOARD_PORT", Kind::Port, "8559", secret = false,
+        "HTTP port: dashboard, REST API, observer socket /ws, media.";
+    url: String = "URL", Kind::Url, "", secret = false,
+        "Client only: hub WebSocket URL; overrides HOST and PORT when set.";
+    token: String = "TOKEN", Kind::Text, "", secret = true,
+        "Client token; on the hub, the admin token when ADMIN_TOKEN is unset.";
+    admin_token: String = "ADMIN_TOKEN", Kind::Text, "", secret = true,
+        "Hub admin token. Unset: TOKEN, else <data dir>/.admin-token, else generated into that file (0600).";
+    agent: String = "AGENT", Kind::Text, "", secret = false,
+        "Client only: agent name (default: the host name).";
+    db: PathBuf = "DB", Kind::Path, "orochi-data/orochi.db", secret = false,
+        "SQLite database file; its folder also holds .admin-token.";
+    db_sync: String = "DB_SYNC", Kind::Choice(&["full", "normal"]), "full", secret = false,
+        "SQLite synchronous mode for the WAL: full survives power loss, normal survives process crashes.";
+    retention_max_rows: u64 = "RETENTION_MAX_ROWS", Kind::Count, "0", secret = false,
+        "Keep at most this many messages (oldest pruned first); 0 keeps everything.";
+    dashboard_ws_upstream: String = "DASHBOARD_WS_UPSTREAM", Kind::Url, "", secret = false,
+        "Hub the dashboard observes and posts to (dev wired to stable); served as /api/config ws_upstream.";
+    cors_origins: Vec<String> = "CORS_ORIGINS", Kind::Origins, "", secret = false,
+        "Comma-separated exact origins allowed to call the REST API from a browser.";
+    media_root: PathBuf = "MEDIA_ROOT", Kind::Path, "orochi-data/media", secret = false,
+        "Folder for uploaded files.";
+    media_max_size: u64 = "MEDIA_MAX_SIZE", Kind::Bytes, "20971520", secret = false,
+        "Largest upload in bytes, enforced while streaming.";
+    max_frame_bytes: u64 = "MAX_FRAME_BYTES", Kind::Bytes, "1048576", secret = false,
+        "Largest WebSocket frame answered normally; larger ones get FRAME_TOO_LARGE, four times larger close the socket (1009).";
+    max_content_bytes: u64 = "MAX_CONTENT_BYTES", Kind::Bytes, "262144", secret = false,
+        "Largest message content in bytes (WebSocket and REST).";
+    queue_frames: u64 = "QUEUE_FRAMES", Kind::Count, "4096", secret = false,
+        "Outbound queue per connection, in frames; a consumer that falls this far behind is disconnected (4008).";
+    ping_interval_secs: u64 = "PING_INTERVAL_SECS", Kind::Seconds, "30", secret = false,
+        "Protocol ping interval on agent sockets.";
+    ping_timeout_secs: u64 = "PING_TIMEOUT_SECS", Kind::Seconds, "10", secret = false,
+        "A socket silent this long after a ping is closed.";
+    stale_secs: u64 = "STALE_SECS", Kind::Seconds, "300", secret = false,
+        "An agent without heartbeat for this long is reaped and its socket closed (4003).";
+    reap_interval_secs: u64 = "REAP_INTERVAL_SECS", Kind::Seconds, "60", secret = false,
+        "How often the reaper runs.";
+    log: String = "LOG", Kind::Text, "info", secret = false,
+        "Log filter (tracing EnvFilter syntax), written to stderr.";
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Table defaults, for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::from_lookup(|_| None).expect("table defaults are valid")
+    }
+
+    /// The token a client presents: TOKEN, else ADMIN_TOKEN.
+    pub fn client_token(&self) -> &str {
+        if self.token.is_empty() { &self.admin_token } else { &self.token }
+    }
+
+    /// The agent WebSocket URL a client connects to.
+    pub fn hub_url(&self) -> String {
+        if self.url.is_empty() { format!("ws://{}:{}/", self.host, self.port) } else { self.url.clone() }
+    }
+
+    /// The REST base URL a client uses (dashboard port on the hub's host).
+    pub fn http_base(&self) -> String {
+        match url::Url::parse(&self.hub_url()) {
+            Ok(u) if !self.url.is_empty() => {
+                let scheme = if u.scheme() == "wss" { "https" } else { "http" };
+                format!("{scheme}://{}:{}", u.host_str().unwrap_or(&self.host), self.dashboard_port)
+            }
+            _ => format!("http://{}:{}", self.host, self.dashboard_port),
+        }
+    }
+
+    /// The agent name a client uses: AGENT, else the host name.
+    pub fn agent_name(&self) -> String {
+        if self.agent.is_empty() { crate::client::metrics::hostname() } else { self.agent.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(move |n| pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn defaults_match_reference_ports() {
+        let c = Config::defaults();
+        assert_eq!((c.port, c.dashboard_port), (9559, 8559));
+        assert_eq!(c.retention_max_rows, 0);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_hide_secrets() {
+        let err = with(&[("SCITEX_OROCHI_PORT", "99999"), ("SCITEX_OROCHI_CORS_ORIGINS", "https://a.org/path")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("SCITEX_OROCHI_PORT: expected a TCP port"), "{err}");
+        assert!(err.contains("SCITEX_OROCHI_CORS_ORIGINS"), "{err}");
+        let secret = Var { name: "X", kind: Kind::Port, default: "", secret: true, doc: "" };
+        let msg = secret.check("hunter2").unwrap_err();
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn origins_are_exact() {
+        let c = with(&[("SCITEX_OROCHI_CORS_ORIGINS", "https://a.org, http://b.org:8560")]).unwrap();
+        assert_eq!(c.cors_origins, vec!["https://a.org", "http://b.org:8560"]);
+        assert!(with(&[("SCITEX_OROCHI_CORS_ORIGINS", "*")]).is_err());
+        assert!(with(&[("SCITEX_OROCHI_DB_SYNC", "off")]).is_err());
+    }
+}

@@ -1,0 +1,514 @@
+//! The agent socket (port 9559, any path, `?token=`): one session per connection, frames
+//! handled in arrival order, replies and acks queued on the connection's own writer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::any;
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use super::HubState;
+use super::auth::{self, Principal};
+use super::conn::{Conn, close_code, write_loop};
+use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
+use super::router::Submitted;
+use super::store::{HistoryQuery, StoreError, StoredMessage};
+use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
+
+/// Largest history page one `query` returns; clients page with `after_seq`.
+pub const MAX_QUERY_LIMIT: i64 = 1000;
+
+pub fn router(state: Arc<HubState>) -> Router {
+    Router::new().fallback(any(upgrade)).with_state(state)
+}
+
+/// The first `token` query value, decoded.
+pub fn token_from_query(query: Option<&str>) -> String {
+    query
+        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token"))
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn upgrade(State(state): State<Arc<HubState>>, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {
+    let token = token_from_query(query.as_deref());
+    let principal = match auth::verify(&state.store, &state.admin_token, &token).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "token check failed");
+            None
+        }
+    };
+    let hard_cap = (state.config.max_frame_bytes.saturating_mul(4)) as usize;
+    ws.max_message_size(hard_cap).max_frame_size(hard_cap).on_upgrade(move |socket| async move {
+        match principal {
+            Some(p) => Session::run(state, socket, p).await,
+            None => reject(socket).await,
+        }
+    })
+}
+
+/// The reference's way: finish the upgrade, send AUTH_FAILED, close with 4001.
+async fn reject(mut socket: WebSocket) {
+    use axum::extract::ws::CloseFrame;
+    let err = FrameError::new(ErrorCode::AuthFailed, "Invalid or missing token");
+    let _ = socket.send(Message::Text(Frame::error(&err).to_json().into())).await;
+    let close = CloseFrame { code: close_code::AUTH_FAILED, reason: "Authentication failed".into() };
+    let _ = socket.send(Message::Close(Some(close))).await;
+}
+
+/// What to do after a frame was handled.
+enum Flow {
+    Ack,
+    /// The pipeline acks after the commit.
+    Deferred,
+    /// Nothing more to send.
+    Done,
+}
+
+struct Session {
+    state: Arc<HubState>,
+    conn: Arc<Conn>,
+    /// The name this socket registered, once it has.
+    name: Option<String>,
+}
+
+impl Session {
+    async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal) {
+        let (sink, mut stream) = socket.split();
+        let (conn, outbox) = Conn::new(principal, state.config.queue_frames as usize);
+        let conn = Arc::new(conn);
+        let ping = Duration::from_secs(state.config.ping_interval_secs.max(1));
+        let idle = ping + Duration::from_secs(state.config.ping_timeout_secs.max(1));
+        let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping)));
+        state.metrics.agent_connections.inc();
+        let mut session = Session { state, conn, name: None };
+        loop {
+            tokio::select! {
+                _ = &mut writer => break,
+                next = tokio::time::timeout(idle, stream.next()) => match next {
+                    Err(_) => { session.conn.close(close_code::PING_TIMEOUT, "no pong within the ping timeout"); break; }
+                    Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
+                    Ok(Some(Err(e))) => {
+                        tracing::debug!(conn = session.conn.id, error = %e, "agent socket read failed");
+                        session.conn.close(1009, "frame too large or not valid");
+                        break;
+                    }
+                    Ok(Some(Ok(Message::Text(t)))) => session.handle(t.as_str()).await,
+                    Ok(Some(Ok(Message::Binary(b)))) => match std::str::from_utf8(&b) {
+                        Ok(t) => session.handle(t).await,
+                        Err(_) => session.refuse(FrameError::new(ErrorCode::ParseError, "binary frame is not valid UTF-8")),
+                    },
+                    Ok(Some(Ok(_))) => {}
+                }
+            }
+        }
+        session.finish(writer).await;
+    }
+
+    async fn finish(self, writer: tokio::task::JoinHandle<()>) {
+        let st = &self.state;
+        if let Some(name) = &self.name {
+            let removed = {
+                let mut inner = st.registry.write();
+                // Only if this socket still holds the name (it may have been replaced).
+                match inner.agents.get(name) {
+                    Some(a) if a.conn.id == self.conn.id => inner.remove_agent(name).is_some(),
+                    _ => false,
+                }
+            };
+            if removed {
+                st.announce_disconnect(name);
+            }
+        }
+        self.conn.close(1000, "");
+        drop(self.conn);
+        let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+        st.metrics.agent_connections.dec();
+    }
+
+    fn send(&self, frame: &Frame) {
+        self.conn.send_text(frame.to_json(), &self.state.metrics);
+    }
+
+    fn refuse(&self, err: FrameError) {
+        self.state.metrics.frame_errors.inc();
+        self.send(&Frame::error(&err));
+    }
+
+    async fn handle(&mut self, text: &str) {
+        let limit = self.state.config.max_frame_bytes;
+        if text.len() as u64 > limit {
+            return self.refuse(FrameError::new(
+                ErrorCode::FrameTooLarge,
+                format!("frame is {} bytes; the limit is {limit} (SCITEX_OROCHI_MAX_FRAME_BYTES)", text.len()),
+            ));
+        }
+        let frame = match parse_frame(text) {
+            Ok(f) => f,
+            Err(e) => return self.refuse(e),
+        };
+        let id = frame.id.clone();
+        let result = match frame.kind.as_str() {
+            "register" => self.register(frame).await,
+            "message" => self.message(frame).await,
+            "subscribe" | "unsubscribe" => self.membership(frame).await,
+            "query" => self.query(frame).await,
+            "presence" => self.presence(&frame),
+            "heartbeat" => self.heartbeat(&frame),
+            "status_update" => self.status_update(&frame),
+            other => {
+                let err = FrameError::new(ErrorCode::UnknownType, format!("Unknown message type: {other}"));
+                self.refuse(FrameError { reference: Some(id.clone()), ..err });
+                // The reference acks unknown types too, except frames that are themselves errors.
+                if other == "error" { Ok(Flow::Done) } else { Ok(Flow::Ack) }
+            }
+        };
+        match result {
+            Ok(Flow::Ack) => self.send(&Frame::ack(&id, None)),
+            Ok(Flow::Deferred | Flow::Done) => {}
+            Err(mut e) => {
+                e.reference = Some(id);
+                self.refuse(e);
+            }
+        }
+    }
+
+    fn registered(&self) -> Result<&str, FrameError> {
+        self.name
+            .as_deref()
+            .ok_or_else(|| FrameError::new(ErrorCode::NotRegistered, "send register first"))
+    }
+
+    async fn register(&mut self, frame: Frame) -> Result<Flow, FrameError> {
+        let name = frame.sender.clone();
+        check_name(&name)?;
+        let p = &frame.payload;
+        let channels = string_list(p, "channels")?;
+        let text = |key: &str| opt_str(p, key).map(|v| v.unwrap_or_default());
+        let machine = text("machine")?;
+        let agent_id = opt_str(p, "agent_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| {
+            let host = if machine.is_empty() { crate::client::metrics::hostname() } else { machine.clone() };
+            format!("{name}@{host}")
+        });
+        let st = self.state.clone();
+        let saved = {
+            let n = name.clone();
+            st.store
+                .read(move |c| {
+                    c.prepare_cached("SELECT channel FROM channel_members WHERE agent = ?1")?
+                        .query_map([n], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                })
+                .await
+                .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?
+        };
+        if !channels.is_empty() {
+            persist_membership(&st, &name, channels.clone(), true).await?;
+        }
+        let now = now_ts();
+        let info = AgentInfo {
+            name: name.clone(),
+            channels: channels.iter().chain(saved.iter()).cloned().collect(),
+            machine: machine.clone(),
+            role: text("role")?,
+            model: text("model")?,
+            agent_id,
+            project: text("project")?,
+            multiplexer: text("multiplexer")?,
+            status: "online".into(),
+            current_task: truncate(&text("current_task")?, 200),
+            subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
+            resources: Map::new(),
+            last_heartbeat: now.clone(),
+            workspace_id: self.conn.principal.workspace_id().to_string(),
+            registered_at: now,
+        };
+        let connected = json!({
+            "agent": name, "event": "connected", "channels": info.channels, "agent_id": info.agent_id, "project": info.project,
+        });
+        let stale = Duration::from_secs(st.config.stale_secs);
+        let mut evicted = Vec::new();
+        {
+            let mut inner = st.registry.write();
+            if let Some(old) = self.name.take().filter(|old| *old != name) {
+                inner.remove_agent(&old);
+            }
+            if let Some(prev) = inner.remove_agent(&name).filter(|a| a.conn.id != self.conn.id) {
+                prev.conn.close(close_code::REPLACED, "Replaced by new connection");
+            }
+            if !machine.is_empty() {
+                let now = Instant::now();
+                evicted = inner
+                    .agents
+                    .iter()
+                    .filter(|(_, a)| a.info.machine == machine && now.duration_since(a.seen) > stale)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for n in &evicted {
+                    if let Some(a) = inner.remove_agent(n) {
+                        a.conn.close(close_code::STALE, "stale: evicted by a new agent on the same machine");
+                    }
+                }
+            }
+            for ch in &info.channels {
+                inner.channels.entry(ch.clone()).or_default().insert(name.clone());
+            }
+            inner.agents.insert(name.clone(), Agent { conn: self.conn.clone(), info, seen: Instant::now() });
+        }
+        for n in &evicted {
+            st.announce_disconnect(n);
+        }
+        self.name = Some(name);
+        st.registry.to_observers(&Frame::server("presence_change", connected), &st.metrics);
+        Ok(Flow::Ack)
+    }
+
+    async fn message(&mut self, mut frame: Frame) -> Result<Flow, FrameError> {
+        let st = &self.state;
+        match &self.name {
+            Some(name) if frame.sender == "unknown" => frame.sender = name.clone(),
+            Some(name) if frame.sender != *name => {
+                return Err(FrameError::new(
+                    ErrorCode::SenderMismatch,
+                    format!("this socket is registered as {name:?} and cannot send as {:?}", frame.sender),
+                ));
+            }
+            None if st.registry.read().agents.contains_key(&frame.sender) => {
+                return Err(FrameError::new(
+                    ErrorCode::SenderMismatch,
+                    format!("{:?} is a registered agent on another connection", frame.sender),
+                ));
+            }
+            _ => {}
+        }
+        let principal = &self.conn.principal;
+        let scope = match (&self.name, principal) {
+            (None, Principal::Admin) => None,
+            _ => Some(principal.workspace_id().to_string()),
+        };
+        let id = frame.id.clone();
+        let conn = self.conn.clone();
+        let state = self.state.clone();
+        let reply = Box::new(move |result: Result<&StoredMessage, &StoreError>| {
+            let frame = match result {
+                Ok(stored) => Frame::ack(&id, Some(stored.seq)),
+                Err(e) => Frame::error(&FrameError {
+                    reference: Some(id.clone()),
+                    ..FrameError::new(ErrorCode::StoreUnavailable, format!("not stored: {e}"))
+                }),
+            };
+            conn.send_text(frame.to_json(), &state.metrics);
+            conn.message_committed();
+        });
+        match st.submit(frame, scope, reply).await? {
+            Submitted::Queued => {
+                self.conn.message_submitted();
+                Ok(Flow::Deferred)
+            }
+            Submitted::NoChannel => Ok(Flow::Ack),
+        }
+    }
+
+    async fn membership(&mut self, frame: Frame) -> Result<Flow, FrameError> {
+        let name = self.registered()?.to_string();
+        let channel = required_channel(&frame.payload)?;
+        let join = frame.kind == "subscribe";
+        {
+            let mut inner = self.state.registry.write();
+            if join {
+                inner.join(&name, &channel);
+            } else {
+                inner.leave(&name, &channel);
+            }
+        }
+        persist_membership(&self.state, &name, vec![channel], join).await?;
+        Ok(Flow::Ack)
+    }
+
+    async fn query(&mut self, frame: Frame) -> Result<Flow, FrameError> {
+        let p = &frame.payload;
+        let channel = opt_str(p, "channel")?.filter(|c| !c.is_empty()).unwrap_or_else(|| "#general".into());
+        let since = opt_str(p, "since")?.filter(|s| !s.is_empty());
+        let limit = opt_int(p, "limit")?.unwrap_or(50);
+        let limit = if limit < 0 || limit > MAX_QUERY_LIMIT { MAX_QUERY_LIMIT } else { limit };
+        let after_seq = opt_int(p, "after_seq")?.map(|s| s.max(0) as u64);
+        // A client reads its own writes: wait for its messages still in the group commit.
+        self.conn.own_writes_committed().await;
+        let rows = self
+            .state
+            .store
+            .history(HistoryQuery { channel: channel.clone(), since, after_seq, limit })
+            .await
+            .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
+        let history: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
+        let payload = json!({"channel": channel, "content": "", "history": history, "ref": frame.id});
+        self.send(&Frame::server("message", payload));
+        Ok(Flow::Ack)
+    }
+
+    fn presence(&self, frame: &Frame) -> Result<Flow, FrameError> {
+        let principal = &self.conn.principal;
+        let agents: Map<String, Value> = {
+            let inner = self.state.registry.read();
+            inner
+                .agents
+                .iter()
+                .filter(|(_, a)| *principal == Principal::Admin || a.info.workspace_id == principal.workspace_id())
+                .map(|(n, a)| (n.clone(), json!(a.info.channels)))
+                .collect()
+        };
+        self.send(&Frame::server("presence", json!({"agents": agents, "ref": frame.id})));
+        Ok(Flow::Ack)
+    }
+
+    fn heartbeat(&self, frame: &Frame) -> Result<Flow, FrameError> {
+        let Some(name) = &self.name else { return Ok(Flow::Ack) };
+        let p = &frame.payload;
+        let task = opt_str(p, "current_task")?;
+        let resources: Map<String, Value> =
+            p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut inner = self.state.registry.write();
+        if let Some(a) = inner.agents.get_mut(name).filter(|a| a.conn.id == self.conn.id) {
+            if !resources.is_empty() {
+                a.info.resources = resources;
+            }
+            if let Some(t) = task {
+                a.info.current_task = truncate(&t, 200);
+            }
+            if let Some(n) = p.get("subagent_count").and_then(as_int) {
+                a.info.subagent_count = n;
+            }
+            a.touch();
+        }
+        Ok(Flow::Ack)
+    }
+
+    fn status_update(&self, frame: &Frame) -> Result<Flow, FrameError> {
+        let name = self.registered()?;
+        let p = &frame.payload;
+        let mut fields = Vec::new();
+        for key in ["status", "current_task", "machine", "role", "project", "agent_id"] {
+            if let Some(v) = opt_str(p, key)? {
+                fields.push((key, v));
+            }
+        }
+        let count = p.get("subagent_count").and_then(as_int);
+        let event = {
+            let mut inner = self.state.registry.write();
+            let Some(a) = inner.agents.get_mut(name) else { return Ok(Flow::Ack) };
+            let i = &mut a.info;
+            for (key, v) in fields {
+                let slot = match key {
+                    "status" => &mut i.status,
+                    "current_task" => &mut i.current_task,
+                    "machine" => &mut i.machine,
+                    "role" => &mut i.role,
+                    "project" => &mut i.project,
+                    _ => &mut i.agent_id,
+                };
+                *slot = v;
+            }
+            if let Some(n) = count {
+                i.subagent_count = n;
+            }
+            a.touch();
+            let i = &a.info;
+            json!({"agent": name, "status": i.status, "current_task": i.current_task, "subagent_count": i.subagent_count,
+                   "machine": i.machine, "role": i.role, "agent_id": i.agent_id, "project": i.project})
+        };
+        self.state.registry.to_observers(&Frame::new("status_update", name, event), &self.state.metrics);
+        Ok(Flow::Ack)
+    }
+}
+
+async fn persist_membership(st: &HubState, name: &str, channels: Vec<String>, join: bool) -> Result<(), FrameError> {
+    let name = name.to_string();
+    st.store
+        .write(move |c| {
+            let tx = c.transaction()?;
+            for ch in &channels {
+                if join {
+                    tx.execute("INSERT OR IGNORE INTO channel_members (agent, channel) VALUES (?1, ?2)", [&name, ch])?;
+                } else {
+                    tx.execute("DELETE FROM channel_members WHERE agent = ?1 AND channel = ?2", [&name, ch])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+        .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))
+}
+
+/// Agent names: 1-128 characters, no whitespace or control characters, not the hub's own.
+pub fn check_name(name: &str) -> Result<(), FrameError> {
+    let ok = !name.is_empty()
+        && name.chars().count() <= 128
+        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
+        && name != crate::protocol::SERVER_SENDER
+        && name != "unknown";
+    if ok {
+        Ok(())
+    } else {
+        Err(FrameError::new(ErrorCode::InvalidName, format!("invalid agent name {name:?}: 1-128 characters, no spaces")))
+    }
+}
+
+pub fn required_channel(p: &Map<String, Value>) -> Result<String, FrameError> {
+    match opt_str(p, "channel")? {
+        Some(c) if !c.is_empty() && c.chars().count() <= 256 && !c.chars().any(char::is_control) => Ok(c),
+        _ => Err(FrameError::new(ErrorCode::InvalidFrame, "payload.channel must be a non-empty string (at most 256 characters)")),
+    }
+}
+
+fn opt_str(p: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a string"))),
+    }
+}
+
+fn opt_int(p: &Map<String, Value>, key: &str) -> Result<Option<i64>, FrameError> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be an integer"))),
+    }
+}
+
+fn string_list(p: &Map<String, Value>, key: &str) -> Result<Vec<String>, FrameError> {
+    let bad = || FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a list of channel names"));
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => Ok(s.clone()),
+                _ => Err(bad()),
+            })
+            .collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Python's `int()` coercion of numbers and numeric strings.
+fn as_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(*b as i64),
+        _ => None,
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}

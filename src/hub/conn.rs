@@ -1,0 +1,155 @@
+//! One socket's outbound side: a bounded queue drained by its own writer task, so a slow peer
+//! never stalls the hub or other peers. Frames arrive already serialized and shared.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, stream::SplitSink};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use super::auth::Principal;
+use super::metrics::Metrics;
+
+/// Close codes the hub uses. 4000/4001 are the reference's; the rest are ours.
+pub mod close_code {
+    pub const REPLACED: u16 = 4000;
+    pub const AUTH_FAILED: u16 = 4001;
+    pub const STALE: u16 = 4003;
+    pub const SLOW_CONSUMER: u16 = 4008;
+    pub const PING_TIMEOUT: u16 = 4009;
+    pub const SHUTDOWN: u16 = 1001;
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Handle to one connection, shared by the registry and the pipeline.
+pub struct Conn {
+    pub id: u64,
+    pub principal: Principal,
+    tx: mpsc::Sender<Message>,
+    closer: Mutex<Option<oneshot::Sender<(u16, &'static str)>>>,
+    /// Messages this socket submitted and those already committed: a later query waits for
+    /// them so a client always reads its own writes.
+    submitted: AtomicU64,
+    committed: AtomicU64,
+    committed_changed: Notify,
+}
+
+/// The receiving ends a writer task needs.
+pub struct ConnOutbox {
+    rx: mpsc::Receiver<Message>,
+    close: oneshot::Receiver<(u16, &'static str)>,
+}
+
+impl Conn {
+    pub fn new(principal: Principal, queue: usize) -> (Conn, ConnOutbox) {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (close_tx, close) = oneshot::channel();
+        let conn = Conn {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            principal,
+            tx,
+            closer: Mutex::new(Some(close_tx)),
+            submitted: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            committed_changed: Notify::new(),
+        };
+        (conn, ConnOutbox { rx, close })
+    }
+
+    /// Queues a frame without waiting. A full queue cuts the connection (4008); the client
+    /// resumes from its last `seq`. Returns whether the frame was queued.
+    pub fn send(&self, frame: Message, metrics: &Metrics) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.close(close_code::SLOW_CONSUMER, "slow consumer: outbound queue full; reconnect and resume by seq") {
+                    metrics.slow_consumers.inc();
+                    tracing::warn!(conn = self.id, "slow consumer disconnected");
+                }
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn send_text(&self, text: String, metrics: &Metrics) -> bool {
+        self.send(Message::Text(Utf8Bytes::from(text)), metrics)
+    }
+
+    /// Asks the writer task to close with `code`; true the first time.
+    pub fn close(&self, code: u16, reason: &'static str) -> bool {
+        match self.closer.lock().expect("closer lock").take() {
+            Some(tx) => {
+                let _ = tx.send((code, reason));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn message_submitted(&self) {
+        self.submitted.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn message_committed(&self) {
+        self.committed.fetch_add(1, Ordering::AcqRel);
+        self.committed_changed.notify_waiters();
+    }
+
+    /// Waits until every message this socket submitted so far has been committed.
+    pub async fn own_writes_committed(&self) {
+        let target = self.submitted.load(Ordering::Acquire);
+        loop {
+            let changed = self.committed_changed.notified();
+            if self.committed.load(Ordering::Acquire) >= target {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// Drains the queue into the socket, batching whatever is ready into one flush, and sends
+/// protocol pings. Ends on a close request, a write error, or when every sender is gone.
+pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOutbox, ping_every: Option<Duration>) {
+    let ConnOutbox { mut rx, mut close } = outbox;
+    let period = ping_every.unwrap_or(Duration::from_secs(3600));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            biased;
+            req = &mut close => {
+                if let Ok((code, reason)) = req {
+                    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+                }
+                break;
+            }
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break };
+                if sink.feed(msg).await.is_err() {
+                    break;
+                }
+                let mut ok = true;
+                for _ in 0..255 {
+                    match rx.try_recv() {
+                        Ok(m) => if sink.feed(m).await.is_err() { ok = false; break; },
+                        Err(_) => break,
+                    }
+                }
+                if !ok || sink.flush().await.is_err() {
+                    break;
+                }
+            }
+            _ = ping.tick(), if ping_every.is_some() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
+}

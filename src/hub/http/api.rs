@@ -1,0 +1,228 @@
+//! Agents, channels, messages, history, stats, resources, config, health and metrics.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+
+use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
+use crate::hub::agent_ws::{MAX_QUERY_LIMIT, check_name};
+use crate::hub::auth::Principal;
+use crate::hub::registry::AgentInfo;
+use crate::hub::router::Submitted;
+use crate::hub::store::{HistoryQuery, StoreError, StoredMessage};
+use crate::hub::{HubState, VERSION, observer_ws};
+use crate::protocol::{ErrorCode, Frame};
+
+type S = State<Arc<HubState>>;
+
+/// A heartbeat this recent counts as online in `/api/agents/registry`.
+const ONLINE_WINDOW: Duration = Duration::from_secs(60);
+/// `/api/messages` returns at most this many rows, as the reference.
+const RECENT_CAP: i64 = 500;
+
+pub fn routes() -> Router<Arc<HubState>> {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(observer))
+        .route("/api/config", get(config))
+        .route("/api/agents", get(agents))
+        .route("/api/agents/registry", get(registry))
+        .route("/api/agents/purge-stale", post(purge_stale))
+        .route("/api/resources", get(resources))
+        .route("/api/channels", get(channels))
+        .route("/api/channels/{channel}/members", post(join))
+        .route("/api/stats", get(stats))
+        .route("/api/messages", get(recent).post(post_message))
+        .route("/api/history/{channel}", get(history))
+}
+
+async fn index() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html><head><meta charset=utf-8><title>Orochi</title></head><body>",
+        "<h1>Orochi hub</h1><p>The dashboard is not built yet. The REST API is under <code>/api</code>; ",
+        "health at <a href=\"/healthz\">/healthz</a>.</p></body></html>"
+    ))
+}
+
+async fn healthz(State(st): S) -> Response {
+    match st.store.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await {
+        Ok(()) => Json(json!({"status": "ok", "version": VERSION, "uptime_secs": st.started.elapsed().as_secs()})).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error", "error": e.to_string()}))).into_response(),
+    }
+}
+
+async fn metrics(State(st): S, _: Caller) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
+}
+
+async fn observer(State(st): S, ws: WebSocketUpgrade, caller: Result<Admin, ApiError>) -> Response {
+    if caller.is_err() {
+        return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    }
+    let cap = st.config.max_frame_bytes.saturating_mul(4) as usize;
+    ws.max_message_size(cap).on_upgrade(move |socket| observer_ws::run(st, socket))
+}
+
+async fn config(State(st): S) -> Json<Value> {
+    Json(json!({"version": VERSION, "ws_upstream": st.config.dashboard_ws_upstream}))
+}
+
+fn visible<'a>(st: &'a HubState, who: &Principal) -> Vec<AgentInfo> {
+    let inner = st.registry.read();
+    let mut out: Vec<AgentInfo> = inner
+        .agents
+        .values()
+        .filter(|a| *who == Principal::Admin || a.info.workspace_id == who.workspace_id())
+        .map(|a| a.info.clone())
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+async fn agents(State(st): S, Caller(who): Caller) -> Json<Vec<AgentInfo>> {
+    Json(visible(&st, &who))
+}
+
+async fn registry(State(st): S, Caller(who): Caller) -> Json<Vec<AgentInfo>> {
+    let inner = st.registry.read();
+    let mut out: Vec<AgentInfo> = inner
+        .agents
+        .values()
+        .filter(|a| who == Principal::Admin || a.info.workspace_id == who.workspace_id())
+        .map(|a| {
+            let mut info = a.info.clone();
+            info.status = if a.seen.elapsed() <= ONLINE_WINDOW { "online" } else { "offline" }.into();
+            info
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(out)
+}
+
+async fn purge_stale(State(st): S, _: Admin) -> Json<Value> {
+    let removed = st.reap();
+    let remaining = st.registry.read().agents.len();
+    Json(json!({"removed": removed, "remaining": remaining}))
+}
+
+async fn resources(State(st): S, Caller(who): Caller) -> Json<Map<String, Value>> {
+    Json(
+        visible(&st, &who)
+            .into_iter()
+            .map(|a| {
+                let v = json!({"resources": a.resources, "last_heartbeat": a.last_heartbeat, "machine": a.machine, "status": a.status});
+                (a.name, v)
+            })
+            .collect(),
+    )
+}
+
+/// Live channels with their members, plus stored channels with `[]`.
+async fn channel_map(st: &HubState) -> ApiResult<BTreeMap<String, BTreeSet<String>>> {
+    let mut map = st.registry.read().channels.clone();
+    for ch in st.store.channels().await? {
+        map.entry(ch).or_default();
+    }
+    Ok(map)
+}
+
+async fn channels(State(st): S, _: Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
+    Ok(Json(channel_map(&st).await?))
+}
+
+#[derive(Deserialize)]
+struct JoinBody {
+    agent: String,
+}
+
+/// Adds `agent` to `channel` for good: live now if connected, and on every later register.
+async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): Body<JoinBody>) -> ApiResult<Json<Value>> {
+    let channel = with_hash(&channel);
+    check_name(&body.agent).map_err(|e| ApiError::bad_request(e.detail))?;
+    let (agent, ch) = (body.agent.clone(), channel.clone());
+    st.store
+        .write(move |c| c.execute("INSERT OR IGNORE INTO channel_members (agent, channel) VALUES (?1, ?2)", [&agent, &ch]))
+        .await?;
+    let live = st.registry.write().join(&body.agent, &channel);
+    Ok(Json(json!({"status": "joined", "channel": channel, "agent": body.agent, "live": live})))
+}
+
+async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
+    let agents: Vec<String> = visible(&st, &who).into_iter().map(|a| a.name).collect();
+    let map = channel_map(&st).await?;
+    let (live_channels, observers) = {
+        let inner = st.registry.read();
+        (inner.channels.len(), inner.observers.len())
+    };
+    Ok(Json(json!({
+        "agents_online": agents.len(), "channels_active": live_channels, "observers_connected": observers,
+        "agents": agents, "channels": map.keys().collect::<Vec<_>>(),
+        "telegram_bridge": {"enabled": false, "running": false, "mode": null}, "push_subscriptions": 0,
+        "version": VERSION, "uptime_secs": st.started.elapsed().as_secs(),
+    })))
+}
+
+async fn recent(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Value>>> {
+    let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(0, RECENT_CAP);
+    let rows = st.store.recent(limit).await?;
+    Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
+}
+
+fn with_hash(channel: &str) -> String {
+    if channel.starts_with('#') { channel.to_string() } else { format!("#{channel}") }
+}
+
+async fn history(
+    State(st): S,
+    _: Caller,
+    Path(channel): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let limit = int_param(&q, "limit")?.unwrap_or(50);
+    let limit = if limit < 0 || limit > MAX_QUERY_LIMIT { MAX_QUERY_LIMIT } else { limit };
+    let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
+    let since = q.get("since").filter(|s| !s.is_empty()).cloned();
+    let rows = st.store.history(HistoryQuery { channel: with_hash(&channel), since, after_seq, limit }).await?;
+    Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
+}
+
+#[derive(Deserialize)]
+struct PostMessage {
+    sender: Option<String>,
+    payload: Option<Map<String, Value>>,
+}
+
+/// Posts through the same pipeline as the socket; answers after the commit.
+async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let payload = body.payload.unwrap_or_default();
+    if !matches!(payload.get("channel"), Some(Value::String(c)) if !c.is_empty()) {
+        return Err(ApiError::bad_request("payload.channel is required"));
+    }
+    let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
+    let frame = Frame::new("message", &sender, Value::Object(payload));
+    let id = frame.id.clone();
+    let (tx, rx) = oneshot::channel();
+    let reply = Box::new(move |r: Result<&StoredMessage, &StoreError>| {
+        let _ = tx.send(r.map(|s| s.seq).map_err(Clone::clone));
+    });
+    match st.submit(frame, None, reply).await {
+        Ok(Submitted::Queued) => {}
+        Ok(Submitted::NoChannel) => return Err(ApiError::bad_request("payload.channel is required")),
+        Err(e) if e.code == ErrorCode::ContentTooLarge => return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.detail)),
+        Err(e) => return Err(ApiError::bad_request(e.detail)),
+    }
+    let seq = rx.await.map_err(|_| StoreError::Closed)??;
+    Ok((StatusCode::CREATED, Json(json!({"status": "ok", "id": id, "seq": seq}))))
+}

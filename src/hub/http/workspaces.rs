@@ -1,0 +1,209 @@
+//! Workspace routes. Listing tokens and invites needs the admin token (the reference exposed
+//! them); a token is returned only by the call that creates it.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Admin, ApiError, ApiResult, Body, Caller};
+use crate::hub::HubState;
+use crate::hub::workspaces::{self as ws, DEFAULT_NAME, NewInvite};
+
+type S = State<Arc<HubState>>;
+
+pub fn routes() -> Router<Arc<HubState>> {
+    Router::new()
+        .route("/api/workspaces", get(list).post(create))
+        .route("/api/workspaces/{id}", get(show).delete(remove))
+        .route("/api/workspaces/{id}/channels", post(add_channel))
+        .route("/api/workspaces/{id}/members", post(add_member))
+        .route("/api/workspaces/{id}/invites", get(invites).post(create_invite))
+        .route("/api/workspaces/{id}/invites/{invite}", delete(revoke_invite))
+        .route("/api/workspaces/{id}/tokens", get(tokens).post(create_token))
+        .route("/api/workspaces/{id}/tokens/{token}", delete(revoke_token))
+        .route("/api/invites/redeem", post(redeem))
+}
+
+fn ok() -> Json<Value> {
+    Json(json!({"ok": true}))
+}
+
+async fn require(st: &HubState, id: &str) -> ApiResult<()> {
+    let id = id.to_string();
+    if st.store.read(move |c| ws::exists(c, &id)).await? { Ok(()) } else { Err(ApiError::not_found("Not found")) }
+}
+
+async fn list(State(st): S, _: Caller) -> ApiResult<Json<Vec<Value>>> {
+    Ok(Json(st.store.read(ws::list).await?))
+}
+
+async fn show(State(st): S, _: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    st.store.read(move |c| ws::get(c, &id)).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
+}
+
+#[derive(Deserialize)]
+struct NewWorkspace {
+    name: Option<String>,
+    description: Option<String>,
+    channels: Option<Vec<String>>,
+}
+
+async fn create(State(st): S, _: Admin, Body(b): Body<NewWorkspace>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = b.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    let Some(name) = name else { return Err(ApiError::bad_request("name is required")) };
+    if name.chars().count() > 128 {
+        return Err(ApiError::bad_request("name is longer than 128 characters"));
+    }
+    let description = b.description.unwrap_or_default();
+    let channels = b.channels.unwrap_or_default();
+    let n = name.clone();
+    let created = st.store.write(move |c| ws::create(c, &n, &description, &channels)).await;
+    let (id, token) = match created {
+        Ok(v) => v,
+        Err(e) if e.to_string().contains("UNIQUE") => {
+            return Err(ApiError(StatusCode::CONFLICT, format!("a workspace named {name:?} exists")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut obj = st.store.read(move |c| ws::get(c, &id)).await?.unwrap_or_default();
+    obj["token"] = token.into();
+    Ok((StatusCode::CREATED, Json(obj)))
+}
+
+async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let n = st
+        .store
+        .write(move |c| c.execute("DELETE FROM workspaces WHERE id = ?1 AND name != ?2", [&id, DEFAULT_NAME]))
+        .await?;
+    if n == 0 { Err(ApiError::bad_request("Cannot delete (not found or default)")) } else { Ok(ok()) }
+}
+
+#[derive(Deserialize)]
+struct ChannelBody {
+    channel: Option<String>,
+}
+
+async fn add_channel(State(st): S, _: Admin, Path(id): Path<String>, Body(b): Body<ChannelBody>) -> ApiResult<Json<Value>> {
+    let Some(channel) = b.channel.filter(|c| !c.trim().is_empty()) else {
+        return Err(ApiError::bad_request("channel is required"));
+    };
+    require(&st, &id).await?;
+    st.store
+        .write(move |c| c.execute("INSERT OR IGNORE INTO workspace_channels (workspace_id, channel) VALUES (?1, ?2)", [&id, &channel]))
+        .await?;
+    Ok(ok())
+}
+
+#[derive(Deserialize)]
+struct MemberBody {
+    agent_name: Option<String>,
+    role: Option<String>,
+}
+
+async fn add_member(State(st): S, _: Admin, Path(id): Path<String>, Body(b): Body<MemberBody>) -> ApiResult<Json<Value>> {
+    let Some(agent) = b.agent_name.filter(|a| !a.trim().is_empty()) else {
+        return Err(ApiError::bad_request("agent_name is required"));
+    };
+    let role = b.role.unwrap_or_else(|| "member".into());
+    require(&st, &id).await?;
+    st.store
+        .write(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO workspace_members (workspace_id, agent_name, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
+                [&id, &agent, &role, &crate::protocol::now_ts()],
+            )
+        })
+        .await?;
+    Ok(ok())
+}
+
+async fn invites(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Vec<Value>>> {
+    Ok(Json(st.store.read(move |c| ws::invites(c, &id)).await?))
+}
+
+#[derive(Deserialize)]
+struct InviteBody {
+    created_by: Option<String>,
+    role: Option<String>,
+    max_uses: Option<i64>,
+    expires_hours: Option<f64>,
+}
+
+async fn create_invite(
+    State(st): S,
+    _: Admin,
+    Path(id): Path<String>,
+    Body(b): Body<InviteBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    require(&st, &id).await?;
+    let inv = NewInvite {
+        created_by: b.created_by.unwrap_or_else(|| "unknown".into()),
+        role: b.role.unwrap_or_else(|| "member".into()),
+        max_uses: b.max_uses.unwrap_or(0).max(0),
+        expires_hours: b.expires_hours.unwrap_or(0.0).max(0.0),
+    };
+    let v = st.store.write(move |c| ws::create_invite(c, &id, &inv)).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+async fn revoke_invite(State(st): S, _: Admin, Path((id, invite)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let n = st
+        .store
+        .write(move |c| c.execute("DELETE FROM workspace_invites WHERE token = ?1 AND workspace_id = ?2", [&invite, &id]))
+        .await?;
+    if n == 0 { Err(ApiError::not_found("Invite not found")) } else { Ok(ok()) }
+}
+
+#[derive(Deserialize)]
+struct RedeemBody {
+    token: Option<String>,
+    agent_name: Option<String>,
+}
+
+async fn redeem(State(st): S, Body(b): Body<RedeemBody>) -> ApiResult<Json<Value>> {
+    let (Some(token), Some(agent)) = (b.token.filter(|t| !t.is_empty()), b.agent_name.filter(|a| !a.is_empty())) else {
+        return Err(ApiError::bad_request("token and agent_name required"));
+    };
+    let ws_id = st.store.write(move |c| ws::redeem(c, &token, &agent)).await?;
+    let Some(ws_id) = ws_id else { return Err(ApiError::bad_request("Invalid, expired, or exhausted invite")) };
+    st.store.read(move |c| ws::get(c, &ws_id)).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
+}
+
+async fn tokens(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Vec<Value>>> {
+    Ok(Json(st.store.read(move |c| ws::tokens(c, &id)).await?))
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    label: Option<String>,
+}
+
+async fn create_token(
+    State(st): S,
+    _: Admin,
+    Path(id): Path<String>,
+    Body(b): Body<TokenBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    require(&st, &id).await?;
+    let label = b.label.unwrap_or_default();
+    let (wid, l) = (id.clone(), label.clone());
+    let token = st.store.write(move |c| ws::insert_token(c, &wid, &l)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token, "workspace_id": id, "label": label, "created_at": crate::protocol::now_ts()})),
+    ))
+}
+
+async fn revoke_token(State(st): S, _: Admin, Path((id, token)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    if st.store.write(move |c| ws::revoke_token(c, &id, &token)).await? {
+        Ok(ok())
+    } else {
+        Err(ApiError::not_found("Token not found"))
+    }
+}

@@ -1,0 +1,166 @@
+//! The hub: agent WebSocket (9559) and HTTP (8559) listeners over shared state.
+
+mod agent_ws;
+pub mod auth;
+pub mod conn;
+mod http;
+mod media;
+pub mod metrics;
+mod observer_ws;
+pub mod registry;
+mod router;
+pub mod store;
+mod workspaces;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::protocol::Frame;
+use metrics::Metrics;
+use registry::Registry;
+use store::{Store, StoreError};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("cannot prepare the admin token file: {0}")]
+    AdminToken(std::io::Error),
+    #[error("cannot create the media folder {path}: {source}")]
+    Media { path: PathBuf, source: std::io::Error },
+}
+
+/// Everything handlers share.
+pub struct HubState {
+    pub config: Config,
+    pub admin_token: String,
+    pub store: Store,
+    pub registry: Registry,
+    pub metrics: Metrics,
+    pub started: Instant,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl HubState {
+    /// Removes an agent and tells observers, as every removal path must.
+    pub fn announce_disconnect(&self, name: &str) {
+        let frame = Frame::server("presence_change", serde_json::json!({"agent": name, "event": "disconnected"}));
+        self.registry.to_observers(&frame, &self.metrics);
+    }
+
+    fn reap(&self) -> Vec<String> {
+        let removed = self.registry.reap(Duration::from_secs(self.config.stale_secs));
+        for name in &removed {
+            tracing::info!(agent = %name, "reaped stale agent");
+            self.announce_disconnect(name);
+        }
+        removed
+    }
+}
+
+/// A running hub. Dropping it does not stop it; call [`RunningHub::shutdown`].
+pub struct RunningHub {
+    pub ws_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub state: Arc<HubState>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningHub {
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/", self.ws_addr)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Stops accepting, closes open sockets (1001) and waits for the listeners.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        {
+            let inner = self.state.registry.read();
+            for a in inner.agents.values() {
+                a.conn.close(conn::close_code::SHUTDOWN, "hub shutting down");
+            }
+            for o in inner.observers.values() {
+                o.close(conn::close_code::SHUTDOWN, "hub shutting down");
+            }
+        }
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener, HubError> {
+    let addr = format!("{host}:{port}");
+    TcpListener::bind(&addr).await.map_err(|source| HubError::Bind { addr, source })
+}
+
+/// Opens the store, binds both ports (0 = ephemeral) and starts serving.
+pub async fn start(config: Config) -> Result<RunningHub, HubError> {
+    let store = Store::open(&config.db, &config.db_sync, config.retention_max_rows)?;
+    let data_dir = config.db.parent().map(PathBuf::from).unwrap_or_default();
+    let configured = if config.admin_token.is_empty() { &config.token } else { &config.admin_token };
+    let admin_token = auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)?;
+    std::fs::create_dir_all(&config.media_root)
+        .map_err(|source| HubError::Media { path: config.media_root.clone(), source })?;
+    workspaces::ensure_default(&store).await?;
+
+    let ws_listener = bind(&config.host, config.port).await?;
+    let http_listener = bind(&config.host, config.dashboard_port).await?;
+    let ws_addr = ws_listener.local_addr().map_err(|source| HubError::Bind { addr: "agent".into(), source })?;
+    let http_addr = http_listener.local_addr().map_err(|source| HubError::Bind { addr: "http".into(), source })?;
+
+    let (stop, shutdown) = watch::channel(false);
+    let state = Arc::new(HubState {
+        config,
+        admin_token,
+        store,
+        registry: Registry::default(),
+        metrics: Metrics::default(),
+        started: Instant::now(),
+        shutdown,
+    });
+
+    let mut tasks = Vec::new();
+    for (listener, app) in [(ws_listener, agent_ws::router(state.clone())), (http_listener, http::router(state.clone()))] {
+        let mut stopped = state.shutdown.clone();
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        tasks.push(tokio::spawn(async move {
+            let graceful = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(graceful).await {
+                tracing::error!(error = %e, "listener failed");
+            }
+        }));
+    }
+    let reaper_state = state.clone();
+    let mut stopped = state.shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let period = Duration::from_secs(reaper_state.config.reap_interval_secs.max(1));
+        let mut tick = tokio::time::interval(period);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { reaper_state.reap(); }
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+        }
+    }));
+    tracing::info!(ws = %ws_addr, http = %http_addr, version = VERSION, "hub listening");
+    Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })
+}

@@ -1,0 +1,197 @@
+//! Live state: registered agents, channel membership and observers. One `RwLock`: fan-out
+//! takes the read side; register, subscribe and reaping take the write side briefly.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Message;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::conn::{Conn, close_code};
+use super::metrics::Metrics;
+use crate::protocol::now_ts;
+
+/// The heartbeat keys the hub keeps (reference §5.2); others are dropped.
+pub const RESOURCE_KEYS: &[&str] = &[
+    "cpu_count", "cpu_model", "load_avg_1m", "load_avg_5m", "load_avg_15m", "mem_free_mb", "mem_total_mb",
+    "mem_used_percent", "disk_used_percent", "resource_source", "cluster_nodes", "cluster_cpus_allocated",
+    "cluster_cpus_total", "cluster_mem_free_mb", "cluster_mem_total_mb", "cluster_gpus_total",
+    "cluster_gpus_allocated", "slurm_total_jobs", "slurm_running", "slurm_pending",
+];
+
+/// What `/api/agents` shows of an agent: the reference's 15 keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentInfo {
+    pub name: String,
+    pub channels: BTreeSet<String>,
+    pub machine: String,
+    pub role: String,
+    pub model: String,
+    pub agent_id: String,
+    pub project: String,
+    pub multiplexer: String,
+    pub status: String,
+    pub current_task: String,
+    pub subagent_count: i64,
+    pub resources: Map<String, Value>,
+    pub last_heartbeat: String,
+    pub workspace_id: String,
+    pub registered_at: String,
+}
+
+pub struct Agent {
+    pub conn: Arc<Conn>,
+    pub info: AgentInfo,
+    pub seen: Instant,
+}
+
+impl Agent {
+    pub fn touch(&mut self) {
+        self.seen = Instant::now();
+        self.info.last_heartbeat = now_ts();
+    }
+}
+
+#[derive(Default)]
+pub struct Inner {
+    pub agents: HashMap<String, Agent>,
+    pub channels: BTreeMap<String, BTreeSet<String>>,
+    pub observers: HashMap<u64, Arc<Conn>>,
+}
+
+pub struct Registry {
+    inner: RwLock<Inner>,
+}
+
+/// Who a message may reach: `None` reaches every workspace.
+pub type Scope<'a> = Option<&'a str>;
+
+impl Default for Registry {
+    fn default() -> Self {
+        let mut inner = Inner::default();
+        inner.channels.insert("#general".into(), BTreeSet::new());
+        Registry { inner: RwLock::new(inner) }
+    }
+}
+
+impl Registry {
+    pub fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().expect("registry lock")
+    }
+
+    pub fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().expect("registry lock")
+    }
+
+    /// Sends one serialized message frame to channel subscribers and @mentioned agents (never
+    /// the sender, only within `scope`), and to every observer. Returns the number reached.
+    pub fn deliver(
+        &self,
+        frame: &Message,
+        channel: &str,
+        sender: &str,
+        mentions: &[String],
+        scope: Scope<'_>,
+        metrics: &Metrics,
+    ) -> u64 {
+        let inner = self.read();
+        let in_scope = |a: &Agent| scope.is_none_or(|s| a.info.workspace_id == s);
+        let mut reached = 0u64;
+        let mut send = |a: &Agent| {
+            if a.conn.send(frame.clone(), metrics) {
+                reached += 1;
+            }
+        };
+        let members = inner.channels.get(channel);
+        if let Some(members) = members {
+            for name in members {
+                if name != sender && let Some(a) = inner.agents.get(name).filter(|a| in_scope(a)) {
+                    send(a);
+                }
+            }
+        }
+        for (i, name) in mentions.iter().enumerate() {
+            let already = name == sender
+                || members.is_some_and(|m| m.contains(name))
+                || mentions[..i].contains(name);
+            if !already && let Some(a) = inner.agents.get(name).filter(|a| in_scope(a)) {
+                send(a);
+            }
+        }
+        for o in inner.observers.values() {
+            if o.send(frame.clone(), metrics) {
+                reached += 1;
+            }
+        }
+        reached
+    }
+
+    /// Sends a hub event (presence, status) to every observer.
+    pub fn to_observers(&self, frame: &crate::protocol::Frame, metrics: &Metrics) {
+        let inner = self.read();
+        if inner.observers.is_empty() {
+            return;
+        }
+        let msg = Message::Text(frame.to_json().into());
+        for o in inner.observers.values() {
+            o.send(msg.clone(), metrics);
+        }
+    }
+
+    /// Removes agents silent for longer than `stale`, closing their sockets (the reference left
+    /// them open and deaf). Returns the removed names, sorted.
+    pub fn reap(&self, stale: Duration) -> Vec<String> {
+        let mut inner = self.write();
+        let now = Instant::now();
+        let names: Vec<String> = inner
+            .agents
+            .iter()
+            .filter(|(_, a)| now.duration_since(a.seen) > stale)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &names {
+            if let Some(a) = inner.remove_agent(name) {
+                a.conn.close(close_code::STALE, "stale: no heartbeat");
+            }
+        }
+        let mut names = names;
+        names.sort();
+        names
+    }
+}
+
+impl Inner {
+    /// Removes an agent and its channel memberships.
+    pub fn remove_agent(&mut self, name: &str) -> Option<Agent> {
+        let agent = self.agents.remove(name)?;
+        for ch in &agent.info.channels {
+            if let Some(m) = self.channels.get_mut(ch) {
+                m.remove(name);
+            }
+        }
+        Some(agent)
+    }
+
+    pub fn join(&mut self, name: &str, channel: &str) -> bool {
+        let Some(agent) = self.agents.get_mut(name) else { return false };
+        agent.info.channels.insert(channel.to_string());
+        self.channels.entry(channel.to_string()).or_default().insert(name.to_string());
+        true
+    }
+
+    pub fn leave(&mut self, name: &str, channel: &str) {
+        if let Some(agent) = self.agents.get_mut(name) {
+            agent.info.channels.remove(channel);
+        }
+        if let Some(m) = self.channels.get_mut(channel) {
+            m.remove(name);
+        }
+    }
+
+    /// The name this connection registered, if it is still the holder.
+    pub fn name_of(&self, conn_id: u64) -> Option<&str> {
+        self.agents.iter().find(|(_, a)| a.conn.id == conn_id).map(|(n, _)| n.as_str())
+    }
+}

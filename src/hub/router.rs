@@ -1,0 +1,128 @@
+//! The message pipeline shared by the agent socket, the observer socket and REST: validate,
+//! persist (group commit), then — on the writer thread, in commit order — fan out the frame
+//! serialized once, and tell the origin.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Message;
+use serde_json::{Map, Value};
+
+use super::HubState;
+use super::store::{NewMessage, StoreError, StoredMessage};
+use crate::protocol::{ErrorCode, Frame, FrameError, parse_mentions};
+
+/// How the origin of a message learns its outcome, after the commit.
+pub type Reply = Box<dyn FnOnce(Result<&StoredMessage, &StoreError>) + Send>;
+
+/// What happened to a submitted message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// Queued for commit; the reply will run.
+    Queued,
+    /// No channel: nothing stored, as the reference (the reply does not run).
+    NoChannel,
+}
+
+fn field_type<'a>(payload: &'a Map<String, Value>, key: &str, want: &str) -> Result<Option<&'a Value>, FrameError> {
+    let v = match payload.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => v,
+    };
+    let ok = match want {
+        "string" => v.is_string(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        _ => unreachable!("known kinds"),
+    };
+    if ok {
+        Ok(Some(v))
+    } else {
+        Err(FrameError::new(
+            ErrorCode::InvalidFrame,
+            format!("payload.{key} must be a{} {want}", if want == "object" || want == "array" { "n" } else { "" }),
+        ))
+    }
+}
+
+impl HubState {
+    /// Checks the payload shape and limits of a `message` frame.
+    fn check_message(&self, frame: &Frame) -> Result<(), FrameError> {
+        let p = &frame.payload;
+        field_type(p, "channel", "string")?;
+        field_type(p, "content", "string")?;
+        field_type(p, "text", "string")?;
+        field_type(p, "metadata", "object")?;
+        field_type(p, "attachments", "array")?;
+        let channel = frame.channel();
+        if channel.chars().count() > 256 || channel.chars().any(char::is_control) {
+            return Err(FrameError::new(ErrorCode::InvalidFrame, "payload.channel must be at most 256 printable characters"));
+        }
+        let len = frame.content().len() as u64;
+        if len > self.config.max_content_bytes {
+            return Err(FrameError::new(
+                ErrorCode::ContentTooLarge,
+                format!("content is {len} bytes; the limit is {} (SCITEX_OROCHI_MAX_CONTENT_BYTES)", self.config.max_content_bytes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs one message through the pipeline. `scope` limits agent delivery to a workspace.
+    pub async fn submit(self: &Arc<Self>, mut frame: Frame, scope: Option<String>, reply: Reply) -> Result<Submitted, FrameError> {
+        self.check_message(&frame)?;
+        if frame.channel().is_empty() {
+            tracing::debug!(sender = %frame.sender, "message without channel dropped");
+            return Ok(Submitted::NoChannel);
+        }
+        let is_agent = {
+            let mut inner = self.registry.write();
+            match inner.agents.get_mut(&frame.sender) {
+                Some(a) => {
+                    a.touch();
+                    true
+                }
+                None => false,
+            }
+        };
+        let mut metadata = match frame.payload.get("metadata") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        };
+        if let Some(Value::Array(att)) = frame.payload.get("attachments")
+            && !att.is_empty()
+        {
+            metadata.insert("attachments".into(), Value::Array(att.clone()));
+            // Forwarded frames carry it too, as the reference does.
+            frame.payload.insert("metadata".into(), Value::Object(metadata.clone()));
+        }
+        let content = frame.content().to_string();
+        let msg = NewMessage {
+            msg_id: frame.id.clone(),
+            ts: frame.ts.clone(),
+            channel: frame.channel().to_string(),
+            sender: frame.sender.clone(),
+            mentions: parse_mentions(&content),
+            content,
+            metadata,
+            sender_type: if is_agent { "agent" } else { "human" },
+        };
+        let state = Arc::clone(self);
+        let done = Box::new(move |result: Result<StoredMessage, StoreError>| match result {
+            Ok(stored) => {
+                state.metrics.messages_stored.inc();
+                frame.seq = Some(stored.seq);
+                let out = Message::Text(frame.to_json().into());
+                let m = &stored.msg;
+                let reached = state.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, scope.as_deref(), &state.metrics);
+                state.metrics.deliveries.inc_by(reached);
+                reply(Ok(&stored));
+            }
+            Err(e) => reply(Err(&e)),
+        });
+        self.store
+            .append(msg, done)
+            .await
+            .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
+        Ok(Submitted::Queued)
+    }
+}

@@ -1,0 +1,141 @@
+//! The stored message row and its queries.
+
+use rusqlite::{Connection, Row, params};
+use serde_json::{Map, Value, json};
+
+/// A message as the pipeline hands it to the store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub msg_id: String,
+    pub ts: String,
+    pub channel: String,
+    pub sender: String,
+    pub content: String,
+    pub mentions: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub sender_type: &'static str,
+}
+
+/// A committed message with its per-channel `seq`.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub seq: u64,
+    pub msg: NewMessage,
+}
+
+/// One history row as stored: owned text, so it can come from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub seq: u64,
+    pub msg_id: String,
+    pub ts: String,
+    pub channel: String,
+    pub sender: String,
+    pub content: String,
+    pub mentions: Vec<String>,
+    pub metadata: Map<String, Value>,
+    pub sender_type: String,
+}
+
+impl HistoryRow {
+    /// The reference row shape, plus `seq`.
+    pub fn to_json(&self) -> Value {
+        let attachments = self.metadata.get("attachments").cloned().unwrap_or_else(|| json!([]));
+        json!({
+            "msg_id": self.msg_id, "ts": self.ts, "channel": self.channel, "sender": self.sender,
+            "content": self.content, "mentions": self.mentions, "metadata": self.metadata,
+            "sender_type": self.sender_type, "attachments": attachments, "seq": self.seq,
+        })
+    }
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        let mentions: Option<String> = row.get("mentions")?;
+        let metadata: Option<String> = row.get("metadata")?;
+        Ok(HistoryRow {
+            seq: row.get::<_, Option<i64>>("seq")?.unwrap_or(0) as u64,
+            msg_id: row.get("msg_id")?,
+            ts: row.get("ts")?,
+            channel: row.get("channel")?,
+            sender: row.get("sender")?,
+            content: row.get("content")?,
+            mentions: mentions.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
+            metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
+            sender_type: row.get("sender_type")?,
+        })
+    }
+}
+
+pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::Result<()> {
+    let mentions = (!m.mentions.is_empty()).then(|| serde_json::to_string(&m.mentions).expect("strings serialize"));
+    let metadata = (!m.metadata.is_empty()).then(|| serde_json::to_string(&m.metadata).expect("json serializes"));
+    conn.prepare_cached(
+        "INSERT INTO messages (msg_id, ts, channel, sender, content, mentions, metadata, sender_type, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![m.msg_id, m.ts, m.channel, m.sender, m.content, mentions, metadata, m.sender_type, seq as i64])?;
+    Ok(())
+}
+
+/// What a history read asks for.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub channel: String,
+    /// Inclusive lower bound on `ts` (string comparison, as the reference).
+    pub since: Option<String>,
+    /// Resume point: rows with a larger `seq`, oldest first.
+    pub after_seq: Option<u64>,
+    /// Negative means no limit (SQLite semantics, as the reference).
+    pub limit: i64,
+}
+
+/// Rows of one channel: newest first, or oldest first after `after_seq`.
+pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<HistoryRow>> {
+    let since = q.since.clone().unwrap_or_default();
+    let rows = match q.after_seq {
+        Some(after) => conn
+            .prepare_cached(
+                "SELECT * FROM messages WHERE channel = ?1 AND seq > ?2 AND ts >= ?3 ORDER BY seq ASC LIMIT ?4",
+            )?
+            .query_map(params![q.channel, after as i64, since, q.limit], HistoryRow::from_row)?
+            .collect(),
+        None => conn
+            .prepare_cached("SELECT * FROM messages WHERE channel = ?1 AND ts >= ?2 ORDER BY seq DESC LIMIT ?3")?
+            .query_map(params![q.channel, since, q.limit], HistoryRow::from_row)?
+            .collect(),
+    };
+    rows
+}
+
+/// The newest `limit` rows over all channels, oldest first (the reference's `/api/messages`).
+pub fn recent(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<HistoryRow>> {
+    let mut rows: Vec<HistoryRow> = conn
+        .prepare_cached("SELECT * FROM messages ORDER BY id DESC LIMIT ?1")?
+        .query_map([limit], HistoryRow::from_row)?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+pub fn channels(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached("SELECT DISTINCT channel FROM messages ORDER BY channel")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+pub fn count(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+}
+
+pub(super) fn last_seqs(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    conn.prepare("SELECT channel, MAX(seq) FROM messages GROUP BY channel")?
+        .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64)))?
+        .collect()
+}
+
+/// Deletes the oldest rows beyond `keep`; returns how many went.
+pub(super) fn prune(conn: &Connection, keep: u64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM messages WHERE id <= (SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        [keep as i64],
+    )
+}

@@ -1,0 +1,129 @@
+//! SQLite persistence: one writer thread with group commit (see [`writer`]) and a small pool
+//! of read connections used from `spawn_blocking`.
+
+mod messages;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use messages::{HistoryQuery, HistoryRow, NewMessage, StoredMessage};
+pub use writer::OnCommit;
+use writer::{Job, Writer};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(String),
+    #[error("cannot create the data folder {path}: {reason}")]
+    Folder { path: PathBuf, reason: String },
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e.to_string())
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<ReadPool>,
+}
+
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.idle.lock().expect("pool lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                c.pragma_update(None, "busy_timeout", 5000)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < 8 {
+            idle.push(conn);
+        }
+        Ok(out?)
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and starts the writer thread.
+    pub fn open(path: &Path, sync: &str, retention_max_rows: u64) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Folder { path: dir.to_path_buf(), reason: e.to_string() })?;
+        }
+        let conn = Connection::open(path)?;
+        schema::configure(&conn, sync)?;
+        schema::migrate(&conn)?;
+        let writer = Writer::new(conn, retention_max_rows)?;
+        let (jobs, rx) = mpsc::channel(65_536);
+        std::thread::Builder::new()
+            .name("orochi-store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Sqlite(format!("cannot start writer thread: {e}")))?;
+        let readers = Arc::new(ReadPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
+        Ok(Store { jobs, readers })
+    }
+
+    /// Queues a message; `done` runs on the writer thread after its commit, in commit order.
+    /// Waits only when the writer's queue is full (back-pressure on the sender).
+    pub async fn append(&self, msg: NewMessage, done: OnCommit) -> Result<(), StoreError> {
+        self.jobs.send(Job::Append(msg, done)).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs a write on the writer connection, between message batches.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Job::Exec(Box::new(move |conn| {
+            let _ = tx.send(f(conn).map_err(StoreError::from));
+        }));
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a read on a pooled read-only connection off the async threads.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f)).await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn history(&self, q: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        self.read(move |c| messages::history(c, &q)).await
+    }
+
+    pub async fn recent(&self, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        self.read(move |c| messages::recent(c, limit)).await
+    }
+
+    pub async fn channels(&self) -> Result<Vec<String>, StoreError> {
+        self.read(messages::channels).await
+    }
+
+    pub async fn message_count(&self) -> Result<u64, StoreError> {
+        self.read(messages::count).await
+    }
+}

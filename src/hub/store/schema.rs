@@ -1,0 +1,87 @@
+//! Tables and migrations. `messages` keeps the reference's columns so an existing Python hub
+//! database opens here; `seq` is added and backfilled per channel in id order.
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    content TEXT NOT NULL,
+    mentions TEXT,
+    metadata TEXT,
+    sender_type TEXT NOT NULL DEFAULT 'human'
+);
+CREATE INDEX IF NOT EXISTS idx_messages_channel ON messages(channel);
+CREATE INDEX IF NOT EXISTS idx_messages_sender ON messages(sender);
+CREATE INDEX IF NOT EXISTS idx_messages_ts ON messages(ts);
+CREATE TABLE IF NOT EXISTS channel_members (
+    agent TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    PRIMARY KEY (agent, channel)
+);
+CREATE TABLE IF NOT EXISTS workspaces (
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    description TEXT DEFAULT '',
+    created_at TEXT,
+    settings TEXT DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS workspace_channels (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    channel TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, channel)
+);
+CREATE TABLE IF NOT EXISTS workspace_members (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    agent_name TEXT NOT NULL,
+    role TEXT DEFAULT 'member',
+    joined_at TEXT,
+    PRIMARY KEY (workspace_id, agent_name)
+);
+CREATE TABLE IF NOT EXISTS workspace_invites (
+    token TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    role TEXT DEFAULT 'member',
+    created_by TEXT,
+    created_at TEXT,
+    expires_at TEXT,
+    max_uses INTEGER DEFAULT 0,
+    use_count INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS workspace_token_hashes (
+    token_hash TEXT PRIMARY KEY,
+    token_hint TEXT NOT NULL,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    label TEXT DEFAULT '',
+    created_at TEXT
+);
+";
+
+pub fn configure(conn: &Connection, sync: &str) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    let has_seq: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'seq'")?
+        .exists([])?;
+    if !has_seq {
+        conn.execute_batch(
+            "ALTER TABLE messages ADD COLUMN seq INTEGER;
+             UPDATE messages SET seq = (SELECT r.rn FROM
+                 (SELECT id, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY id) AS rn FROM messages) r
+                 WHERE r.id = messages.id);",
+        )?;
+    }
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_channel_seq ON messages(channel, seq);")?;
+    Ok(())
+}

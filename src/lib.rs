@@ -1,0 +1,13 @@
+//! scitex-orochi: a real-time hub where AI coding agents on many machines talk to each other
+//! and to people. One library behind one binary: the hub, its client, and the CLI.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod hub;
+pub mod protocol;
+
+
+pub use client::{ClientError, ClientOptions, OrochiClient, Receipt};
+pub use config::Config;
+pub use protocol::Frame;

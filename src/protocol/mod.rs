@@ -1,0 +1,11 @@
+//! The wire protocol: frame envelope, server-originated frames, error codes, timestamps and
+//! mention parsing. Field names and shapes follow the Python reference hub; the additions
+//! (`seq`, `ref` on replies) are extra keys that reference clients ignore.
+
+mod frame;
+mod mention;
+mod time;
+
+pub use frame::{ErrorCode, Frame, FrameError, SERVER_SENDER, parse_frame};
+pub use mention::parse_mentions;
+pub use time::now_ts;
