@@ -113,43 +113,39 @@ impl Conn {
 }
 
 /// Drains the queue into the socket, batching whatever is ready into one flush, and sends
-/// protocol pings. Ends on a close request, a write error, or when every sender is gone.
+/// protocol pings. Ends on a close request (even while a write is stuck on a peer that stopped
+/// reading), a write error, or when every sender is gone.
 pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOutbox, ping_every: Option<Duration>) {
     let ConnOutbox { mut rx, mut close } = outbox;
     let period = ping_every.unwrap_or(Duration::from_secs(3600));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    loop {
+    let mut batch = Vec::with_capacity(256);
+    let close_req = loop {
+        let write = async {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 256) => {
+                    if n == 0 {
+                        return false;
+                    }
+                    for m in batch.drain(..) {
+                        if sink.feed(m).await.is_err() {
+                            return false;
+                        }
+                    }
+                    sink.flush().await.is_ok()
+                }
+                _ = ping.tick(), if ping_every.is_some() => sink.send(Message::Ping(Default::default())).await.is_ok(),
+            }
+        };
         tokio::select! {
             biased;
-            req = &mut close => {
-                if let Ok((code, reason)) = req {
-                    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-                    let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
-                }
-                break;
-            }
-            msg = rx.recv() => {
-                let Some(msg) = msg else { break };
-                if sink.feed(msg).await.is_err() {
-                    break;
-                }
-                let mut ok = true;
-                for _ in 0..255 {
-                    match rx.try_recv() {
-                        Ok(m) => if sink.feed(m).await.is_err() { ok = false; break; },
-                        Err(_) => break,
-                    }
-                }
-                if !ok || sink.flush().await.is_err() {
-                    break;
-                }
-            }
-            _ = ping.tick(), if ping_every.is_some() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break;
-                }
-            }
+            req = &mut close => break req.ok(),
+            ok = write => if !ok { break None },
         }
+    };
+    if let Some((code, reason)) = close_req {
+        let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
 }

@@ -1,0 +1,5 @@
+//! Integration tests: one binary, real hubs on 127.0.0.1, real sockets.
+
+mod common;
+mod protocol;
+mod robustness;
