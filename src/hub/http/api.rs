@@ -67,10 +67,18 @@ async fn metrics(State(st): S, _: Caller) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
 }
 
-async fn observer(State(st): S, ws: WebSocketUpgrade, caller: Result<Admin, ApiError>) -> Response {
+async fn observer(
+    State(st): S,
+    caller: Result<Admin, ApiError>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
     if caller.is_err() {
         return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
     }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
     let cap = st.config.max_frame_bytes.saturating_mul(4) as usize;
     ws.max_message_size(cap).on_upgrade(move |socket| observer_ws::run(st, socket))
 }
