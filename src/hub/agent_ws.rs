@@ -88,9 +88,10 @@ impl Session {
         let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping)));
         state.metrics.agent_connections.inc();
         let mut session = Session { state, conn, name: None };
+        let mut writer_done = false;
         loop {
             tokio::select! {
-                _ = &mut writer => break,
+                _ = &mut writer => { writer_done = true; break }
                 next = tokio::time::timeout(idle, stream.next()) => match next {
                     Err(_) => { session.conn.close(close_code::PING_TIMEOUT, "no pong within the ping timeout"); break; }
                     Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
@@ -108,10 +109,10 @@ impl Session {
                 }
             }
         }
-        session.finish(writer).await;
+        session.finish((!writer_done).then_some(writer)).await;
     }
 
-    async fn finish(self, writer: tokio::task::JoinHandle<()>) {
+    async fn finish(self, writer: Option<tokio::task::JoinHandle<()>>) {
         let st = &self.state;
         if let Some(name) = &self.name {
             let removed = {
@@ -128,7 +129,9 @@ impl Session {
         }
         self.conn.close(1000, "");
         drop(self.conn);
-        let _ = tokio::time::timeout(Duration::from_secs(3), writer).await;
+        if let Some(w) = writer {
+            let _ = tokio::time::timeout(Duration::from_secs(3), w).await;
+        }
         st.metrics.agent_connections.dec();
     }
 

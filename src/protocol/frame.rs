@@ -192,7 +192,8 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
         payload,
         id: id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         ts: ts.unwrap_or_else(now_ts),
-        seq: None,
+        // Read for clients; the hub assigns its own and never trusts this one.
+        seq: obj.get("seq").and_then(Value::as_u64),
     })
 }
 

@@ -136,3 +136,39 @@ impl Peer {
     }
 }
 
+
+/// A port free right now on 127.0.0.1, for hubs that must come back on the same address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `/healthz` answers.
+pub async fn wait_healthy(http_base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = reqwest::get(format!("{http_base}/healthz")).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("hub at {http_base} never became healthy");
+}
+
+/// Every row of a channel, oldest first, paging by `after_seq`.
+pub async fn all_rows(http_base: &str, channel: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut after = 0;
+    loop {
+        let url = format!("{http_base}/api/history/{}?after_seq={after}&limit=1000", channel.trim_start_matches('#'));
+        let page: Vec<Value> = reqwest::Client::new().get(url).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+        let n = page.len();
+        if let Some(last) = page.last() {
+            after = last["seq"].as_u64().unwrap();
+        }
+        rows.extend(page);
+        if n < 1000 {
+            return rows;
+        }
+    }
+}
