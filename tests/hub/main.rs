@@ -2,5 +2,7 @@
 
 mod common;
 mod protocol;
+mod client;
+mod durability;
 mod http_api;
 mod robustness;
