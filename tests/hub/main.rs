@@ -2,7 +2,9 @@
 
 mod common;
 mod protocol;
+mod cli;
 mod client;
+mod docs;
 mod durability;
 mod http_api;
 mod robustness;
