@@ -2,6 +2,7 @@
 
 mod common;
 mod protocol;
+mod python_compat;
 mod cli;
 mod client;
 mod docs;

@@ -150,7 +150,15 @@ async def main() -> None:
     got = await collect(stream, go["expect"])
     emit("received", messages=got)
 
+    # Fire-and-forget burst (no draining between frames), then read our own writes back.
+    for i in range(3):
+        await client.send("#py-burst", f"burst {i}")
+    await client.update_status(current_task="burst done")
+    await wire.drain()
+
     # History and presence, each after draining the acks owed so far.
+    burst = await asyncio.wait_for(client.query_history("#py-burst", limit=10), STEP_TIMEOUT)
+    await wire.drain()
     general = await asyncio.wait_for(client.query_history("#general", limit=10), STEP_TIMEOUT)
     await wire.drain()
     rust_only = await asyncio.wait_for(client.query_history("#rust-only", limit=10), STEP_TIMEOUT)
@@ -159,7 +167,7 @@ async def main() -> None:
     await wire.drain()
     who_last = await asyncio.wait_for(client.who(), STEP_TIMEOUT)
     await wire.drain()
-    emit("history", general=general, rust_only=rust_only, since=since, who=who_last)
+    emit("history", burst=burst, general=general, rust_only=rust_only, since=since, who=who_last)
 
     emit(
         "acks",
