@@ -210,8 +210,28 @@ settings! {
         "An agent without heartbeat for this long is reaped and its socket closed (4003).";
     reap_interval_secs: u64 = "REAP_INTERVAL_SECS", Kind::Seconds, "60", secret = false,
         "How often the reaper runs.";
+    vapid_public: String = "VAPID_PUBLIC", Kind::Text, "", secret = false,
+        "Web Push public key (base64url); with VAPID_PRIVATE. Unset: <data dir>/vapid-keys.json, created on first start.";
+    vapid_private: String = "VAPID_PRIVATE", Kind::Text, "", secret = true,
+        "Web Push private key (base64url), set together with VAPID_PUBLIC.";
+    vapid_subject: String = "VAPID_SUBJECT", Kind::Text, "mailto:orochi@localhost", secret = false,
+        "Contact the push services see in VAPID claims (mailto: or https: URL).";
     log: String = "LOG", Kind::Text, "info", secret = false,
         "Log filter (tracing EnvFilter syntax), written to stderr.";
+    channels: Vec<String> = "CHANNELS", Kind::Text, "#general", secret = false,
+        "Client only: channels the agent joins at register, comma-separated; the MCP bridge pushes their messages.";
+    multiplexer: String = "MULTIPLEXER", Kind::Choice(&["tmux", "screen"]), "tmux", secret = false,
+        "MCP bridge: terminal multiplexer the context tool reads (tmux capture-pane or screen hardcopy).";
+    mcp_dirs: Vec<String> = "MCP_DIRS", Kind::Text, "", secret = false,
+        "MCP bridge: comma-separated folders whose files reply and upload_media may send; empty means the working directory.";
+    mcp_download_dir: PathBuf = "MCP_DOWNLOAD_DIR", Kind::Path, "/tmp/orochi-media", secret = false,
+        "MCP bridge: folder download_media writes to (created 0700); output paths must lie inside it.";
+    cloudflare_api_token: String = "CLOUDFLARE_API_TOKEN", Kind::Text, "", secret = true,
+        "Deploy controller: Cloudflare API token allowed to purge the zone's cache; from the environment or the instance env file, never passed to containers.";
+    cloudflare_zone_id: String = "CLOUDFLARE_ZONE_ID", Kind::Text, "", secret = false,
+        "Deploy controller: Cloudflare zone of the public URLs; purging is skipped when it or the token is unset.";
+    cloudflare_api_base: String = "CLOUDFLARE_API_BASE", Kind::Url, "https://api.cloudflare.com/client/v4/", secret = false,
+        "Deploy controller: Cloudflare API base URL (tests point it at a fake on 127.0.0.1).";
 }
 
 impl Config {
@@ -235,12 +255,17 @@ impl Config {
         if self.url.is_empty() { format!("ws://{}:{}/", self.host, self.port) } else { self.url.clone() }
     }
 
-    /// The REST base URL a client uses (dashboard port on the hub's host).
+    /// The REST base URL a client uses: the dashboard port on the hub's host; when URL names no
+    /// port (a proxy on 443/80 serving both), the same origin.
     pub fn http_base(&self) -> String {
-        match url::Url::parse(&self.hub_url()) {
-            Ok(u) if !self.url.is_empty() => {
-                let scheme = if u.scheme() == "wss" { "https" } else { "http" };
-                format!("{scheme}://{}:{}", u.host_str().unwrap_or(&self.host), self.dashboard_port)
+        match url::Url::parse(&self.url) {
+            Ok(u) if u.host_str().is_some() => {
+                let scheme = if matches!(u.scheme(), "wss" | "https") { "https" } else { "http" };
+                let host = u.host_str().unwrap_or(&self.host);
+                match u.port() {
+                    Some(_) => format!("{scheme}://{host}:{}", self.dashboard_port),
+                    None => format!("{scheme}://{host}"),
+                }
             }
             _ => format!("http://{}:{}", self.host, self.dashboard_port),
         }
@@ -279,6 +304,15 @@ mod tests {
         let secret = Var { name: "X", kind: Kind::Port, default: "", secret: true, doc: "" };
         let msg = secret.check("hunter2").unwrap_err();
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn rest_base_follows_the_hub_url() {
+        assert_eq!(Config::defaults().http_base(), "http://127.0.0.1:8559");
+        let c = with(&[("SCITEX_OROCHI_URL", "wss://orochi.example.org/")]).unwrap();
+        assert_eq!(c.http_base(), "https://orochi.example.org");
+        let c = with(&[("SCITEX_OROCHI_URL", "ws://10.0.0.5:9560/"), ("SCITEX_OROCHI_DASHBOARD_PORT", "8560")]).unwrap();
+        assert_eq!(c.http_base(), "http://10.0.0.5:8560");
     }
 
     #[test]

@@ -4,7 +4,11 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod deploy;
+pub mod http_client;
 pub mod hub;
+pub mod mcp;
+pub mod library;
 pub mod protocol;
 
 

@@ -17,8 +17,7 @@ pub struct Rest {
 
 impl Rest {
     pub fn new(config: &Config) -> Result<Rest, CliError> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| CliError::Failed(e.to_string()))?;
-        Ok(Rest { base: config.http_base(), token: config.client_token().to_string(), http })
+        Ok(Rest { base: config.http_base(), token: config.client_token().to_string(), http: crate::http_client::client(Duration::from_secs(10)) })
     }
 
     async fn finish(&self, r: Result<reqwest::Response, reqwest::Error>) -> Result<Value, CliError> {

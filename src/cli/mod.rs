@@ -1,7 +1,12 @@
 //! The command line: flat verb-noun commands. Exit codes: 0 ok, 1 failure, 2 usage,
 //! 3 hub unreachable or token refused. Data goes to stdout (`--json` is jq-clean); logs to stderr.
 
+mod deploy;
+mod doctor;
+mod env;
+mod library;
 mod listing;
+mod push;
 mod messaging;
 mod serve;
 
@@ -36,6 +41,13 @@ pub enum Command {
     ListChannels(listing::ChannelsArgs),
     ListMembers(listing::MembersArgs),
     ShowStatus(listing::StatusArgs),
+    SetupPush(push::SetupPushArgs),
+    Skills(library::SkillsArgs),
+    Docs(library::DocsArgs),
+    Deploy(deploy::DeployArgs),
+    ValidateEnv(env::ValidateEnvArgs),
+    Doctor(doctor::DoctorArgs),
+    Mcp(crate::mcp::McpArgs),
 }
 
 /// Why a command failed, mapped to an exit code.
@@ -51,6 +63,9 @@ pub enum CliError {
     HttpUnauthorized,
     #[error("{0}")]
     Failed(String),
+    /// A command-specific exit code (documented in its help).
+    #[error("{message}")]
+    Exit { code: u8, message: String },
 }
 
 impl CliError {
@@ -58,6 +73,7 @@ impl CliError {
         match self {
             CliError::Client(e) if e.is_connectivity() => 3,
             CliError::HttpUnreachable(_) | CliError::HttpUnauthorized => 3,
+            CliError::Exit { code, .. } => *code,
             _ => 1,
         }
     }
@@ -69,6 +85,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,
+        // These report bad values themselves, with line numbers.
+        Err(_) if matches!(cli.command, Command::ValidateEnv(_) | Command::Doctor(_)) => env::lenient_config(),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
@@ -86,8 +104,15 @@ pub fn main() -> ExitCode {
             Command::ShowHistory(a) => messaging::history(config, a).await,
             Command::ListAgents(a) => listing::agents(config, a).await,
             Command::ListChannels(a) => listing::channels(config, a).await,
+            Command::Mcp(a) => crate::mcp::run(config, a).await,
             Command::ListMembers(a) => listing::members(config, a).await,
             Command::ShowStatus(a) => listing::status(config, a).await,
+            Command::SetupPush(a) => push::setup_push(config, a).await,
+            Command::Skills(a) => library::run(crate::library::Shelf::Skills, a.action),
+            Command::Docs(a) => library::run(crate::library::Shelf::Docs, a.action),
+            Command::Deploy(a) => deploy::run(config, a).await,
+            Command::ValidateEnv(a) => env::validate_env(a).await,
+            Command::Doctor(a) => doctor::doctor(config, a).await,
         }
     });
     match result {
@@ -108,4 +133,13 @@ fn init_logs(config: &Config) {
 /// Prints a value as one line of JSON on stdout.
 pub fn print_json(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string(v).expect("values serialize"));
+}
+
+/// Asks on a terminal; without one there is nobody to ask, so the answer is no (pass `--yes`).
+pub fn confirm(question: &str) -> Result<bool, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(false);
+    }
+    dialoguer::Confirm::new().with_prompt(question).default(false).interact().map_err(|e| CliError::Failed(e.to_string()))
 }

@@ -34,7 +34,7 @@ pub async fn serve(config: Config, _: ServeArgs) -> CliResult {
 pub async fn healthcheck(config: Config, _: HealthcheckArgs) -> CliResult {
     let host = if config.host == "0.0.0.0" { "127.0.0.1" } else { &config.host };
     let url = format!("http://{host}:{}/healthz", config.dashboard_port);
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().map_err(|e| CliError::Failed(e.to_string()))?;
+    let client = crate::http_client::client(std::time::Duration::from_secs(3));
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(CliError::Failed(format!("{url} answered {}", r.status()))),

@@ -3,9 +3,12 @@
 //! and after a dropped connection the client reconnects with backoff and jitter, registers
 //! again and replays every subscribed channel from its last `seq`, with no gap and no duplicate.
 
+mod agent;
 pub mod metrics;
 mod session;
+mod status;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
@@ -14,6 +17,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::protocol::{ErrorCode, Frame};
 use session::Command;
+pub use agent::HistorySearch;
+pub use status::ConnectionStatus;
+use status::Shared;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
@@ -56,6 +62,12 @@ pub struct ClientOptions {
     pub heartbeat: Option<Duration>,
     /// Reconnect after a dropped connection.
     pub reconnect: bool,
+    /// Period of the client's own pings; an unanswered one drops the connection (and so
+    /// reconnects). `None` sends none.
+    pub ping: Option<Duration>,
+    /// Extra `register` keys (`multiplexer`, `current_task`, `subagents`, …). Task and
+    /// subagent updates are kept here too, so every re-register announces them again.
+    pub profile: Map<String, Value>,
 }
 
 impl ClientOptions {
@@ -72,6 +84,8 @@ impl ClientOptions {
             register: true,
             heartbeat: Some(Duration::from_secs(30)),
             reconnect: true,
+            ping: Some(Duration::from_secs(15)),
+            profile: Map::new(),
         }
     }
 }
@@ -87,14 +101,16 @@ pub struct OrochiClient {
     commands: mpsc::Sender<Command>,
     events: Mutex<mpsc::Receiver<Frame>>,
     name: String,
+    shared: Arc<Shared>,
 }
 
 impl OrochiClient {
     /// Connects, registers when asked to, and starts the background task.
     pub async fn connect(options: ClientOptions) -> Result<OrochiClient, ClientError> {
         let name = options.name.clone();
-        let (commands, events) = session::start(options).await?;
-        Ok(OrochiClient { commands, events: Mutex::new(events), name })
+        let shared = Arc::new(Shared::new(options.profile.clone()));
+        let (commands, events) = session::start(options, shared.clone()).await?;
+        Ok(OrochiClient { commands, events: Mutex::new(events), name, shared })
     }
 
     pub fn name(&self) -> &str {

@@ -2,7 +2,8 @@
 //! and keeps every subscribed channel gapless across reconnects (see `Tracker`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+use super::status::Shared;
 use super::{ClientError, ClientOptions, metrics, refused};
 use crate::protocol::{Frame, SERVER_SENDER, parse_frame};
 
@@ -41,13 +43,14 @@ struct Tracker {
     syncing: HashMap<String, Vec<Frame>>,
 }
 
-pub async fn start(opts: ClientOptions) -> Result<(mpsc::Sender<Command>, mpsc::Receiver<Frame>), ClientError> {
+pub async fn start(opts: ClientOptions, shared: Arc<Shared>) -> Result<(mpsc::Sender<Command>, mpsc::Receiver<Frame>), ClientError> {
     let ws = open(&opts).await?;
     let (commands, command_rx) = mpsc::channel(1024);
     let (events_tx, events) = mpsc::channel(10_000);
     let tracker = Tracker { last: opts.channels.iter().map(|c| (c.clone(), None)).collect(), ..Default::default() };
-    let mut task = Task { opts, events: events_tx, pending: HashMap::new(), tracker };
+    let mut task = Task { opts, events: events_tx, pending: HashMap::new(), tracker, shared };
     let ws = task.handshake(ws).await?;
+    task.shared.connected(false);
     tokio::spawn(task.run(ws, command_rx));
     Ok((commands, events))
 }
@@ -71,6 +74,7 @@ struct Task {
     events: mpsc::Sender<Frame>,
     pending: HashMap<String, Pending>,
     tracker: Tracker,
+    shared: Arc<Shared>,
 }
 
 impl Task {
@@ -79,11 +83,11 @@ impl Task {
         if self.opts.register {
             let o = &self.opts;
             let channels: Vec<&String> = self.tracker.last.keys().collect();
-            let register = Frame::new(
-                "register",
-                &o.name,
-                json!({"channels": channels, "machine": o.machine, "role": o.role, "model": o.model, "project": o.project}),
-            );
+            let mut payload = json!({"channels": channels, "machine": o.machine, "role": o.role, "model": o.model, "project": o.project});
+            if let Value::Object(p) = &mut payload {
+                p.extend(self.shared.profile());
+            }
+            let register = Frame::new("register", &o.name, payload);
             write(&mut ws, &register).await?;
             loop {
                 let Some(Ok(msg)) = ws.next().await else { return Err(ClientError::Disconnected) };
@@ -128,6 +132,7 @@ impl Task {
         loop {
             let closed = self.serve(&mut ws, &mut commands).await;
             self.fail_pending();
+            self.shared.disconnected(closed || !self.opts.reconnect);
             if closed || !self.opts.reconnect {
                 break;
             }
@@ -139,6 +144,7 @@ impl Task {
                         Ok(w) => break w,
                         Err(ClientError::AuthRefused) => {
                             tracing::error!("hub refused the token on reconnect; giving up");
+                            self.shared.disconnected(true);
                             return;
                         }
                         Err(e) => tracing::debug!(error = %e, "reconnect handshake failed"),
@@ -147,6 +153,7 @@ impl Task {
                 }
             };
             attempt = 0;
+            self.shared.connected(true);
             tracing::info!(agent = %self.opts.name, "reconnected; resuming channels");
         }
     }
@@ -155,6 +162,11 @@ impl Task {
     async fn serve(&mut self, ws: &mut Ws, commands: &mut mpsc::Receiver<Command>) -> bool {
         let period = self.opts.heartbeat.unwrap_or(Duration::from_secs(3600));
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        // Our own pings: the first at once (so the pong age is known early); a hub that leaves
+        // one unanswered for a whole period is taken as gone even if TCP never says so.
+        let ping_every = self.opts.ping.unwrap_or(Duration::from_secs(3600));
+        let mut ping = tokio::time::interval(ping_every);
+        let mut unanswered: Option<Instant> = None;
         loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -173,6 +185,10 @@ impl Task {
                     }
                 },
                 msg = ws.next() => match msg {
+                    Some(Ok(Message::Pong(_))) => {
+                        unanswered = None;
+                        self.shared.pong();
+                    }
                     Some(Ok(m)) => {
                         if let Some(frame) = decode(m)
                             && self.incoming(ws, frame).await.is_err()
@@ -182,6 +198,14 @@ impl Task {
                     }
                     _ => return false,
                 },
+                _ = ping.tick(), if self.opts.ping.is_some() => {
+                    if unanswered.is_some_and(|t| t.elapsed() >= ping_every) {
+                        tracing::warn!(agent = %self.opts.name, "hub did not answer a ping; reconnecting");
+                        return false;
+                    }
+                    unanswered.get_or_insert_with(Instant::now);
+                    if ws.send(Message::Ping(Default::default())).await.is_err() { return false; }
+                }
                 _ = beat.tick(), if self.opts.heartbeat.is_some() && self.opts.register => {
                     let f = Frame::new("heartbeat", &self.opts.name, Value::Object(metrics::collect()));
                     if write(ws, &f).await.is_err() { return false; }

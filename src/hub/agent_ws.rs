@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use super::HubState;
 use super::auth::{self, Principal};
 use super::conn::{Conn, close_code, write_loop};
+use super::profile;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::router::Submitted;
 use super::store::{HistoryQuery, StoreError, StoredMessage};
@@ -165,6 +166,7 @@ impl Session {
             "presence" => self.presence(&frame),
             "heartbeat" => self.heartbeat(&frame),
             "status_update" => self.status_update(&frame),
+            kind if profile::KINDS.contains(&kind) => self.profile(&frame).await,
             other => {
                 let err = FrameError::new(ErrorCode::UnknownType, format!("Unknown message type: {other}"));
                 self.refuse(FrameError { reference: Some(id.clone()), ..err });
@@ -214,8 +216,9 @@ impl Session {
         if !channels.is_empty() {
             persist_membership(&st, &name, channels.clone(), true).await?;
         }
+        let subagents = profile::subagents(p)?;
         let now = now_ts();
-        let info = AgentInfo {
+        let mut info = AgentInfo {
             name: name.clone(),
             channels: channels.iter().chain(saved.iter()).cloned().collect(),
             machine: machine.clone(),
@@ -227,11 +230,17 @@ impl Session {
             status: "online".into(),
             current_task: truncate(&text("current_task")?, 200),
             subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
+            subagents: Vec::new(),
+            health: None,
             resources: Map::new(),
             last_heartbeat: now.clone(),
             workspace_id: self.conn.principal.workspace_id().to_string(),
             registered_at: now,
         };
+        if let Some(list) = subagents {
+            info.subagent_count = list.len() as i64;
+            info.subagents = list;
+        }
         let connected = json!({
             "agent": name, "event": "connected", "channels": info.channels, "agent_id": info.agent_id, "project": info.project,
         });
@@ -341,12 +350,13 @@ impl Session {
         let limit = opt_int(p, "limit")?.unwrap_or(50);
         let limit = if limit < 0 || limit > MAX_QUERY_LIMIT { MAX_QUERY_LIMIT } else { limit };
         let after_seq = opt_int(p, "after_seq")?.map(|s| s.max(0) as u64);
+        let (sender, contains) = (opt_str(p, "sender")?.filter(|s| !s.is_empty()), opt_str(p, "contains")?.filter(|s| !s.is_empty()));
         // A client reads its own writes: wait for its messages still in the group commit.
         self.conn.own_writes_committed().await;
         let rows = self
             .state
             .store
-            .history(HistoryQuery { channel: channel.clone(), since, after_seq, limit })
+            .history(HistoryQuery { channel: channel.clone(), since, after_seq, limit, sender, contains })
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let history: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
@@ -392,6 +402,15 @@ impl Session {
         Ok(Flow::Ack)
     }
 
+    /// `react`, `health`, `task_update`, `subagents_update`: acked with what changed.
+    async fn profile(&self, frame: &Frame) -> Result<Flow, FrameError> {
+        let extra = profile::handle(&self.state, &self.conn.principal, self.registered()?, frame).await?;
+        let mut ack = Frame::ack(&frame.id, None);
+        ack.payload.extend(extra);
+        self.send(&ack);
+        Ok(Flow::Done)
+    }
+
     fn status_update(&self, frame: &Frame) -> Result<Flow, FrameError> {
         let name = self.registered()?;
         let p = &frame.payload;
@@ -421,9 +440,7 @@ impl Session {
                 i.subagent_count = n;
             }
             a.touch();
-            let i = &a.info;
-            json!({"agent": name, "status": i.status, "current_task": i.current_task, "subagent_count": i.subagent_count,
-                   "machine": i.machine, "role": i.role, "agent_id": i.agent_id, "project": i.project})
+            a.info.status_event()
         };
         self.state.registry.to_observers(&Frame::new("status_update", name, event), &self.state.metrics);
         Ok(Flow::Ack)
@@ -469,7 +486,7 @@ pub fn required_channel(p: &Map<String, Value>) -> Result<String, FrameError> {
     }
 }
 
-fn opt_str(p: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
+pub(super) fn opt_str(p: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
     match p.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

@@ -3,13 +3,18 @@
 mod agent_ws;
 pub mod auth;
 pub mod conn;
+pub mod health;
 mod http;
 mod media;
 pub mod metrics;
 mod observer_ws;
+pub mod push;
+pub mod profile;
+mod reactions;
 pub mod registry;
 mod router;
 pub mod store;
+pub mod todos;
 mod workspaces;
 
 use std::net::SocketAddr;
@@ -36,6 +41,8 @@ pub enum HubError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot prepare the admin token file: {0}")]
     AdminToken(std::io::Error),
+    #[error("push keys: {0}")]
+    Push(#[from] push::vapid::VapidError),
     #[error("cannot create the media folder {path}: {source}")]
     Media { path: PathBuf, source: std::io::Error },
 }
@@ -47,6 +54,7 @@ pub struct HubState {
     pub store: Store,
     pub registry: Registry,
     pub metrics: Metrics,
+    pub push: push::Push,
     pub started: Instant,
     shutdown: watch::Receiver<bool>,
 }
@@ -118,19 +126,32 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     std::fs::create_dir_all(&config.media_root)
         .map_err(|source| HubError::Media { path: config.media_root.clone(), source })?;
     workspaces::ensure_default(&store).await?;
+    // A fresh install gets push keys without a manual step.
+    let keys = match push::VapidKeys::load(&config)? {
+        Some(k) => k,
+        None => {
+            let k = push::VapidKeys::generate(&config)?;
+            tracing::info!(file = %k.source, "generated Web Push (VAPID) keys");
+            k
+        }
+    };
+    let push = push::Push::start(Some(keys), store.clone()).await?;
 
     let ws_listener = bind(&config.host, config.port).await?;
     let http_listener = bind(&config.host, config.dashboard_port).await?;
     let ws_addr = ws_listener.local_addr().map_err(|source| HubError::Bind { addr: "agent".into(), source })?;
     let http_addr = http_listener.local_addr().map_err(|source| HubError::Bind { addr: "http".into(), source })?;
 
+    let registry = Registry::default();
+    registry.write().health = health::load(&store).await?;
     let (stop, shutdown) = watch::channel(false);
     let state = Arc::new(HubState {
         config,
         admin_token,
         store,
-        registry: Registry::default(),
+        registry,
         metrics: Metrics::default(),
+        push,
         started: Instant::now(),
         shutdown,
     });

@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::conn::{Conn, close_code};
+use super::health::HealthRecord;
 use super::metrics::Metrics;
+use super::profile::Subagent;
 use crate::protocol::now_ts;
 
 /// The heartbeat keys the hub keeps (reference §5.2); others are dropped.
@@ -21,7 +23,8 @@ pub const RESOURCE_KEYS: &[&str] = &[
     "cluster_gpus_allocated", "slurm_total_jobs", "slurm_running", "slurm_pending",
 ];
 
-/// What `/api/agents` shows of an agent: the reference's 15 keys.
+/// What `/api/agents` shows of an agent: the reference's 15 keys, then `subagents` and
+/// `health` (filled from [`Inner::health`] when shown, see [`Inner::view`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentInfo {
     pub name: String,
@@ -39,6 +42,17 @@ pub struct AgentInfo {
     pub last_heartbeat: String,
     pub workspace_id: String,
     pub registered_at: String,
+    pub subagents: Vec<Subagent>,
+    pub health: Option<HealthRecord>,
+}
+
+impl AgentInfo {
+    /// The `status_update` event observers get when any of these fields change.
+    pub fn status_event(&self) -> Value {
+        serde_json::json!({"agent": self.name, "status": self.status, "current_task": self.current_task,
+            "subagent_count": self.subagent_count, "machine": self.machine, "role": self.role,
+            "agent_id": self.agent_id, "project": self.project, "subagents": self.subagents})
+    }
 }
 
 pub struct Agent {
@@ -59,6 +73,8 @@ pub struct Inner {
     pub agents: HashMap<String, Agent>,
     pub channels: BTreeMap<String, BTreeSet<String>>,
     pub observers: HashMap<u64, Arc<Conn>>,
+    /// Latest health record per (workspace id, agent name), connected or not; persisted.
+    pub health: HashMap<(String, String), HealthRecord>,
 }
 
 pub struct Registry {
@@ -188,6 +204,13 @@ impl Inner {
         if let Some(m) = self.channels.get_mut(channel) {
             m.remove(name);
         }
+    }
+
+    /// An agent as the API shows it: its info with its workspace's health record.
+    pub fn view(&self, agent: &Agent) -> AgentInfo {
+        let mut info = agent.info.clone();
+        info.health = self.health.get(&(info.workspace_id.clone(), info.name.clone())).cloned();
+        info
     }
 
     /// The name this connection registered, if it is still the holder.

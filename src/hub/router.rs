@@ -115,6 +115,7 @@ impl HubState {
                 let m = &stored.msg;
                 let reached = state.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, scope.as_deref(), &state.metrics);
                 state.metrics.deliveries.inc_by(reached);
+                state.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions);
                 reply(Ok(&stored));
             }
             Err(e) => reply(Err(&e)),

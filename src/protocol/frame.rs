@@ -35,6 +35,7 @@ pub enum ErrorCode {
     NotRegistered,
     InvalidName,
     StoreUnavailable,
+    NotFound,
 }
 
 impl ErrorCode {
@@ -50,6 +51,7 @@ impl ErrorCode {
             Self::NotRegistered => "NOT_REGISTERED",
             Self::InvalidName => "INVALID_NAME",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
+            Self::NotFound => "NOT_FOUND",
         }
     }
 }

@@ -14,6 +14,12 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 pub const ADMIN: &str = "test-admin-token";
 pub const WAIT: Duration = Duration::from_secs(5);
 
+/// The keys every `/api/agents` entry has in the reference; ours may carry more.
+pub const REFERENCE_AGENT_KEYS: &[&str] = &[
+    "name", "channels", "machine", "role", "model", "agent_id", "project", "multiplexer", "status", "current_task",
+    "subagent_count", "resources", "last_heartbeat", "workspace_id", "registered_at",
+];
+
 pub struct TestHub {
     pub hub: RunningHub,
     pub dir: tempfile::TempDir,

@@ -1,11 +1,16 @@
 //! Integration tests: one binary, real hubs on 127.0.0.1, real sockets.
 
 mod common;
+mod dashboard_http;
+mod bridge;
 mod protocol;
+mod push;
 mod python_compat;
 mod cli;
 mod client;
 mod docs;
 mod durability;
 mod http_api;
+mod library;
 mod robustness;
+mod todos;

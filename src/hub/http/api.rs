@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -32,7 +32,6 @@ const RECENT_CAP: i64 = 500;
 
 pub fn routes() -> Router<Arc<HubState>> {
     Router::new()
-        .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ws", get(observer))
@@ -46,14 +45,6 @@ pub fn routes() -> Router<Arc<HubState>> {
         .route("/api/stats", get(stats))
         .route("/api/messages", get(recent).post(post_message))
         .route("/api/history/{channel}", get(history))
-}
-
-async fn index() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html><head><meta charset=utf-8><title>Orochi</title></head><body>",
-        "<h1>Orochi hub</h1><p>The dashboard is not built yet. The REST API is under <code>/api</code>; ",
-        "health at <a href=\"/healthz\">/healthz</a>.</p></body></html>"
-    ))
 }
 
 async fn healthz(State(st): S) -> Response {
@@ -93,7 +84,7 @@ fn visible<'a>(st: &'a HubState, who: &Principal) -> Vec<AgentInfo> {
         .agents
         .values()
         .filter(|a| *who == Principal::Admin || a.info.workspace_id == who.workspace_id())
-        .map(|a| a.info.clone())
+        .map(|a| inner.view(a))
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -110,7 +101,7 @@ async fn registry(State(st): S, Caller(who): Caller) -> Json<Vec<AgentInfo>> {
         .values()
         .filter(|a| who == Principal::Admin || a.info.workspace_id == who.workspace_id())
         .map(|a| {
-            let mut info = a.info.clone();
+            let mut info = inner.view(a);
             info.status = if a.seen.elapsed() <= ONLINE_WINDOW { "online" } else { "offline" }.into();
             info
         })
@@ -201,8 +192,9 @@ async fn history(
     let limit = int_param(&q, "limit")?.unwrap_or(50);
     let limit = if limit < 0 || limit > MAX_QUERY_LIMIT { MAX_QUERY_LIMIT } else { limit };
     let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
-    let since = q.get("since").filter(|s| !s.is_empty()).cloned();
-    let rows = st.store.history(HistoryQuery { channel: with_hash(&channel), since, after_seq, limit }).await?;
+    let text = |k: &str| q.get(k).filter(|s| !s.is_empty()).cloned();
+    let (since, sender, contains) = (text("since"), text("sender"), text("contains"));
+    let rows = st.store.history(HistoryQuery { channel: with_hash(&channel), since, after_seq, limit, sender, contains }).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
 

@@ -2,7 +2,12 @@
 //! Reads need a valid token (admin or workspace); writes need the admin token. Tokens come
 //! from `Authorization: Bearer` or `?token=`.
 
+mod agents_ext;
 mod api;
+mod dashboard;
+mod library;
+mod push;
+mod todos;
 mod workspaces;
 
 use std::sync::Arc;
@@ -22,7 +27,9 @@ use super::auth::{self, Principal};
 use super::store::StoreError;
 
 pub fn router(state: Arc<HubState>) -> Router {
-    let app = api::routes().merge(workspaces::routes()).merge(super::media::routes(&state.config));
+    let app = api::routes().merge(workspaces::routes()).merge(library::routes()).merge(push::routes()).merge(super::media::routes(&state.config));
+    let app = app.merge(dashboard::routes()).merge(todos::routes());
+    let app = app.merge(agents_ext::routes());
     let app = match cors(&state.config.cors_origins) {
         Some(layer) => app.layer(layer),
         None => app,

@@ -86,10 +86,17 @@ pub struct HistoryQuery {
     pub after_seq: Option<u64>,
     /// Negative means no limit (SQLite semantics, as the reference).
     pub limit: i64,
+    /// Only this sender's rows.
+    pub sender: Option<String>,
+    /// Only rows whose content contains this text (ASCII case-insensitive).
+    pub contains: Option<String>,
 }
 
 /// Rows of one channel: newest first, or oldest first after `after_seq`.
 pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<HistoryRow>> {
+    if q.sender.is_some() || q.contains.is_some() {
+        return filtered(conn, q);
+    }
     let since = q.since.clone().unwrap_or_default();
     let rows = match q.after_seq {
         Some(after) => conn
@@ -104,6 +111,22 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Hist
             .collect(),
     };
     rows
+}
+
+/// [`history`] with sender/text filters: a separate statement so the unfiltered (hot) queries
+/// stay as they are.
+fn filtered(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<HistoryRow>> {
+    let order = if q.after_seq.is_some() { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT * FROM messages WHERE channel = ?1 AND seq > ?2 AND ts >= ?3
+           AND (?4 IS NULL OR sender = ?4) AND (?5 IS NULL OR instr(lower(content), lower(?5)) > 0)
+         ORDER BY seq {order} LIMIT ?6"
+    );
+    let after = q.after_seq.unwrap_or(0) as i64;
+    let since = q.since.clone().unwrap_or_default();
+    conn.prepare_cached(&sql)?
+        .query_map(params![q.channel, after, since, q.sender, q.contains, q.limit], HistoryRow::from_row)?
+        .collect()
 }
 
 /// The newest `limit` rows over all channels, oldest first (the reference's `/api/messages`).

@@ -52,6 +52,31 @@ CREATE TABLE IF NOT EXISTS workspace_invites (
     max_uses INTEGER DEFAULT 0,
     use_count INTEGER DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS reactions (
+    message_id TEXT NOT NULL,
+    emoji TEXT NOT NULL,
+    reactor TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    PRIMARY KEY (message_id, emoji, reactor)
+);
+CREATE TABLE IF NOT EXISTS agent_health (
+    workspace_id TEXT NOT NULL DEFAULT '',
+    agent TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    ts TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, agent)
+);
+CREATE TABLE IF NOT EXISTS push_subscriptions (
+    endpoint TEXT PRIMARY KEY,
+    keys_p256dh TEXT NOT NULL,
+    keys_auth TEXT NOT NULL,
+    user_agent TEXT,
+    created_at TEXT,
+    owner TEXT NOT NULL DEFAULT '',
+    channels TEXT NOT NULL DEFAULT '[]'
+);
 CREATE TABLE IF NOT EXISTS workspace_token_hashes (
     token_hash TEXT PRIMARY KEY,
     token_hint TEXT NOT NULL,
@@ -59,6 +84,19 @@ CREATE TABLE IF NOT EXISTS workspace_token_hashes (
     label TEXT DEFAULT '',
     created_at TEXT
 );
+CREATE TABLE IF NOT EXISTS todos (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL DEFAULT '',
+    priority TEXT NOT NULL DEFAULT 'medium',
+    status TEXT NOT NULL DEFAULT 'open',
+    assignee TEXT NOT NULL DEFAULT '',
+    created_by TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    closed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_todos_status ON todos(status);
 ";
 
 pub fn configure(conn: &Connection, sync: &str) -> rusqlite::Result<()> {
@@ -83,5 +121,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
     }
     conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_channel_seq ON messages(channel, seq);")?;
+    // Reactions look messages up by id.
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS idx_messages_msg_id ON messages(msg_id);")?;
     Ok(())
 }

@@ -1,0 +1,203 @@
+//! The hub under test: our Rust hub in a child process (this same binary in `--serve-hub`
+//! mode, so its RSS and file descriptors are its own), the Python reference hub, or an
+//! external one. Also reads a hub's RSS and CPU time from /proc.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use scitex_orochi::Config;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::Res;
+use crate::traffic::Target;
+
+const MANAGED_TOKEN: &str = "bench-admin-token";
+const PYTHON_PACKAGE: &str = "scitex-orochi==0.13.0";
+
+#[derive(Clone)]
+pub enum HubKind {
+    Rust,
+    Python,
+    External { target: Target, pid: Option<u32> },
+}
+
+pub struct Hub {
+    pub label: &'static str,
+    pub target: Target,
+    pub pid: Option<u32>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Data folders live under target/ so both hubs fsync to the repository's file system.
+fn data_dir() -> Res<tempfile::TempDir> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&root)?;
+    Ok(tempfile::Builder::new().prefix("bench-hub-").tempdir_in(root)?)
+}
+
+impl Hub {
+    pub async fn launch(kind: &HubKind) -> Res<Hub> {
+        match kind {
+            HubKind::Rust => launch_rust().await,
+            HubKind::Python => launch_python().await,
+            HubKind::External { target, pid } => {
+                Ok(Hub { label: "external", target: target.clone(), pid: *pid, child: None, _dir: None })
+            }
+        }
+    }
+
+    /// Rust: closing its stdin shuts it down. Python: SIGTERM, then SIGKILL after 3 s,
+    /// because it keeps running after SIGTERM.
+    pub async fn stop(mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let grace = if self.label == "python" {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+            }
+            Duration::from_secs(3)
+        } else {
+            drop(child.stdin.take());
+            Duration::from_secs(10)
+        };
+        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+async fn launch_rust() -> Res<Hub> {
+    let dir = data_dir()?;
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--serve-hub")
+        .arg(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut line)).await??;
+    let url = line.trim().to_string();
+    if !url.starts_with("ws://") {
+        return Err(format!("the hub child did not start: {line:?}").into());
+    }
+    let target = Target { url, token: MANAGED_TOKEN.into() };
+    Ok(Hub { label: "rust", target, pid: child.id(), child: Some(child), _dir: Some(dir) })
+}
+
+/// Child side of `--serve-hub DIR`: start the hub, print its URL, serve until stdin closes.
+pub fn serve_rust_hub(dir: &Path) -> Res<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut c = Config::defaults();
+        c.port = 0;
+        c.dashboard_port = 0;
+        c.db = dir.join("orochi.db");
+        c.media_root = dir.join("media");
+        c.admin_token = MANAGED_TOKEN.into();
+        c.db_sync = "full".into();
+        let hub = scitex_orochi::hub::start(c).await?;
+        println!("{}", hub.ws_url());
+        let _ =
+            tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await;
+        hub.shutdown().await;
+        Ok::<(), crate::Error>(())
+    })
+}
+
+/// The reference hub's console script, installing it into .venv-ref when missing.
+async fn python_server() -> Res<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv-ref");
+    let server = venv.join("bin/scitex-orochi-server");
+    if server.exists() {
+        return Ok(server);
+    }
+    eprintln!("installing {PYTHON_PACKAGE} into {}", venv.display());
+    if !venv.join("bin/pip").exists() {
+        run_ok(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
+    }
+    run_ok(Command::new(venv.join("bin/pip")).args(["install", "-q", PYTHON_PACKAGE])).await?;
+    Ok(server)
+}
+
+async fn run_ok(cmd: &mut Command) -> Res<()> {
+    let status = cmd.status().await?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}").into()) }
+}
+
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn launch_python() -> Res<Hub> {
+    let server = python_server().await?;
+    let dir = data_dir()?;
+    let (ws, http) = (free_port()?, free_port()?);
+    let log = std::fs::File::create(dir.path().join("hub.log"))?;
+    let mut cmd = Command::new(server);
+    // Only the settings below: an inherited SCITEX_OROCHI_* would change what we measure.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCITEX_OROCHI_")) {
+        cmd.env_remove(key);
+    }
+    let child = cmd
+        .env("SCITEX_OROCHI_HOST", "127.0.0.1")
+        .env("SCITEX_OROCHI_PORT", ws.to_string())
+        .env("SCITEX_OROCHI_DASHBOARD_PORT", http.to_string())
+        .env("SCITEX_OROCHI_DB", dir.path().join("orochi.db"))
+        .env("SCITEX_OROCHI_MEDIA_ROOT", dir.path().join("media"))
+        .env("SCITEX_OROCHI_TOKEN", MANAGED_TOKEN)
+        .env("SCITEX_OROCHI_ADMIN_TOKEN", MANAGED_TOKEN)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?;
+    let target = Target { url: format!("ws://127.0.0.1:{ws}/"), token: MANAGED_TOKEN.into() };
+    let mut hub = Hub { label: "python", target, pid: child.id(), child: Some(child), _dir: Some(dir) };
+    if let Err(e) = wait_ready(&format!("http://127.0.0.1:{http}/api/config"), hub.child.as_mut().unwrap()).await {
+        hub.stop().await;
+        return Err(e);
+    }
+    Ok(hub)
+}
+
+async fn wait_ready(url: &str, child: &mut Child) -> Res<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("the Python hub exited early: {status}").into());
+        }
+        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err("the Python hub did not answer /api/config within 60 s".into())
+}
+
+/// Resident set size in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User plus system CPU time in seconds (clock ticks are 1/100 s on Linux).
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name start at field 3 (state).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The soft open-file limit, to warn before a scenario runs out of descriptors.
+pub fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}

@@ -1,0 +1,433 @@
+//! `deploy stable|dev|plan|status|rollback|logs|purge-cache|compose`: the deploy controller.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::Docker;
+use clap::{Args, Subcommand};
+use futures_util::StreamExt;
+
+use super::{CliError, CliResult, print_json};
+use crate::config::Config;
+use crate::deploy::controller::Quiet;
+use crate::deploy::{ApplyOptions, Controller, DeployError, Outcome, Spec, Ui, compose, docker, envfile::EnvFile, purge};
+
+const DEPLOY_HELP: &str = "Desired state: deploy/instances.toml (found from the working directory upwards, or --spec) and env/<instance>.env.
+
+Examples:
+  scitex-orochi deploy plan stable          # diff desired vs running; exit 0 in sync, 1 differs
+  scitex-orochi deploy stable --dry-run     # print the plan, touch nothing
+  scitex-orochi deploy stable --yes --timings
+  scitex-orochi deploy dev
+  scitex-orochi deploy status --json
+  scitex-orochi deploy rollback stable
+  scitex-orochi deploy logs dev --follow
+  scitex-orochi deploy purge-cache stable --all
+
+Exit codes: 0 ok, 1 failure, 2 usage (deploy plan: 0 in sync, 1 differs, 2 error), 3 Docker engine unreachable, 4 health gate failed (the previous container serves again), 5 env file invalid (nothing touched), 6 another deploy of the instance is running, 7 deployed but the cache purge failed.";
+
+/// Deploy and operate the hub instances (stable, dev) through the Docker Engine API.
+#[derive(Args, Debug)]
+#[command(after_help = DEPLOY_HELP)]
+pub struct DeployArgs {
+    /// Instance specs (default: deploy/instances.toml here or in a parent folder).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub spec: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: DeployAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeployAction {
+    /// Deploy the stable instance: validate env, build or reuse the image, cut over, health gate.
+    #[command(after_help = "Examples:\n  scitex-orochi deploy stable --yes\n  scitex-orochi deploy stable --dry-run --json\n\nExit codes: 0 deployed or in sync, 1 failure, 2 usage, 3 Docker unreachable, 4 health gate failed (previous restored), 5 env invalid, 6 locked, 7 purge failed.")]
+    Stable(ApplyArgs),
+    /// Deploy the dev instance (wired to stable from the specs).
+    #[command(after_help = "Examples:\n  scitex-orochi deploy dev --yes --timings\n\nExit codes: as for deploy stable.")]
+    Dev(ApplyArgs),
+    /// Deploy any instance the spec declares.
+    #[command(after_help = "Examples:\n  scitex-orochi deploy apply staging --yes\n\nExit codes: as for deploy stable.")]
+    Apply {
+        instance: String,
+        #[command(flatten)]
+        args: ApplyArgs,
+    },
+    /// Diff desired and running: image, env hash, ports, mounts, labels.
+    #[command(after_help = "Examples:\n  scitex-orochi deploy plan stable\n  scitex-orochi deploy plan dev --json | jq .changes\n\nExit codes: 0 in sync, 1 differs, 2 error.")]
+    Plan(PlanArgs),
+    /// Each instance: container, state, health, version, image, uptime, ports, drift.
+    #[command(after_help = "Examples:\n  scitex-orochi deploy status\n  scitex-orochi deploy status --json\n\nExit codes: 0 ok, 1 failure, 3 Docker unreachable.")]
+    Status(JsonArgs),
+    /// Return to the previous image through the same health gate.
+    #[command(after_help = "Examples:\n  scitex-orochi deploy rollback stable --yes\n  scitex-orochi deploy rollback dev --to scitex-orochi:0.1.0-1a2b3c4d5e6f\n\nExit codes: as for deploy stable; 1 when there is no previous image.")]
+    Rollback(RollbackArgs),
+    /// Stream a container's output.
+    #[command(after_help = "Examples:\n  scitex-orochi deploy logs stable --tail 50\n  scitex-orochi deploy logs dev --follow\n\nExit codes: 0 ok, 1 failure, 3 Docker unreachable.")]
+    Logs(LogsArgs),
+    /// Purge the instance's changed public URLs from Cloudflare (--all: every cached path).
+    #[command(after_help = "Examples:\n  scitex-orochi deploy purge-cache stable\n  scitex-orochi deploy purge-cache stable --all --dry-run\n\nCredentials: SCITEX_OROCHI_CLOUDFLARE_API_TOKEN and _ZONE_ID from the environment or the env file.\nExit codes: 0 purged or skipped, 1 failure, 2 usage.")]
+    PurgeCache(PurgeArgs),
+    /// Print the compose file equivalent to an instance spec (compose/<instance>.yml).
+    #[command(after_help = "Examples:\n  scitex-orochi deploy compose stable > compose/stable.yml\n\nExit codes: 0 ok, 1 failure, 2 usage.")]
+    Compose { instance: String },
+    /// Run by the port holder container: keep its network namespace until stopped.
+    #[command(hide = true)]
+    Hold,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ApplyArgs {
+    /// Print the outcome as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the plan and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask before replacing a running container.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Replace the container even when it is in sync.
+    #[arg(long)]
+    pub force: bool,
+    /// Skip the Cloudflare purge.
+    #[arg(long)]
+    pub no_purge: bool,
+    /// Print the cut-over gap and the time to healthy.
+    #[arg(long)]
+    pub timings: bool,
+    /// Deploy this existing image instead of packaging the binary.
+    #[arg(long, value_name = "TAG")]
+    pub image: Option<String>,
+    /// Package this static binary (default: this executable).
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// Health-gate deadline in seconds (default: the spec's health_deadline_secs).
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<f64>,
+}
+
+impl ApplyArgs {
+    fn options(&self) -> ApplyOptions {
+        ApplyOptions {
+            image: self.image.clone(),
+            binary: self.binary.clone(),
+            dry_run: self.dry_run,
+            force: self.force,
+            no_purge: self.no_purge,
+            deadline: self.deadline.map(|s| Duration::from_secs_f64(s.max(0.1))),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    pub instance: String,
+    #[arg(long)]
+    pub json: bool,
+    /// Compare against this image instead of the one the binary would give.
+    #[arg(long, value_name = "TAG")]
+    pub image: Option<String>,
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct JsonArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    pub instance: String,
+    /// Image to return to (default: the previous one).
+    #[arg(long, value_name = "TAG")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub instance: String,
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Lines from the end ("all" for everything).
+    #[arg(long, default_value = "100")]
+    pub tail: String,
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PurgeArgs {
+    pub instance: String,
+    /// Purge every cached path that answers, changed or not.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Progress on stderr (a spinner for the image build on a terminal), dialoguer confirmations.
+struct TermUi {
+    yes: bool,
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl TermUi {
+    fn new(yes: bool) -> TermUi {
+        TermUi { yes, spinner: None }
+    }
+}
+
+impl Ui for TermUi {
+    fn step(&mut self, message: &str) {
+        if let Some(s) = self.spinner.take() {
+            s.finish_and_clear();
+        }
+        eprintln!("deploy: {message}");
+    }
+
+    fn build_line(&mut self, line: &str) {
+        if !std::io::stderr().is_terminal() {
+            if line.starts_with("Step ") || line.starts_with("Successfully") {
+                eprintln!("deploy: build: {line}");
+            }
+            return;
+        }
+        let spinner = self.spinner.get_or_insert_with(|| {
+            let s = indicatif::ProgressBar::new_spinner();
+            s.enable_steady_tick(Duration::from_millis(100));
+            s
+        });
+        spinner.set_message(format!("building image: {line}"));
+    }
+
+    fn confirm(&mut self, question: &str) -> bool {
+        if self.yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return true;
+        }
+        dialoguer::Confirm::new().with_prompt(question).default(false).interact().unwrap_or(false)
+    }
+}
+
+fn fail(e: DeployError) -> CliError {
+    CliError::Exit { code: e.exit_code(), message: e.to_string() }
+}
+
+pub async fn engine() -> Result<Docker, DeployError> {
+    docker::connect().await.map_err(|e| DeployError::Unreachable(e.to_string()))
+}
+
+fn load_spec(path: Option<&std::path::Path>) -> Result<Spec, DeployError> {
+    Ok(Spec::load(&Spec::locate(path)?)?)
+}
+
+pub async fn run(config: Config, a: DeployArgs) -> CliResult {
+    let spec_path = a.spec.clone();
+    match a.action {
+        DeployAction::Stable(args) => apply(&config, spec_path, "stable", None, args).await,
+        DeployAction::Dev(args) => apply(&config, spec_path, "dev", None, args).await,
+        DeployAction::Apply { instance, args } => apply(&config, spec_path, &instance, None, args).await,
+        DeployAction::Rollback(r) => apply(&config, spec_path, &r.instance, Some(r.to.clone()), r.apply).await,
+        DeployAction::Plan(p) => plan(&config, spec_path, p).await,
+        DeployAction::Status(s) => status(&config, spec_path, s).await,
+        DeployAction::Logs(l) => logs(spec_path, l).await,
+        DeployAction::PurgeCache(p) => purge_cache(&config, spec_path, p).await,
+        DeployAction::Hold => {
+            hold().await;
+            Ok(())
+        }
+        DeployAction::Compose { instance } => {
+            let spec = load_spec(spec_path.as_deref()).map_err(fail)?;
+            let inst = spec.instance(&instance).map_err(|e| fail(e.into()))?;
+            print!("{}", compose::render(&spec, inst));
+            Ok(())
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; the container's only job is to own the published ports.
+async fn hold() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn apply(config: &Config, spec: Option<PathBuf>, name: &str, rollback: Option<Option<String>>, args: ApplyArgs) -> CliResult {
+    let spec = load_spec(spec.as_deref()).map_err(fail)?;
+    let docker = engine().await.map_err(fail)?;
+    let controller = Controller { spec: &spec, docker: &docker, config };
+    let mut ui = TermUi::new(args.yes);
+    let mut opts = args.options();
+    let outcome = match rollback {
+        Some(to) => {
+            opts.image = to.or(opts.image);
+            if opts.dry_run {
+                let target = match &opts.image {
+                    Some(t) => t.clone(),
+                    None => controller.previous_image(name).await.map_err(fail)?,
+                };
+                opts.image = Some(target);
+                controller.apply(name, &opts, &mut Quiet).await.map(|o| Outcome { action: "rollback".into(), ..o })
+            } else {
+                controller.rollback(name, &opts, &mut ui).await
+            }
+        }
+        None => controller.apply(name, &opts, &mut ui).await,
+    }
+    .map_err(fail)?;
+    report(&outcome, &args);
+    match outcome.exit_code() {
+        0 => Ok(()),
+        code => Err(CliError::Exit { code, message: outcome_error(&outcome) }),
+    }
+}
+
+fn outcome_error(o: &Outcome) -> String {
+    match (&o.purge_error, &o.reason) {
+        (Some(p), _) => format!("{} deployed, but the cache purge failed: {p}", o.instance),
+        (None, Some(r)) if o.result == "restored" => format!("health gate failed; the previous {} serves again: {r}", o.container),
+        (None, Some(r)) => format!("health gate failed: {r}"),
+        _ => o.result.clone(),
+    }
+}
+
+fn report(o: &Outcome, args: &ApplyArgs) {
+    if args.json {
+        print_json(o);
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    match o.result.as_str() {
+        "dry-run" => {
+            let _ = writeln!(out, "[dry-run] {} {} -> {}: {} change(s)", o.action, o.instance, o.image, o.changes.len());
+            for c in &o.changes {
+                let _ = writeln!(out, "  {}: {} -> {}", c.field, c.actual, c.desired);
+            }
+        }
+        "in-sync" => {
+            let _ = writeln!(out, "{} is in sync ({})", o.container, o.image);
+        }
+        "deployed" => {
+            let _ = writeln!(out, "{} {}: {} runs {} ({} change(s), env {})", o.action, o.instance, o.container, o.image, o.changes.len(), o.env_hash);
+            if let Some(p) = &o.purge {
+                for url in p.purged.iter().filter(|_| p.skipped.is_none()) {
+                    let _ = writeln!(out, "  purged {url}");
+                }
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{} {}: {other}", o.action, o.instance);
+        }
+    }
+    if args.timings {
+        let t = &o.timings;
+        let ms = |v: Option<u64>| v.map_or("n/a".to_string(), |v| format!("{v} ms"));
+        let _ = writeln!(
+            out,
+            "timings: cut-over gap {}, deploy to healthy {} (image {} ms, stop old {} ms, /healthz after {} ms, WebSocket ack after {} ms), total {} ms",
+            ms(t.cutover_gap_ms),
+            ms(t.deploy_to_healthy_ms),
+            t.image_ms,
+            t.stop_old_ms,
+            t.gate.healthz_ms,
+            t.gate.websocket_ms,
+            t.total_ms
+        );
+    }
+}
+
+async fn plan(config: &Config, spec: Option<PathBuf>, p: PlanArgs) -> CliResult {
+    let as_two = |e: DeployError| CliError::Exit { code: 2, message: e.to_string() };
+    let spec = load_spec(spec.as_deref()).map_err(as_two)?;
+    let docker = engine().await.map_err(as_two)?;
+    let controller = Controller { spec: &spec, docker: &docker, config };
+    let opts = ApplyOptions { image: p.image.clone(), binary: p.binary.clone(), ..Default::default() };
+    let r = controller.plan(&p.instance, &opts).await.map_err(as_two)?;
+    if p.json {
+        print_json(&r);
+    } else if r.in_sync {
+        println!("{} ({}) is in sync with {}", p.instance, r.container, spec.path.display());
+    } else {
+        println!("{} ({}) differs from {}:", p.instance, r.container, spec.path.display());
+        for c in &r.changes {
+            println!("  {:<40} running: {}  desired: {}", c.field, c.actual, c.desired);
+        }
+    }
+    if r.in_sync { Ok(()) } else { Err(CliError::Exit { code: 1, message: format!("{} differs from the desired state ({} change(s))", p.instance, r.changes.len()) }) }
+}
+
+async fn status(config: &Config, spec: Option<PathBuf>, s: JsonArgs) -> CliResult {
+    let spec = load_spec(spec.as_deref()).map_err(fail)?;
+    let docker = engine().await.map_err(fail)?;
+    let controller = Controller { spec: &spec, docker: &docker, config };
+    let rows = controller.status(&ApplyOptions::default()).await.map_err(fail)?;
+    if s.json {
+        print_json(&rows);
+        return Ok(());
+    }
+    println!("{:<10} {:<20} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} IMAGE", "INSTANCE", "CONTAINER", "STATE", "HEALTH", "VERSION", "UPTIME", "DRIFT", "PORTS");
+    for r in rows {
+        let ports: Vec<String> = r.ports.iter().map(|p| format!("{}->{}", p.host_port, p.container)).collect();
+        println!(
+            "{:<10} {:<20} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} {}",
+            r.instance, r.container, r.state, r.health, r.version, format!("{}s", r.uptime_secs), r.drift, ports.join(","), r.image
+        );
+    }
+    Ok(())
+}
+
+async fn logs(spec: Option<PathBuf>, l: LogsArgs) -> CliResult {
+    let spec = load_spec(spec.as_deref()).map_err(fail)?;
+    let inst = spec.instance(&l.instance).map_err(|e| fail(e.into()))?;
+    let docker = engine().await.map_err(fail)?;
+    let options = bollard::query_parameters::LogsOptionsBuilder::default()
+        .follow(l.follow)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(l.timestamps)
+        .tail(&l.tail)
+        .build();
+    let mut stream = docker.logs(&spec.container_name(inst), Some(options));
+    let mut out = std::io::stdout();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| fail(e.into()))?;
+        if out.write_all(&chunk.into_bytes()).and_then(|_| out.flush()).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn purge_cache(config: &Config, spec: Option<PathBuf>, p: PurgeArgs) -> CliResult {
+    let spec = load_spec(spec.as_deref()).map_err(fail)?;
+    let inst = spec.instance(&p.instance).map_err(|e| fail(e.into()))?;
+    let file = EnvFile::read(&inst.env_file).ok();
+    let settings = purge::settings(config, file.as_ref());
+    let http_base = format!("http://{}:{}", spec.probe_host(), inst.dashboard_port);
+    let manifest = purge::manifest_path(&spec.defaults.state_dir, &inst.name);
+    let outcome = purge::run(&http_base, &inst.public_url, &spec.defaults.cache_paths, &manifest, settings, p.all, p.dry_run)
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    if p.json {
+        print_json(&outcome);
+        return Ok(());
+    }
+    if let Some(why) = &outcome.skipped {
+        eprintln!("purge-cache: {why}");
+    }
+    let verb = if outcome.skipped.is_some() { "would purge" } else { "purged" };
+    for url in &outcome.purged {
+        println!("{verb} {url}");
+    }
+    println!("{} URL(s) {verb}, {} unchanged, {} call(s)", outcome.purged.len(), outcome.unchanged, outcome.calls);
+    Ok(())
+}

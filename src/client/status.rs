@@ -1,0 +1,97 @@
+//! What the client knows about its own connection, shared between `OrochiClient` and its
+//! background task, and the profile (task, subagents, …) it re-announces at every register so
+//! a hub restart does not forget them.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::protocol::now_ts;
+
+/// A snapshot for status displays.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionStatus {
+    /// `connected`, `reconnecting` or `closed`.
+    pub state: &'static str,
+    /// When the current connection was made (hub time format), if connected.
+    pub connected_since: Option<String>,
+    /// Seconds since the client was created.
+    pub uptime_secs: u64,
+    /// Successful reconnects so far.
+    pub reconnects: u64,
+    /// Milliseconds since the hub last answered a ping, if it ever did.
+    pub last_pong_age_ms: Option<u64>,
+}
+
+struct Live {
+    connected_since: Option<String>,
+    closed: bool,
+    reconnects: u64,
+    last_pong: Option<Instant>,
+}
+
+pub struct Shared {
+    started: Instant,
+    live: Mutex<Live>,
+    profile: Mutex<Map<String, Value>>,
+}
+
+impl Shared {
+    pub fn new(profile: Map<String, Value>) -> Self {
+        let live = Live { connected_since: None, closed: false, reconnects: 0, last_pong: None };
+        Shared { started: Instant::now(), live: Mutex::new(live), profile: Mutex::new(profile) }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().expect("status lock")
+    }
+
+    pub fn connected(&self, reconnect: bool) {
+        let mut l = self.live();
+        l.connected_since = Some(now_ts());
+        if reconnect {
+            l.reconnects += 1;
+        }
+    }
+
+    pub fn disconnected(&self, closed: bool) {
+        let mut l = self.live();
+        l.connected_since = None;
+        l.closed |= closed;
+    }
+
+    pub fn pong(&self) {
+        self.live().last_pong = Some(Instant::now());
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.live().connected_since.is_some()
+    }
+
+    pub fn snapshot(&self) -> ConnectionStatus {
+        let l = self.live();
+        let state = match (&l.connected_since, l.closed) {
+            (Some(_), _) => "connected",
+            (None, true) => "closed",
+            (None, false) => "reconnecting",
+        };
+        ConnectionStatus {
+            state,
+            connected_since: l.connected_since.clone(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            reconnects: l.reconnects,
+            last_pong_age_ms: l.last_pong.map(|t| t.elapsed().as_millis() as u64),
+        }
+    }
+
+    /// Extra `register` keys, current as of now.
+    pub fn profile(&self) -> Map<String, Value> {
+        self.profile.lock().expect("profile lock").clone()
+    }
+
+    pub fn remember(&self, key: &str, value: Value) {
+        self.profile.lock().expect("profile lock").insert(key.to_string(), value);
+    }
+}

@@ -1,0 +1,167 @@
+//! `doctor`: one line per check of the whole stack. A check that does not apply on this
+//! machine (no Docker engine, no local database, nothing deployed) is skipped, never failed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::spec::{CORS_ORIGINS, Spec, WS_UPSTREAM};
+use super::{docker, purge, validate};
+use crate::config::{Config, VARS};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
+    Check { check: name.into(), status, detail: detail.into() }
+}
+
+fn ms(t: Instant) -> u128 {
+    t.elapsed().as_millis()
+}
+
+async fn hub(config: &Config, out: &mut Vec<Check>) {
+    let base = config.http_base();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("client");
+    let t = Instant::now();
+    match client.get(format!("{base}/healthz")).send().await {
+        Ok(r) if r.status().is_success() => out.push(check("hub", Status::Ok, format!("{base} answers (round trip {} ms)", ms(t)))),
+        Ok(r) => out.push(check("hub", Status::Fail, format!("{base}/healthz answered {}", r.status()))),
+        Err(e) => {
+            out.push(check("hub", Status::Fail, format!("{base} unreachable: {}", if e.is_connect() { "connection refused".into() } else { e.to_string() })));
+            out.push(check("auth", Status::Skip, "hub unreachable"));
+            return;
+        }
+    }
+    let token = config.client_token();
+    if token.is_empty() {
+        out.push(check("auth", Status::Warn, "no SCITEX_OROCHI_TOKEN set; reads need a token"));
+        return;
+    }
+    let t = Instant::now();
+    match client.get(format!("{base}/api/agents")).bearer_auth(token).send().await {
+        Ok(r) if r.status().is_success() => out.push(check("auth", Status::Ok, format!("token accepted (round trip {} ms)", ms(t)))),
+        Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => out.push(check("auth", Status::Fail, "token refused (401)")),
+        Ok(r) => out.push(check("auth", Status::Fail, format!("/api/agents answered {}", r.status()))),
+        Err(e) => out.push(check("auth", Status::Fail, e.to_string())),
+    }
+}
+
+fn database(config: &Config) -> Check {
+    let path = &config.db;
+    if !path.exists() {
+        return check("database", Status::Skip, format!("no database at {} (not a hub machine)", path.display()));
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    match rusqlite::Connection::open_with_flags(path, flags).and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))) {
+        Ok(tables) => {
+            let mb = std::fs::metadata(path).map(|m| m.len() as f64 / 1e6).unwrap_or(0.0);
+            check("database", Status::Ok, format!("{} ({mb:.1} MB, {tables} schema objects)", path.display()))
+        }
+        Err(e) => check("database", Status::Fail, format!("{}: {e}", path.display())),
+    }
+}
+
+fn environment() -> Check {
+    let report = validate::validate_environment(std::env::vars());
+    let errors: Vec<_> = report.errors().collect();
+    match errors.first() {
+        None => check("env", Status::Ok, format!("{} SCITEX_OROCHI_* variable(s) valid", report.checked)),
+        Some(first) => check("env", Status::Fail, format!("{} error(s), first: {}: {} (run validate-env)", errors.len(), first.variable, first.message)),
+    }
+}
+
+/// Whether this machine is meant to have a Docker engine.
+fn docker_expected() -> bool {
+    std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists()
+}
+
+async fn deployment(spec: Option<&Spec>, out: &mut Vec<Check>) {
+    if !docker_expected() {
+        out.push(check("docker", Status::Skip, "no Docker engine on this machine (client only)"));
+        return;
+    }
+    let engine = match docker::connect().await {
+        Ok(d) => d,
+        Err(e) => {
+            out.push(check("docker", Status::Fail, format!("engine unreachable: {e}")));
+            return;
+        }
+    };
+    let version = engine.version().await.ok().and_then(|v| v.version).unwrap_or_else(|| "?".into());
+    out.push(check("docker", Status::Ok, format!("engine {version} reachable")));
+    let Some(spec) = spec else {
+        out.push(check("instances", Status::Skip, "no deploy/instances.toml here"));
+        return;
+    };
+    let mut seen = std::collections::BTreeMap::new();
+    for inst in spec.instances.values() {
+        let name = spec.container_name(inst);
+        let label = format!("instance {}", inst.name);
+        match docker::inspect_instance(&engine, &name).await {
+            Ok(None) => out.push(check(&label, Status::Skip, format!("{name} not deployed on this machine"))),
+            Ok(Some(o)) => {
+                let status = if o.running && o.health != "unhealthy" { Status::Ok } else { Status::Fail };
+                out.push(check(&label, status, format!("{name} {} (health {}), image {}", o.state, o.health, o.image)));
+                seen.insert(inst.name.clone(), o);
+            }
+            Err(e) => out.push(check(&label, Status::Fail, e.to_string())),
+        }
+    }
+    for inst in spec.instances.values() {
+        let Some(up) = inst.upstream.as_ref().and_then(|u| spec.instances.get(u)) else { continue };
+        let label = format!("wiring {}->{}", inst.name, up.name);
+        let (Some(down_c), Some(up_c)) = (seen.get(&inst.name), seen.get(&up.name)) else {
+            out.push(check(&label, Status::Skip, "both instances are not deployed here"));
+            continue;
+        };
+        let get = |o: &docker::Observed, k: &str| o.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let origin = inst.public_url.trim_end_matches('/');
+        let upstream_ok = get(down_c, WS_UPSTREAM) == up.public_ws_url;
+        let cors_ok = get(up_c, CORS_ORIGINS).split(',').any(|o| o.trim() == origin);
+        let status = if upstream_ok && cors_ok { Status::Ok } else { Status::Fail };
+        let detail = format!(
+            "{} upstream {}; {} CORS {} {origin}",
+            inst.name,
+            if upstream_ok { format!("= {}", up.public_ws_url) } else { "is not stable's WebSocket URL (redeploy)".into() },
+            up.name,
+            if cors_ok { "admits" } else { "does not admit" }
+        );
+        out.push(check(&label, status, detail));
+    }
+}
+
+/// Runs every check; `spec` is `None` away from a checkout.
+pub async fn run(config: &Config, spec: Option<&Spec>) -> Vec<Check> {
+    let mut out = Vec::new();
+    hub(config, &mut out).await;
+    out.push(database(config));
+    out.push(environment());
+    deployment(spec, &mut out).await;
+    out.push(match purge::settings(config, None) {
+        Some(_) => check("cloudflare", Status::Ok, "API token and zone set"),
+        None => check("cloudflare", Status::Warn, "SCITEX_OROCHI_CLOUDFLARE_API_TOKEN/_ZONE_ID not set here; deploys skip the purge unless the env file has them"),
+    });
+    let push: Vec<_> = VARS.iter().filter(|v| v.name.contains("VAPID")).collect();
+    out.push(if push.is_empty() {
+        check("push keys", Status::Skip, "this build has no Web Push")
+    } else {
+        let missing: Vec<&str> = push.iter().filter(|v| std::env::var(v.name).map_or(true, |s| s.is_empty())).map(|v| v.name).collect();
+        if missing.is_empty() { check("push keys", Status::Ok, "VAPID keys set") } else { check("push keys", Status::Warn, format!("not set: {}", missing.join(", "))) }
+    });
+    out
+}

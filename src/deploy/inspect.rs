@@ -1,0 +1,110 @@
+//! Read-only views of the instances: `plan` (desired vs running), `status`, and the image a
+//! rollback returns to.
+
+use serde::Serialize;
+
+use super::audit;
+use super::controller::{ApplyOptions, Controller};
+use super::docker::{self, Observed, Published};
+use super::plan::{self, Difference, LABEL_PREVIOUS_IMAGE};
+use super::{DeployError, image};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub instance: String,
+    pub container: String,
+    pub in_sync: bool,
+    pub desired_image: String,
+    pub actual_image: Option<String>,
+    pub desired_env_hash: String,
+    pub actual_env_hash: Option<String>,
+    pub changes: Vec<Difference>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub instance: String,
+    pub container: String,
+    pub public_url: String,
+    pub state: String,
+    pub health: String,
+    pub version: String,
+    pub image: String,
+    pub uptime_secs: u64,
+    pub ports: Vec<Published>,
+    /// "in sync", "drifted", "not deployed", or why it could not be computed.
+    pub drift: String,
+    pub changes: Vec<Difference>,
+}
+
+impl Controller<'_> {
+    pub async fn plan(&self, name: &str, opts: &ApplyOptions) -> Result<PlanReport, DeployError> {
+        let inst = self.spec.instance(name)?;
+        let tag = self.planned_tag(opts)?;
+        let want = self.desired(inst, &tag, false).await?;
+        let observed = docker::inspect_instance(self.docker, &self.spec.container_name(inst)).await?;
+        let changes = plan::diff(&want.container, want.image_id.as_deref(), observed.as_ref());
+        Ok(PlanReport {
+            instance: name.into(),
+            container: want.container.name.clone(),
+            in_sync: changes.is_empty(),
+            desired_image: tag,
+            actual_image: observed.as_ref().map(|o| o.image.clone()),
+            desired_env_hash: want.env_hash,
+            actual_env_hash: observed.as_ref().map(|o| plan::env_hash(&plan::actual_env(&want.container, o))),
+            changes,
+        })
+    }
+
+    pub async fn status(&self, opts: &ApplyOptions) -> Result<Vec<InstanceStatus>, DeployError> {
+        let tag = self.planned_tag(opts);
+        let mut out = Vec::new();
+        for inst in self.spec.instances.values() {
+            let name = self.spec.container_name(inst);
+            let observed = docker::inspect_instance(self.docker, &name).await?;
+            let (drift, changes) = match (&observed, &tag) {
+                (None, _) => ("not deployed".to_string(), Vec::new()),
+                (Some(_), Err(e)) => (format!("unknown: {e}"), Vec::new()),
+                (Some(o), Ok(tag)) => match self.desired(inst, tag, false).await {
+                    Ok(want) => {
+                        let changes = plan::diff(&want.container, want.image_id.as_deref(), Some(o));
+                        (if changes.is_empty() { "in sync".into() } else { "drifted".into() }, changes)
+                    }
+                    Err(e) => (format!("unknown: {}", e.to_string().lines().next().unwrap_or_default()), Vec::new()),
+                },
+            };
+            let o = observed.as_ref();
+            out.push(InstanceStatus {
+                instance: inst.name.clone(),
+                container: name,
+                public_url: inst.public_url.clone(),
+                state: o.map(|o| o.state.clone()).unwrap_or_else(|| "absent".into()),
+                health: o.map(|o| o.health.clone()).unwrap_or_default(),
+                version: o.and_then(|o| o.labels.get(image::LABEL_VERSION).cloned()).unwrap_or_default(),
+                image: o.map(|o| o.image.clone()).unwrap_or_default(),
+                uptime_secs: o.map(Observed::uptime_secs).unwrap_or(0),
+                ports: o.map(|o| o.ports.clone()).unwrap_or_default(),
+                drift,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The image to roll back to: the container's previous-image label, else the newest
+    /// successful deploy in the audit log with another image.
+    pub async fn previous_image(&self, name: &str) -> Result<String, DeployError> {
+        let inst = self.spec.instance(name)?;
+        let current = docker::inspect(self.docker, &self.spec.container_name(inst)).await?;
+        let current_image = current.as_ref().map(|o| o.image.clone()).unwrap_or_default();
+        if let Some(prev) = current.as_ref().and_then(|o| o.labels.get(LABEL_PREVIOUS_IMAGE)).filter(|p| !p.is_empty()) {
+            return Ok(prev.clone());
+        }
+        audit::read(&self.spec.defaults.state_dir)
+            .into_iter()
+            .rev()
+            .find(|r| r.instance == name && r.result == "ok" && r.image != current_image)
+            .map(|r| r.image)
+            .ok_or_else(|| DeployError::NoPrevious(name.into()))
+    }
+}

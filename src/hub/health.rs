@@ -1,0 +1,109 @@
+//! Per-agent health records: the latest state a monitor (or the agent itself) reported, kept
+//! per (workspace, agent) in SQLite and in the registry, shown in `/api/agents` and sent to
+//! observers as `health_update`. Records outlive connections: "dead" and "ghost" are usually
+//! said about agents that are gone.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::HubState;
+use super::agent_ws::{check_name, opt_str};
+use super::store::{Store, StoreError};
+use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
+
+/// The states a record may carry.
+pub const STATES: &[&str] = &["healthy", "idle", "stale", "stuck_prompt", "dead", "ghost", "remediating"];
+
+/// Longest `reason` kept, in characters.
+const MAX_REASON: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthRecord {
+    pub state: String,
+    pub reason: String,
+    /// Who reported it (an agent name, or what the REST caller said).
+    pub source: String,
+    pub ts: String,
+}
+
+/// A checked health report: which agent, and what about it.
+pub struct HealthUpdate {
+    pub agent: String,
+    pub record: HealthRecord,
+}
+
+fn invalid(detail: impl Into<String>) -> FrameError {
+    FrameError::new(ErrorCode::InvalidFrame, detail)
+}
+
+impl HealthUpdate {
+    /// Reads `{agent?, state, reason?, source?}`; `agent` defaults to `reporter`, `source` too.
+    pub fn parse(p: &Map<String, Value>, reporter: Option<&str>) -> Result<HealthUpdate, FrameError> {
+        let agent = match (opt_str(p, "agent")?.filter(|a| !a.is_empty()), reporter) {
+            (Some(a), _) => a,
+            (None, Some(r)) => r.to_string(),
+            (None, None) => return Err(invalid("payload.agent is required")),
+        };
+        check_name(&agent)?;
+        let state = opt_str(p, "state")?.or(opt_str(p, "status")?).unwrap_or_default();
+        if !STATES.contains(&state.as_str()) {
+            return Err(invalid(format!("payload.state must be one of {}", STATES.join(", "))));
+        }
+        let reason = opt_str(p, "reason")?.unwrap_or_default();
+        if reason.chars().count() > MAX_REASON {
+            return Err(invalid(format!("payload.reason is longer than {MAX_REASON} characters")));
+        }
+        let source = opt_str(p, "source")?.filter(|s| !s.is_empty()).or(reporter.map(String::from)).unwrap_or_default();
+        if source.chars().count() > 128 || source.chars().any(char::is_control) {
+            return Err(invalid("payload.source must be at most 128 printable characters"));
+        }
+        Ok(HealthUpdate { agent, record: HealthRecord { state, reason, source, ts: now_ts() } })
+    }
+}
+
+impl HubState {
+    /// Stores the record, updates the registry and tells observers.
+    pub async fn record_health(&self, workspace_id: &str, update: HealthUpdate) -> Result<HealthRecord, FrameError> {
+        let (ws, agent, r) = (workspace_id.to_string(), update.agent.clone(), update.record.clone());
+        self.store
+            .write(move |c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO agent_health (workspace_id, agent, state, reason, source, ts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![ws, agent, r.state, r.reason, r.source, r.ts],
+                )
+            })
+            .await
+            .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
+        let HealthUpdate { agent, record } = update;
+        self.registry.write().health.insert((workspace_id.to_string(), agent.clone()), record.clone());
+        let mut event = json!({"agent": agent, "workspace_id": workspace_id});
+        merge(&mut event, &record);
+        self.registry.to_observers(&Frame::server("health_update", event), &self.metrics);
+        Ok(record)
+    }
+}
+
+/// `target` gains the record's keys.
+pub fn merge(target: &mut Value, record: &HealthRecord) {
+    if let (Value::Object(t), Ok(Value::Object(r))) = (target, serde_json::to_value(record)) {
+        t.extend(r);
+    }
+}
+
+/// Every stored record, for the registry at start.
+pub async fn load(store: &Store) -> Result<HashMap<(String, String), HealthRecord>, StoreError> {
+    store
+        .read(|c| {
+            c.prepare("SELECT workspace_id, agent, state, reason, source, ts FROM agent_health")?
+                .query_map([], |r| {
+                    let record = HealthRecord { state: r.get(2)?, reason: r.get(3)?, source: r.get(4)?, ts: r.get(5)? };
+                    Ok(((r.get(0)?, r.get(1)?), record))
+                })?
+                .collect()
+        })
+        .await
+}

@@ -1,0 +1,172 @@
+//! The TODO list over REST. Reads need a token, writes the admin token. Every change is also
+//! sent to observers as `{"type":"todo_update","payload":{"event","todo"}}` so dashboards
+//! refresh without polling.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::{Admin, ApiError, ApiResult, Body, Caller};
+use crate::hub::HubState;
+use crate::hub::todos::{self, Claim, Filter, NewTodo, Todo, TodoPatch};
+use crate::protocol::Frame;
+
+type S = State<Arc<HubState>>;
+
+pub fn routes() -> Router<Arc<HubState>> {
+    Router::new()
+        .route("/api/todos", get(list).post(create))
+        .route("/api/todos/{id}", get(show).patch(update).delete(remove))
+        .route("/api/todos/{id}/claim", post(claim))
+        .route("/api/todos/{id}/close", post(close))
+}
+
+/// [`Body`] with every malformed-input rejection (wrong type, missing field, unknown field,
+/// no JSON content type) answered as 400.
+struct Input<T>(T);
+
+impl<T: DeserializeOwned, St: Send + Sync> FromRequest<St> for Input<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &St) -> Result<Self, ApiError> {
+        match Body::<T>::from_request(req, state).await {
+            Ok(Body(v)) => Ok(Input(v)),
+            Err(ApiError(s, m)) if s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Err(ApiError::bad_request(m))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn bad(msg: String) -> ApiError {
+    ApiError::bad_request(msg)
+}
+
+fn todo_id(raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::bad_request("the task id must be a positive integer"))
+}
+
+fn missing(id: i64) -> ApiError {
+    ApiError::not_found(format!("no task {id}"))
+}
+
+fn announce(st: &HubState, event: &str, todo: &Todo) {
+    let frame = Frame::server("todo_update", json!({"event": event, "todo": todo}));
+    st.registry.to_observers(&frame, &st.metrics);
+}
+
+/// A comma-separated list of allowed values, each checked.
+fn values(q: &HashMap<String, String>, key: &str, check: fn(&str) -> Result<String, String>) -> ApiResult<Vec<String>> {
+    let Some(raw) = q.get(key) else { return Ok(Vec::new()) };
+    raw.split(',').filter(|v| !v.trim().is_empty()).map(|v| check(v).map_err(bad)).collect()
+}
+
+/// `?status=open,claimed&priority=high&assignee=NAME`
+async fn list(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Todo>>> {
+    let filter = Filter {
+        statuses: values(&q, "status", todos::status)?,
+        priorities: values(&q, "priority", todos::priority)?,
+        assignee: q.get("assignee").map(|a| todos::name(a, "assignee")).transpose().map_err(bad)?,
+    };
+    Ok(Json(st.store.read(move |c| todos::list(c, &filter)).await?))
+}
+
+async fn show(State(st): S, _: Caller, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
+    let id = todo_id(&id)?;
+    st.store.read(move |c| todos::get(c, id)).await?.map(Json).ok_or_else(|| missing(id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    title: Option<String>,
+    body: Option<String>,
+    priority: Option<String>,
+    assignee: Option<String>,
+    created_by: Option<String>,
+}
+
+async fn create(State(st): S, _: Admin, Input(b): Input<CreateBody>) -> ApiResult<(StatusCode, Json<Todo>)> {
+    let new = NewTodo {
+        title: todos::title(b.title.as_deref().unwrap_or_default()).map_err(bad)?,
+        body: todos::body(b.body.as_deref().unwrap_or_default()).map_err(bad)?,
+        priority: todos::priority(b.priority.as_deref().unwrap_or("medium")).map_err(bad)?,
+        assignee: todos::name(b.assignee.as_deref().unwrap_or_default(), "assignee").map_err(bad)?,
+        created_by: todos::name(b.created_by.as_deref().unwrap_or_default(), "created_by").map_err(bad)?,
+    };
+    let todo = st.store.write(move |c| todos::create(c, &new)).await?;
+    announce(&st, "created", &todo);
+    Ok((StatusCode::CREATED, Json(todo)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    title: Option<String>,
+    body: Option<String>,
+    priority: Option<String>,
+    status: Option<String>,
+    assignee: Option<String>,
+}
+
+async fn update(State(st): S, _: Admin, Path(id): Path<String>, Input(b): Input<PatchBody>) -> ApiResult<Json<Todo>> {
+    let id = todo_id(&id)?;
+    let patch = TodoPatch {
+        title: b.title.as_deref().map(todos::title).transpose().map_err(bad)?,
+        body: b.body.as_deref().map(todos::body).transpose().map_err(bad)?,
+        priority: b.priority.as_deref().map(todos::priority).transpose().map_err(bad)?,
+        status: b.status.as_deref().map(todos::status).transpose().map_err(bad)?,
+        assignee: b.assignee.as_deref().map(|a| todos::name(a, "assignee")).transpose().map_err(bad)?,
+    };
+    let todo = st.store.write(move |c| todos::update(c, id, &patch)).await?.map_err(bad)?.ok_or_else(|| missing(id))?;
+    announce(&st, "updated", &todo);
+    Ok(Json(todo))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimBody {
+    assignee: Option<String>,
+}
+
+/// Claims an open task: 409 when it is done or already claimed by someone else.
+async fn claim(State(st): S, _: Admin, Path(id): Path<String>, Input(b): Input<ClaimBody>) -> ApiResult<Json<Todo>> {
+    let id = todo_id(&id)?;
+    let who = todos::name(b.assignee.as_deref().unwrap_or_default(), "assignee").map_err(bad)?;
+    if who.is_empty() {
+        return Err(ApiError::bad_request("assignee is required"));
+    }
+    match st.store.write(move |c| todos::claim(c, id, &who)).await? {
+        Claim::Claimed(todo) => {
+            announce(&st, "claimed", &todo);
+            Ok(Json(todo))
+        }
+        Claim::NotFound => Err(missing(id)),
+        Claim::Refused(t) if t.status == "done" => Err(ApiError(StatusCode::CONFLICT, format!("task {id} is done"))),
+        Claim::Refused(t) => Err(ApiError(StatusCode::CONFLICT, format!("task {id} is claimed by {}", t.assignee))),
+    }
+}
+
+async fn close(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
+    let id = todo_id(&id)?;
+    let todo = st.store.write(move |c| todos::close(c, id)).await?.ok_or_else(|| missing(id))?;
+    announce(&st, "closed", &todo);
+    Ok(Json(todo))
+}
+
+async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = todo_id(&id)?;
+    if !st.store.write(move |c| todos::delete(c, id)).await? {
+        return Err(missing(id));
+    }
+    let frame = Frame::server("todo_update", json!({"event": "deleted", "todo": {"id": id}}));
+    st.registry.to_observers(&frame, &st.metrics);
+    Ok(Json(json!({"ok": true})))
+}

@@ -1,0 +1,108 @@
+//! Stored browser subscriptions: who they notify (`owner`, the name people @mention) and which
+//! channels they opted into.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::PushJob;
+use crate::hub::store::{Store, StoreError};
+use crate::protocol::now_ts;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Subscription {
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+    pub owner: String,
+    pub channels: Vec<String>,
+    pub user_agent: String,
+    pub created_at: String,
+}
+
+impl Subscription {
+    /// The push service's host, for logs (the endpoint path is a capability).
+    pub fn host(&self) -> String {
+        url::Url::parse(&self.endpoint).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("endpoint must be an http(s) URL")]
+    Endpoint,
+    #[error("keys.p256dh must be a base64url P-256 public key")]
+    P256dh,
+    #[error("keys.auth must be 16 bytes of base64url")]
+    Auth,
+}
+
+/// Checks the browser-supplied fields before anything is stored.
+pub fn check(endpoint: &str, p256dh: &str, auth: &str) -> Result<(), SubscriptionError> {
+    let ok_url = url::Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+    if !ok_url || endpoint.len() > 2048 {
+        return Err(SubscriptionError::Endpoint);
+    }
+    let key = URL_SAFE_NO_PAD.decode(p256dh.trim_end_matches('=')).map_err(|_| SubscriptionError::P256dh)?;
+    web_push_native::p256::PublicKey::from_sec1_bytes(&key).map_err(|_| SubscriptionError::P256dh)?;
+    let a = URL_SAFE_NO_PAD.decode(auth.trim_end_matches('=')).map_err(|_| SubscriptionError::Auth)?;
+    if a.len() != 16 {
+        return Err(SubscriptionError::Auth);
+    }
+    Ok(())
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+    let channels: String = r.get("channels")?;
+    Ok(Subscription {
+        endpoint: r.get("endpoint")?,
+        p256dh: r.get("keys_p256dh")?,
+        auth: r.get("keys_auth")?,
+        owner: r.get("owner")?,
+        channels: serde_json::from_str(&channels).unwrap_or_default(),
+        user_agent: r.get::<_, Option<String>>("user_agent")?.unwrap_or_default(),
+        created_at: r.get::<_, Option<String>>("created_at")?.unwrap_or_default(),
+    })
+}
+
+/// Inserts or replaces by endpoint; returns the total count.
+pub async fn upsert(store: &Store, s: Subscription) -> Result<usize, StoreError> {
+    store
+        .write(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![s.endpoint, s.p256dh.trim_end_matches('='), s.auth.trim_end_matches('='), s.user_agent, now_ts(), s.owner, Value::from(s.channels).to_string()],
+            )?;
+            c.query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| r.get::<_, i64>(0)).map(|n| n as usize)
+        })
+        .await
+}
+
+pub async fn remove(store: &Store, endpoint: &str) -> Result<bool, StoreError> {
+    let e = endpoint.to_string();
+    store.write(move |c| c.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1", [e])).await.map(|n| n > 0)
+}
+
+pub async fn all(store: &Store) -> Result<Vec<Subscription>, StoreError> {
+    store.read(|c| c.prepare("SELECT * FROM push_subscriptions ORDER BY created_at")?.query_map([], from_row)?.collect()).await
+}
+
+/// Subscriptions of the mentioned people, and those opted into the channel, never the sender's.
+pub async fn targets(store: &Store, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
+    let mentions = Value::from(job.mentions.clone()).to_string();
+    let (channel, sender) = (job.channel.clone(), job.sender.clone());
+    store
+        .read(move |c| {
+            c.prepare_cached(
+                "SELECT * FROM push_subscriptions WHERE owner != ?3 AND (
+                    owner IN (SELECT value FROM json_each(?1))
+                    OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))",
+            )?
+            .query_map(params![mentions, channel, sender], from_row)?
+            .collect()
+        })
+        .await
+}

@@ -1,0 +1,77 @@
+//! Tool errors: what the model sees when a tool fails. Always an MCP tool result with
+//! `isError: true` (never a JSON-RPC error, which clients show opaquely) whose text is
+//! `{"error": {code, message, hint}}`.
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::json;
+
+use crate::client::ClientError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    AgentOffline,
+    PermissionDenied,
+    InvalidInput,
+    NotFound,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::AgentOffline => "agent_offline",
+            Code::PermissionDenied => "permission_denied",
+            Code::InvalidInput => "invalid_input",
+            Code::NotFound => "not_found",
+            Code::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolError {
+    pub code: Code,
+    pub message: String,
+    pub hint: String,
+}
+
+pub type ToolResult<T> = Result<T, ToolError>;
+
+impl ToolError {
+    pub fn new(code: Code, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        ToolError { code, message: message.into(), hint: hint.into() }
+    }
+
+    pub fn invalid(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(Code::InvalidInput, message, hint)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Code::Internal, message, "this is a bug or a hub failure; the status tool shows the connection")
+    }
+
+    pub fn into_result(self) -> CallToolResult {
+        let body = json!({"error": {"code": self.code.as_str(), "message": self.message, "hint": self.hint}});
+        CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+    }
+}
+
+/// Hub refusals and connection failures, in the tool vocabulary.
+impl From<ClientError> for ToolError {
+    fn from(e: ClientError) -> Self {
+        match &e {
+            ClientError::Refused { code, detail } => match code.as_str() {
+                "NOT_FOUND" => ToolError::new(Code::NotFound, detail.clone(), "check the id or name (history lists message ids)"),
+                "NOT_REGISTERED" => ToolError::new(Code::AgentOffline, detail.clone(), "the bridge is re-registering; retry in a moment"),
+                "AUTH_FAILED" => ToolError::new(Code::PermissionDenied, detail.clone(), "check SCITEX_OROCHI_TOKEN"),
+                "STORE_UNAVAILABLE" => ToolError::internal(format!("the hub could not store it: {detail}")),
+                _ => ToolError::invalid(format!("{code}: {detail}"), "fix the arguments and call again"),
+            },
+            ClientError::AuthRefused => ToolError::new(Code::PermissionDenied, e.to_string(), "check SCITEX_OROCHI_TOKEN"),
+            ClientError::Unreachable { .. } | ClientError::Disconnected | ClientError::Closed => {
+                ToolError::new(Code::AgentOffline, e.to_string(), "the bridge reconnects by itself; retry shortly (status shows progress)")
+            }
+            ClientError::Protocol(_) => ToolError::internal(e.to_string()),
+        }
+    }
+}

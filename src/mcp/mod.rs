@@ -1,0 +1,78 @@
+//! `scitex-orochi mcp`: the agent bridge. One MCP server on stdio for a Claude Code session,
+//! with one live `OrochiClient` behind it: pull tools (`orochi_*`), bridge tools (`reply`,
+//! `react`, `task`, …) and push of hub messages as `notifications/claude/channel`.
+//! stdout carries the protocol; logs go to stderr. See docs/mcp.md.
+
+mod context;
+mod error;
+mod handlers;
+mod link;
+mod media;
+mod push;
+mod rest;
+mod server;
+mod tools;
+
+use clap::Args;
+use rmcp::ServiceExt;
+use serde_json::{Map, Value, json};
+
+use crate::cli::{CliError, CliResult};
+use crate::client::ClientOptions;
+use crate::config::Config;
+pub use handlers::channel_name;
+pub use push::METHOD as PUSH_METHOD;
+pub use server::INSTRUCTIONS;
+
+/// Run the MCP server for Claude Code on stdio (the agent bridge).
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  scitex-orochi mcp --print-config > .mcp.json\n  claude --dangerously-load-development-channels server:scitex-orochi\n\nConfigured by SCITEX_OROCHI_* variables (docs/mcp.md). Exit codes: 0 stdin closed, 1 failure.")]
+pub struct McpArgs {
+    /// Print the JSON for Claude Code's MCP configuration (token referenced, not inlined) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// Settings passed on to the server when they are set here; the token never is.
+const PASSED_ON: &[&str] = &[
+    "URL", "HOST", "PORT", "DASHBOARD_PORT", "CHANNELS", "MULTIPLEXER", "MCP_DIRS", "MCP_DOWNLOAD_DIR", "LOG",
+];
+
+/// `{"mcpServers": {"scitex-orochi": {command, args, env}}}` with `${SCITEX_OROCHI_TOKEN}`,
+/// which Claude Code expands from its own environment.
+pub fn mcp_config(config: &Config, command: &str, lookup: impl Fn(&str) -> Option<String>) -> Value {
+    let mut env = Map::new();
+    for name in PASSED_ON {
+        let var = format!("SCITEX_OROCHI_{name}");
+        if let Some(v) = lookup(&var).filter(|v| !v.is_empty()) {
+            env.insert(var, v.into());
+        }
+    }
+    env.insert("SCITEX_OROCHI_AGENT".into(), config.agent_name().into());
+    env.insert("SCITEX_OROCHI_TOKEN".into(), "${SCITEX_OROCHI_TOKEN}".into());
+    json!({"mcpServers": {"scitex-orochi": {"type": "stdio", "command": command, "args": ["mcp"], "env": env}}})
+}
+
+pub async fn run(config: Config, args: McpArgs) -> CliResult {
+    if args.print_config {
+        let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "scitex-orochi".into());
+        let out = mcp_config(&config, &exe, |n| std::env::var(n).ok());
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON serializes"));
+        return Ok(());
+    }
+    let agent = config.agent_name();
+    let channels = config.channels.iter().map(|c| channel_name(c)).collect::<Result<Vec<_>, _>>()
+        .map_err(|e| CliError::Failed(format!("SCITEX_OROCHI_CHANNELS: {}", e.message)))?;
+    let dirs = media::Dirs::new(&config.mcp_dirs, &config.mcp_download_dir)
+        .map_err(|e| CliError::Failed(format!("cannot prepare {}: {e}", config.mcp_download_dir.display())))?;
+    let mut options = ClientOptions::new(config.hub_url(), config.client_token(), &agent);
+    options.channels = channels.clone();
+    options.role = "agent".into();
+    options.profile.insert("multiplexer".into(), config.multiplexer.clone().into());
+    let link = link::Link::start(options);
+    let bridge = server::Bridge::new(config, agent.clone(), channels, link, dirs);
+    tracing::info!(agent = %agent, "MCP bridge serving on stdio");
+    let service = bridge.serve(rmcp::transport::stdio()).await.map_err(|e| CliError::Failed(format!("MCP handshake failed: {e}")))?;
+    service.waiting().await.map_err(|e| CliError::Failed(format!("MCP server stopped: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Fixtures for the deploy tests: the shared test image, a temporary desired state with unique
+//! names and free ports, the CLI, and cleanup that runs even when a test fails.
+//!
+//! The one image the tests leave behind on purpose is `scitex-orochi-test:<version>-<hash>`
+//! (the static debug binary, rebuilt when it changes; older tags are removed then).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListImagesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder};
+use scitex_orochi::deploy::audit::{self, AuditRecord};
+use scitex_orochi::deploy::docker::{self as dock, Observed};
+use scitex_orochi::deploy::image::{self, ImageSource};
+
+pub const TEST_REPO: &str = "scitex-orochi-test";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_scitex-orochi")
+}
+
+pub async fn docker() -> Docker {
+    dock::connect().await.expect("these tests need the Docker engine at /var/run/docker.sock")
+}
+
+fn runtime_block<T: Send + 'static>(f: impl FnOnce(&tokio::runtime::Runtime) -> T + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        f(&rt)
+    })
+    .join()
+    .unwrap()
+}
+
+/// The image every test deploys: built once per binary, across test processes (file lock).
+pub async fn shared_image() -> String {
+    static TAG: OnceLock<String> = OnceLock::new();
+    if let Some(t) = TAG.get() {
+        return t.clone();
+    }
+    let docker = docker().await;
+    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("deploy-test-image.lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).unwrap();
+    let lock = tokio::task::spawn_blocking(move || {
+        lock.lock().unwrap();
+        lock
+    })
+    .await
+    .unwrap();
+    // The CLI packages itself and labels the revision of the spec's folder: a temp dir, "unknown".
+    let source = ImageSource { binary: bin().into(), repo: TEST_REPO.into(), version: env!("CARGO_PKG_VERSION").into(), revision: "unknown".into() };
+    let (image, built) = image::ensure(&docker, &source, &mut |_| {}).await.expect("build the test image");
+    if built {
+        remove_other_test_images(&docker, &image.tag).await;
+    }
+    drop(lock);
+    TAG.get_or_init(|| image.tag).clone()
+}
+
+async fn remove_other_test_images(docker: &Docker, keep: &str) {
+    let filters = HashMap::from([("reference", vec![TEST_REPO.to_string()])]);
+    let Ok(list) = docker.list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build())).await else { return };
+    for img in list {
+        for tag in img.repo_tags.iter().filter(|t| t.as_str() != keep && t.starts_with(&format!("{TEST_REPO}:"))) {
+            let _ = docker.remove_image(tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Ports and names of one instance in a fixture.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    pub http: u16,
+    pub ws: u16,
+}
+
+/// A temporary desired state (instances `stable` and `dev`) with unique names; everything it
+/// created in Docker is removed on drop.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub prefix: String,
+    pub stable: Ports,
+    pub dev: Ports,
+    pub extra_images: std::sync::Mutex<Vec<String>>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Fixture {
+    pub fn new(deadline_secs: u64) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = format!("orochi-t{}-{:x}", std::process::id(), rand::random::<u32>());
+        let f = Fixture {
+            dir,
+            prefix,
+            stable: Ports { http: free_port(), ws: free_port() },
+            dev: Ports { http: free_port(), ws: free_port() },
+            extra_images: Default::default(),
+            env: Vec::new(),
+        };
+        let spec = format!(
+            r#"[defaults]
+image = "{TEST_REPO}"
+name_prefix = "{prefix}"
+state_dir = "state"
+publish_ip = "127.0.0.1"
+health_deadline_secs = {deadline_secs}
+stop_timeout_secs = 5
+restart = "unless-stopped"
+
+[instances.stable]
+dashboard_port = {sh}
+ws_port = {sw}
+data_dir = "data"
+public_url = "https://stable.orochi.test"
+public_ws_url = "wss://ws.stable.orochi.test/"
+env_file = "stable.env"
+production = true
+required = ["SCITEX_OROCHI_ADMIN_TOKEN"]
+
+[instances.dev]
+dashboard_port = {dh}
+ws_port = {dw}
+data_dir = "data"
+public_url = "https://dev.orochi.test"
+public_ws_url = "wss://ws.dev.orochi.test/"
+env_file = "dev.env"
+upstream = "stable"
+"#,
+            prefix = f.prefix,
+            sh = f.stable.http,
+            sw = f.stable.ws,
+            dh = f.dev.http,
+            dw = f.dev.ws,
+        );
+        std::fs::write(f.spec_path(), spec).unwrap();
+        f.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_LOG=info\n"));
+        f.write_env("dev", "SCITEX_OROCHI_LOG=info\n");
+        f
+    }
+
+    pub fn spec_path(&self) -> PathBuf {
+        self.dir.path().join("instances.toml")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn write_env(&self, instance: &str, text: &str) {
+        std::fs::write(self.dir.path().join(format!("{instance}.env")), text).unwrap();
+    }
+
+    pub fn container(&self, instance: &str) -> String {
+        format!("{}-{instance}", self.prefix)
+    }
+
+    pub fn http(&self, instance: &str) -> String {
+        let p = if instance == "stable" { self.stable.http } else { self.dev.http };
+        format!("http://127.0.0.1:{p}")
+    }
+
+    /// Runs `scitex-orochi deploy --spec <fixture> ARGS...` (or any command with `raw`).
+    pub async fn deploy(&self, args: &[&str]) -> Output {
+        let mut full = vec!["deploy", "--spec"];
+        let spec = self.spec_path().display().to_string();
+        full.push(&spec);
+        full.extend_from_slice(args);
+        self.raw(&full).await
+    }
+
+    pub async fn raw(&self, args: &[&str]) -> Output {
+        let mut cmd = tokio::process::Command::new(bin());
+        cmd.args(args).current_dir(self.dir.path());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCITEX_OROCHI_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("SCITEX_OROCHI_LOG", "warn");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().await.unwrap()
+    }
+
+    pub async fn observed(&self, instance: &str) -> Option<Observed> {
+        dock::inspect(&docker().await, &self.container(instance)).await.unwrap()
+    }
+
+    pub fn audit(&self) -> Vec<AuditRecord> {
+        audit::read(&self.state_dir())
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let prefix = self.prefix.clone();
+        let images = std::mem::take(&mut *self.extra_images.lock().unwrap());
+        runtime_block(move |rt| {
+            rt.block_on(async move {
+                let Ok(docker) = dock::connect().await else { return };
+                let options = ListContainersOptionsBuilder::default().all(true).build();
+                for c in docker.list_containers(Some(options)).await.unwrap_or_default() {
+                    let named = c.names.unwrap_or_default().iter().any(|n| n.trim_start_matches('/').starts_with(&prefix));
+                    if named && let Some(id) = c.id {
+                        let _ = docker.remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await;
+                    }
+                }
+                for img in images {
+                    let _ = docker.remove_image(&img, Some(RemoveImageOptionsBuilder::default().force(true).build()), None).await;
+                }
+            })
+        });
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", text(o)))
+}
+
+pub async fn get(url: &str) -> reqwest::Response {
+    reqwest::Client::new().get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// True when no container has this name.
+pub async fn docker_has_no(name: &str) -> bool {
+    dock::inspect(&docker().await, name).await.unwrap().is_none()
+}

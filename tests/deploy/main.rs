@@ -1,0 +1,10 @@
+//! Deploy controller tests: the real Docker engine on this machine (containers and images
+//! named uniquely, removed even when a test fails), a fake Cloudflare API and fake content on
+//! 127.0.0.1, the CLI's exit codes. Nothing outside 127.0.0.1 and the local engine is used.
+
+mod apply;
+mod cloudflare;
+mod common;
+mod files;
+mod plan;
+mod rollback;
