@@ -189,6 +189,13 @@ impl Task {
                         unanswered = None;
                         self.shared.pong();
                     }
+                    Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == 4000 => {
+                        // Another connection took this name: reconnecting would only take it
+                        // back and start a replace loop between the two.
+                        tracing::error!(agent = %self.opts.name, "replaced by another connection with the same name; not reconnecting");
+                        self.opts.reconnect = false;
+                        return false;
+                    }
                     Some(Ok(m)) => {
                         if let Some(frame) = decode(m)
                             && self.incoming(ws, frame).await.is_err()

@@ -15,6 +15,8 @@ use serde_json::{Map, Value, json};
 use super::HubState;
 use super::auth::{self, Principal};
 use super::conn::{Conn, close_code, write_loop};
+use super::membership;
+use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, string_list, truncate};
 use super::profile;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::router::Submitted;
@@ -202,17 +204,7 @@ impl Session {
             format!("{name}@{host}")
         });
         let st = self.state.clone();
-        let saved = {
-            let n = name.clone();
-            st.store
-                .read(move |c| {
-                    c.prepare_cached("SELECT channel FROM channel_members WHERE agent = ?1")?
-                        .query_map([n], |r| r.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<Vec<String>>>()
-                })
-                .await
-                .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?
-        };
+        let saved = membership::saved(&st.store, &name).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         if !channels.is_empty() {
             persist_membership(&st, &name, channels.clone(), true).await?;
         }
@@ -448,87 +440,6 @@ impl Session {
 }
 
 async fn persist_membership(st: &HubState, name: &str, channels: Vec<String>, join: bool) -> Result<(), FrameError> {
-    let name = name.to_string();
-    st.store
-        .write(move |c| {
-            let tx = c.transaction()?;
-            for ch in &channels {
-                if join {
-                    tx.execute("INSERT OR IGNORE INTO channel_members (agent, channel) VALUES (?1, ?2)", [&name, ch])?;
-                } else {
-                    tx.execute("DELETE FROM channel_members WHERE agent = ?1 AND channel = ?2", [&name, ch])?;
-                }
-            }
-            tx.commit()
-        })
-        .await
-        .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))
+    membership::persist(&st.store, name, channels, join).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))
 }
 
-/// Agent names: 1-128 characters, no whitespace or control characters, not the hub's own.
-pub fn check_name(name: &str) -> Result<(), FrameError> {
-    let ok = !name.is_empty()
-        && name.chars().count() <= 128
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
-        && name != crate::protocol::SERVER_SENDER
-        && name != "unknown";
-    if ok {
-        Ok(())
-    } else {
-        Err(FrameError::new(ErrorCode::InvalidName, format!("invalid agent name {name:?}: 1-128 characters, no spaces")))
-    }
-}
-
-pub fn required_channel(p: &Map<String, Value>) -> Result<String, FrameError> {
-    match opt_str(p, "channel")? {
-        Some(c) if !c.is_empty() && c.chars().count() <= 256 && !c.chars().any(char::is_control) => Ok(c),
-        _ => Err(FrameError::new(ErrorCode::InvalidFrame, "payload.channel must be a non-empty string (at most 256 characters)")),
-    }
-}
-
-pub(super) fn opt_str(p: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
-    match p.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a string"))),
-    }
-}
-
-fn opt_int(p: &Map<String, Value>, key: &str) -> Result<Option<i64>, FrameError> {
-    match p.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be an integer"))),
-    }
-}
-
-fn string_list(p: &Map<String, Value>, key: &str) -> Result<Vec<String>, FrameError> {
-    let bad = || FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a list of channel names"));
-    match p.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => Ok(s.clone()),
-                _ => Err(bad()),
-            })
-            .collect(),
-        Some(_) => Err(bad()),
-    }
-}
-
-/// Python's `int()` coercion of numbers and numeric strings.
-fn as_int(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Bool(b) => Some(*b as i64),
-        _ => None,
-    }
-}
-
-fn truncate(s: &str, max_chars: usize) -> String {
-    s.chars().take(max_chars).collect()
-}

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::agent_ws::{check_name, opt_str};
+use super::payload::{check_name, opt_str};
 use super::store::{Store, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
 

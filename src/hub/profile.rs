@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::agent_ws::opt_str;
+use super::payload::opt_str;
 use super::auth::Principal;
 use super::health::HealthUpdate;
 use super::reactions;

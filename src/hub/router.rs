@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::HubState;
 use super::store::{NewMessage, StoreError, StoredMessage};
+use super::payload::field_type;
 use crate::protocol::{ErrorCode, Frame, FrameError, parse_mentions};
 
 /// How the origin of a message learns its outcome, after the commit.
@@ -21,27 +22,6 @@ pub enum Submitted {
     Queued,
     /// No channel: nothing stored, as the reference (the reply does not run).
     NoChannel,
-}
-
-fn field_type<'a>(payload: &'a Map<String, Value>, key: &str, want: &str) -> Result<Option<&'a Value>, FrameError> {
-    let v = match payload.get(key) {
-        None | Some(Value::Null) => return Ok(None),
-        Some(v) => v,
-    };
-    let ok = match want {
-        "string" => v.is_string(),
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        _ => unreachable!("known kinds"),
-    };
-    if ok {
-        Ok(Some(v))
-    } else {
-        Err(FrameError::new(
-            ErrorCode::InvalidFrame,
-            format!("payload.{key} must be a{} {want}", if want == "object" || want == "array" { "n" } else { "" }),
-        ))
-    }
 }
 
 impl HubState {

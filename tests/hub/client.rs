@@ -122,3 +122,15 @@ async fn resumes_without_gap_or_duplicate_after_a_hub_restart() {
     c.close().await;
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_replaced_client_does_not_fight_back() {
+    let h = start_hub().await;
+    let c = OrochiClient::connect(options(&h, "twin", &["#general"])).await.unwrap();
+    let mut other = h.agent("twin", &["#general"]).await;
+    // The client's stream ends instead of reconnecting and replacing the newcomer.
+    assert!(tokio::time::timeout(WAIT, c.recv()).await.expect("stream ends").is_none());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    other.send(json!({"type": "presence", "id": "p"})).await;
+    assert!(other.recv().await["payload"]["agents"].get("twin").is_some(), "the newcomer keeps the name");
+}

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::agent_ws::check_name;
+use crate::hub::payload::check_name;
 use crate::hub::auth::Principal;
 use crate::hub::health::{HealthUpdate, merge};
 use crate::hub::reactions;

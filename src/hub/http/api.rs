@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
-use crate::hub::agent_ws::{MAX_QUERY_LIMIT, check_name};
+use crate::hub::agent_ws::MAX_QUERY_LIMIT;
+use crate::hub::membership;
+use crate::hub::payload::check_name;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
 use crate::hub::router::Submitted;
@@ -150,10 +152,7 @@ struct JoinBody {
 async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): Body<JoinBody>) -> ApiResult<Json<Value>> {
     let channel = with_hash(&channel);
     check_name(&body.agent).map_err(|e| ApiError::bad_request(e.detail))?;
-    let (agent, ch) = (body.agent.clone(), channel.clone());
-    st.store
-        .write(move |c| c.execute("INSERT OR IGNORE INTO channel_members (agent, channel) VALUES (?1, ?2)", [&agent, &ch]))
-        .await?;
+    membership::persist(&st.store, &body.agent, vec![channel.clone()], true).await?;
     let live = st.registry.write().join(&body.agent, &channel);
     Ok(Json(json!({"status": "joined", "channel": channel, "agent": body.agent, "live": live})))
 }
