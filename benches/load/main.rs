@@ -229,6 +229,7 @@ fn print_report(list: &[Scenario], rows: &[Row]) {
             );
         }
     }
+    println!("p50/p99: send to receipt; pipelined rows include the wait inside the sender's window.");
     println!("RSS KiB/c: hub RSS growth per socket opened (per idle socket in c).");
     println!("CPU: % of one core (of 2) while sending and draining; gen = this generator, which shares the machine.");
 }

@@ -219,7 +219,7 @@ pub async fn send(s: Sender, pace: Pace, until: Instant, acks: Arc<Acks>, stop: 
         }
         Pace::Window(window) => {
             while tokio::time::Instant::now() < until {
-                let by_acks = sent - acks.acked.load(Relaxed).min(sent);
+                let by_acks = sent.saturating_sub(acks.acked.load(Relaxed) + acks.errors.load(Relaxed));
                 let by_delivery = match s.listeners {
                     0 => 0,
                     n => sent.saturating_sub(s.tally.delivered.load(Relaxed) / n),

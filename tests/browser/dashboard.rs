@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use crate::driver::Browser;
-use crate::{chat, panels};
+use crate::{chat, panels, push};
 
 pub const ME: &str = "ywatanabe";
 
@@ -151,9 +151,10 @@ async fn dashboard_end_to_end() {
     b.screenshot("chat").await;
 
     panels::todo(&b, &h).await;
-    panels::agents(&b).await;
+    panels::agents(&b, &h).await;
     panels::resources(&b).await;
     panels::workspaces(&b, &h).await;
+    push::push_button(&b, &h).await;
     let html = b.js("return document.documentElement.outerHTML + location.href").await;
     assert!(!html.as_str().unwrap().contains(ADMIN), "the token is in no URL or markup");
     assert_eq!(page_errors(&b).await, Vec::<Value>::new());

@@ -29,6 +29,8 @@ const CHROME_FLAGS: &[&str] = &[
     "--disable-sync",
     "--disable-domain-reliability",
     "--disable-client-side-phishing-detection",
+    "--disable-crash-reporter",
+    "--disable-breakpad",
     "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,CertificateTransparencyComponentUpdater",
     "--no-first-run",
     "--no-default-browser-check",

@@ -10,3 +10,4 @@ mod chat;
 mod dashboard;
 mod driver;
 mod panels;
+mod push;

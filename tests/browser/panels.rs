@@ -44,7 +44,7 @@ pub async fn todo(b: &Browser, h: &TestHub) {
     b.screenshot("todo").await;
 }
 
-pub async fn agents(b: &Browser) {
+pub async fn agents(b: &Browser, h: &TestHub) {
     b.tab("agents").await;
     let row = b
         .wait_js("worker-1 online", r#"(() => {
@@ -59,7 +59,22 @@ pub async fn agents(b: &Browser) {
     assert_eq!(cells[5], "#general");
     assert_eq!(cells[6], "reviewing PR 7");
     assert!(cells[8].ends_with("ago"), "{cells:?}");
+
+    // An agent that connects while the tab is open appears at once; when it leaves it stays
+    // listed as offline.
+    let mut second = h.raw(ADMIN).await;
+    second
+        .send(json!({"type": "register", "sender": "reviewer-1", "id": "reg-r", "payload": {
+            "channels": ["#dev"], "machine": "gpu-box", "model": "claude-opus", "role": "reviewer"}}))
+        .await;
+    second.recv_until(|f| f["payload"]["ref"] == "reg-r").await;
+    let cells = b
+        .wait_js("reviewer-1 appears", "(() => { const tr = document.querySelector('tr[data-agent=\"reviewer-1\"].online'); return tr && [...tr.children].map(td => td.textContent); })()")
+        .await;
+    assert_eq!(cells.as_array().unwrap()[2..6], json!(["gpu-box", "claude-opus", "reviewer", "#dev"]).as_array().unwrap()[..]);
     b.screenshot("agents").await;
+    drop(second);
+    b.wait_js("reviewer-1 offline", "!!document.querySelector('tr[data-agent=\"reviewer-1\"].offline')").await;
 }
 
 pub async fn resources(b: &Browser) {

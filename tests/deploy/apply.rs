@@ -80,6 +80,10 @@ async fn stable_then_dev_are_wired_and_a_changed_env_swaps_the_container() {
     eprintln!("cut-over gap {gap} ms, deploy to healthy {healthy} ms (debug build, image present)");
     let swapped = fx.observed("stable").await.unwrap();
     assert_ne!(swapped.id, stable.id);
+    // The port holder kept the ports across the swap; the new hub joined its network.
+    let holder = fx.observed("stable-ports").await.expect("a port holder publishes the ports");
+    assert!(holder.running && holder.ports.iter().any(|p| p.host_port == fx.stable.http), "{holder:?}");
+    assert_eq!(swapped.network_mode, format!("container:{}", holder.id));
     assert!(swapped.running);
     assert!(swapped.env.contains(&("SCITEX_OROCHI_RETENTION_MAX_ROWS".into(), "1000".into())));
     assert!(fx.observed("stable").await.is_some() && super::common::docker_has_no(&fx.container("stable-next")).await);

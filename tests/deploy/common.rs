@@ -68,11 +68,20 @@ async fn remove_other_test_images(docker: &Docker, keep: &str) {
             let _ = docker.remove_image(tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
         }
     }
+    // An old test image that still had a child (a rollback test's variant) was only untagged.
+    let dangling = HashMap::from([("dangling", vec!["true".to_string()]), ("label", vec![image::LABEL_BINARY_SHA.to_string()])]);
+    let _ = docker.prune_images(Some(bollard::query_parameters::PruneImagesOptionsBuilder::default().filters(&dangling).build())).await;
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range so that no hub started by
+/// another test (which binds port 0) can take it before Docker publishes it.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Ports and names of one instance in a fixture.
@@ -97,11 +106,18 @@ impl Fixture {
     pub fn new(deadline_secs: u64) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("orochi-t{}-{:x}", std::process::id(), rand::random::<u32>());
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 4 {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
         let f = Fixture {
             dir,
             prefix,
-            stable: Ports { http: free_port(), ws: free_port() },
-            dev: Ports { http: free_port(), ws: free_port() },
+            stable: Ports { http: ports[0], ws: ports[1] },
+            dev: Ports { http: ports[2], ws: ports[3] },
             extra_images: Default::default(),
             env: Vec::new(),
         };

@@ -55,14 +55,15 @@ async function submit() {
   const btn = $('#send-btn');
   btn.disabled = true;
   try {
-    await Promise.all(pending.map((p) => p.done));
-    const ready = pending.filter((p) => p.status === 'ready');
+    const batch = pending.slice();
+    await Promise.all(batch.map((p) => p.done));
+    const ready = batch.filter((p) => p.status === 'ready');
     if (!text && !ready.length) return;
     const atts = ready.map((p) => p.result);
     await sendMessage(text || atts.map((a) => a.filename).join(', '), atts);
     input.value = '';
     saveDraft(activeChannel(), '');
-    pending = [];
+    pending = pending.filter((p) => !batch.includes(p));
     renderPending();
     grow();
   } catch (e) {

@@ -2,10 +2,12 @@
 // click on the bell. Subscribing reads the hub's VAPID key (GET /api/push/vapid-key ->
 // {public_key}; 503 when the hub has no keys), subscribes through the service worker and
 // registers the subscription (POST /api/push/subscribe {endpoint, keys:{p256dh, auth}}).
-// The state shown is this browser's own: unsupported, blocked, off, on.
+// The subscription carries the display name, so @mentions of that name reach this browser.
+// The state shown is this browser's own (unsupported, blocked, off, on), checked against the
+// hub (GET /api/push/subscription?endpoint=) so a subscription the hub dropped shows as off.
 
 import { $, toast } from './dom.js';
-import { api } from './api.js';
+import { api, displayName } from './api.js';
 
 let busy = false;
 
@@ -40,7 +42,10 @@ export async function refresh() {
   if (Notification.permission === 'denied') return show('blocked', 'Notifications are blocked for this site in the browser settings.');
   try {
     const sub = await (await registration()).pushManager.getSubscription();
-    show(sub ? 'on' : 'off');
+    if (!sub) return show('off');
+    const known = await api(`/api/push/subscription?endpoint=${encodeURIComponent(sub.endpoint)}`).catch(() => null);
+    if (known && known.subscribed === false) return show('off', 'The hub no longer has this browser; enable again.');
+    show('on', known && known.name ? `Notifies @${known.name}` : '');
   } catch (e) {
     show('off', String(e.message || e));
   }
@@ -59,9 +64,12 @@ async function enable() {
   const permission = await Notification.requestPermission();
   if (permission !== 'granted') { await refresh(); return; }
   const reg = await registration();
+  const old = await reg.pushManager.getSubscription();
+  if (old) await old.unsubscribe(); // it may be for a key the hub has since rotated
   const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlToBytes(key) });
   const json = sub.toJSON();
-  await api('/api/push/subscribe', { method: 'POST', body: { endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } } });
+  const body = { endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth }, name: displayName() };
+  await api('/api/push/subscribe', { method: 'POST', body });
   toast('Notifications are on for this browser.');
 }
 
