@@ -83,3 +83,38 @@ async fn every_acked_message_survives_kill_9_with_gapless_seq() {
     assert_eq!(ack["payload"]["seq"], rows.len() as u64 + 1);
     hub.start_kill().unwrap();
 }
+
+/// Stable and dev share one database file: two hub processes' writers must not hand out the
+/// same `seq`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_on_one_database_keep_seq_unique_and_gapless() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ws1, http1, ws2, http2) = (free_port(), free_port(), free_port(), free_port());
+    let mut a = spawn_hub(dir.path(), ws1, http1);
+    let mut b = spawn_hub(dir.path(), ws2, http2);
+    let (base1, base2) = (format!("http://127.0.0.1:{http1}"), format!("http://127.0.0.1:{http2}"));
+    wait_healthy(&base1).await;
+    wait_healthy(&base2).await;
+    let post = |base: String, i: usize| async move {
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/messages"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"payload": {"channel": "#shared", "content": format!("{i}")}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    };
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let base = if i % 2 == 0 { base1.clone() } else { base2.clone() };
+        tasks.push(tokio::spawn(post(base, i)));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seqs: Vec<u64> = all_rows(&base1, "#shared").await.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (1..=100).collect::<Vec<u64>>());
+    a.start_kill().unwrap();
+    b.start_kill().unwrap();
+}

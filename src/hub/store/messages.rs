@@ -149,10 +149,11 @@ pub fn count(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
 }
 
-pub(super) fn last_seqs(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
-    conn.prepare("SELECT channel, MAX(seq) FROM messages GROUP BY channel")?
-        .query_map([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0) as u64)))?
-        .collect()
+/// The channel's newest `seq`, 0 when empty (one step down the unique (channel, seq) index).
+pub(super) fn head_seq(conn: &Connection, channel: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE channel = ?1")?
+        .query_row([channel], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
 }
 
 /// Deletes the oldest rows beyond `keep`; returns how many went.

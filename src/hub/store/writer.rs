@@ -23,16 +23,14 @@ const MAX_BATCH: usize = 4096;
 
 pub(super) struct Writer {
     conn: Connection,
-    last_seq: HashMap<String, u64>,
     retention_max_rows: u64,
     rows: u64,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection, retention_max_rows: u64) -> Result<Self, StoreError> {
-        let last_seq = messages::last_seqs(&conn)?.into_iter().collect();
         let rows = messages::count(&conn)?;
-        Ok(Writer { conn, last_seq, retention_max_rows, rows })
+        Ok(Writer { conn, retention_max_rows, rows })
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
@@ -62,15 +60,16 @@ impl Writer {
         }
         let mut assigned: HashMap<&str, u64> = HashMap::new();
         let mut seqs = Vec::with_capacity(batch.len());
+        // IMMEDIATE takes the write lock first, so reading each channel's head inside the
+        // transaction stays right even when another hub process (dev beside stable) writes too.
         let result = (|| -> rusqlite::Result<()> {
-            let tx = self.conn.transaction()?;
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (msg, _) in batch.iter() {
-                let next = assigned
-                    .get(msg.channel.as_str())
-                    .or_else(|| self.last_seq.get(&msg.channel))
-                    .copied()
-                    .unwrap_or(0)
-                    + 1;
+                let head = match assigned.get(msg.channel.as_str()) {
+                    Some(s) => *s,
+                    None => messages::head_seq(&tx, &msg.channel)?,
+                };
+                let next = head + 1;
                 messages::insert(&tx, msg, next)?;
                 assigned.insert(&msg.channel, next);
                 seqs.push(next);
@@ -79,9 +78,6 @@ impl Writer {
         })();
         match result {
             Ok(()) => {
-                for (channel, seq) in assigned {
-                    self.last_seq.insert(channel.to_string(), seq);
-                }
                 self.rows += batch.len() as u64;
                 for ((msg, done), seq) in batch.drain(..).zip(seqs) {
                     done(Ok(StoredMessage { seq, msg }));
