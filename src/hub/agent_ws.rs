@@ -26,6 +26,9 @@ use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 /// Largest history page one `query` returns; clients page with `after_seq`.
 pub const MAX_QUERY_LIMIT: i64 = 1000;
 
+/// Read buffer and write-batch size of each socket.
+pub const SOCKET_BUFFER: usize = 8 * 1024;
+
 pub fn router(state: Arc<HubState>) -> Router {
     Router::new().fallback(any(upgrade)).with_state(state)
 }
@@ -48,12 +51,18 @@ async fn upgrade(State(state): State<Arc<HubState>>, RawQuery(query): RawQuery, 
         }
     };
     let hard_cap = (state.config.max_frame_bytes.saturating_mul(4)) as usize;
-    ws.max_message_size(hard_cap).max_frame_size(hard_cap).on_upgrade(move |socket| async move {
-        match principal {
-            Some(p) => Session::run(state, socket, p).await,
-            None => reject(socket).await,
-        }
-    })
+    // Small socket buffers: most agents are idle most of the time, and tungstenite's defaults
+    // (128 KiB each way) would dominate the memory of an idle connection.
+    ws.max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .on_upgrade(move |socket| async move {
+            match principal {
+                Some(p) => Session::run(state, socket, p).await,
+                None => reject(socket).await,
+            }
+        })
 }
 
 /// The reference's way: finish the upgrade, send AUTH_FAILED, close with 4001.

@@ -90,10 +90,10 @@ async fn every_acked_message_survives_kill_9_with_gapless_seq() {
 async fn two_hubs_on_one_database_keep_seq_unique_and_gapless() {
     let dir = tempfile::tempdir().unwrap();
     let (ws1, http1, ws2, http2) = (free_port(), free_port(), free_port(), free_port());
-    let mut a = spawn_hub(dir.path(), ws1, http1);
-    let mut b = spawn_hub(dir.path(), ws2, http2);
     let (base1, base2) = (format!("http://127.0.0.1:{http1}"), format!("http://127.0.0.1:{http2}"));
+    let mut a = spawn_hub(dir.path(), ws1, http1);
     wait_healthy(&base1).await;
+    let mut b = spawn_hub(dir.path(), ws2, http2);
     wait_healthy(&base2).await;
     let post = |base: String, i: usize| async move {
         let r = reqwest::Client::new()

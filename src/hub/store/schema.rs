@@ -100,9 +100,10 @@ CREATE INDEX IF NOT EXISTS idx_todos_status ON todos(status);
 ";
 
 pub fn configure(conn: &Connection, sync: &str) -> rusqlite::Result<()> {
+    // First, so a second hub opening the same file waits for locks instead of failing.
+    conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", sync)?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
 }
