@@ -178,7 +178,7 @@ fn cells(r: &Row) -> Vec<String> {
     let o = &r.out;
     let num = |v: Option<f64>, decimals: usize| v.map_or("-".into(), |v| format!("{v:.decimals$}"));
     let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}%"));
-    let ms = |q: f64| (o.hist.len() > 0).then(|| o.hist.value_at_quantile(q) as f64 / 1000.0);
+    let ms = |q: f64| (!o.hist.is_empty()).then(|| o.hist.value_at_quantile(q) as f64 / 1000.0);
     vec![
         r.tag.into(),
         r.hub.into(),
@@ -240,7 +240,15 @@ fn main() -> Res<()> {
         return hubs::serve_rust_hub(dir);
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    if !rt.block_on(bench(args))? {
+    // On Ctrl-C the bench future is dropped, and with it the hub children (kill on drop).
+    let interrupted = async {
+        let _ = tokio::signal::ctrl_c().await;
+        Err::<bool, Error>("interrupted".into())
+    };
+    let run = async {
+        tokio::select! { r = bench(args) => r, r = interrupted => r }
+    };
+    if !rt.block_on(run)? {
         std::process::exit(1);
     }
     Ok(())

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -166,6 +167,10 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
             let graceful = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
+            // Small frames (acks, live messages) must not wait for Nagle's algorithm.
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(graceful).await {
                 tracing::error!(error = %e, "listener failed");
             }
