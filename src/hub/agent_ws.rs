@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::auth::{self, Principal};
+use super::auth::{self, Principal, token_from_query};
 use super::conn::{Conn, close_code, write_loop};
 use super::membership;
 use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, string_list, truncate};
@@ -31,14 +31,6 @@ pub const SOCKET_BUFFER: usize = 8 * 1024;
 
 pub fn router(state: Arc<HubState>) -> Router {
     Router::new().fallback(any(upgrade)).with_state(state)
-}
-
-/// The first `token` query value, decoded.
-pub fn token_from_query(query: Option<&str>) -> String {
-    query
-        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token"))
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 async fn upgrade(State(state): State<Arc<HubState>>, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {

@@ -28,6 +28,14 @@ impl Principal {
     }
 }
 
+/// The first `token` query value, decoded.
+pub fn token_from_query(query: Option<&str>) -> String {
+    query
+        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token"))
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

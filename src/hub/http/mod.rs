@@ -22,8 +22,7 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::HubState;
-use super::agent_ws::token_from_query;
-use super::auth::{self, Principal};
+use super::auth::{self, Principal, token_from_query};
 use super::store::StoreError;
 
 pub fn router(state: Arc<HubState>) -> Router {
