@@ -113,7 +113,7 @@ impl CloudflareApi {
         if !url::Url::parse(&base).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some()) {
             return Err(PurgeError::BadBase(base));
         }
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| PurgeError::Transport(e.to_string()))?;
+        let http = crate::http_client::client(Duration::from_secs(30));
         Ok(CloudflareApi {
             environment: Environment::Custom(base),
             credentials: Credentials::UserAuthToken { token: settings.token.clone() },

@@ -336,7 +336,7 @@ impl<'a> Controller<'a> {
                     if let Err(e) = docker::start(self.docker, &o.id).await {
                         ui.step(&format!("cannot restart the previous container: {e}"));
                     }
-                    let client = reqwest::Client::builder().timeout(Duration::from_millis(800)).build().expect("client");
+                    let client = crate::http_client::client(Duration::from_millis(800));
                     let until = Instant::now() + deadline;
                     while Instant::now() < until && !restored {
                         restored = health::healthz(&client, &target.http_base).await.is_ok();

@@ -36,7 +36,7 @@ fn ms(t: Instant) -> u128 {
 
 async fn hub(config: &Config, out: &mut Vec<Check>) {
     let base = config.http_base();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(3)).build().expect("client");
+    let client = crate::http_client::client(Duration::from_secs(3));
     let t = Instant::now();
     match client.get(format!("{base}/healthz")).send().await {
         Ok(r) if r.status().is_success() => out.push(check("hub", Status::Ok, format!("{base} answers (round trip {} ms)", ms(t)))),

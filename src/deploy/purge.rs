@@ -90,7 +90,7 @@ pub fn linked_paths(html: &str, public_url: &str) -> Vec<String> {
 
 /// Fetches every cacheable path from `http_base` (the new container) and hashes the answers.
 pub async fn snapshot(http_base: &str, cache_paths: &[String], public_url: &str) -> Manifest {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("an HTTP client builds");
+    let client = crate::http_client::client(Duration::from_secs(5));
     let mut queue: Vec<String> = cache_paths.to_vec();
     let mut manifest = Manifest::default();
     while let Some(path) = queue.pop() {

@@ -39,7 +39,7 @@ fn unreachable(base: &str, e: reqwest::Error) -> ToolError {
 
 impl Rest {
     pub fn new(base: String, token: String) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("an HTTP client without TLS builds");
+        let http = crate::http_client::client(Duration::from_secs(60));
         Rest { http, base: base.trim_end_matches('/').to_string(), token }
     }
 
