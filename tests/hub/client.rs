@@ -57,6 +57,64 @@ async fn every_call_works_and_replies_are_correlated() {
     c.close().await;
 }
 
+/// A client that subscribes while a channel is busy learns its head from history, then keeps
+/// only live frames above it: a message must never be readable before its live frame was
+/// queued, or it falls between the two and is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_to_a_busy_channel_misses_nothing_after_the_first_frame() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let h = start_hub().await;
+    let c = OrochiClient::connect(options(&h, "joiner", &[])).await.unwrap();
+    for round in 0..25 {
+        let channel = format!("#busy-{round}");
+        let (mut out, mut acks) = h.agent(&format!("talker-{round}"), &[]).await.ws.split();
+        let drain = tokio::spawn(async move { while let Some(Ok(_)) = acks.next().await {} });
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let talker = {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !*stopped.borrow_and_update() {
+                    for _ in 0..20 {
+                        let f = json!({"type": "message", "sender": format!("talker-{round}"), "payload": {"channel": channel, "content": n.to_string()}});
+                        out.feed(Message::text(f.to_string())).await.unwrap();
+                        n += 1;
+                    }
+                    out.flush().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let end = json!({"type": "message", "sender": format!("talker-{round}"), "payload": {"channel": channel, "content": "end"}});
+                out.send(Message::text(end.to_string())).await.unwrap();
+                out
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        c.subscribe(&channel).await.unwrap();
+        let mut seqs = Vec::new();
+        loop {
+            let f = tokio::time::timeout(WAIT, c.recv()).await.expect("frames keep coming").unwrap();
+            if f.channel() != channel {
+                continue;
+            }
+            seqs.push(f.seq.unwrap());
+            if seqs.len() == 200 {
+                stop.send(true).unwrap();
+            }
+            if f.content() == "end" {
+                break;
+            }
+        }
+        assert!(seqs.len() > 200, "round {round}: the talker stopped early");
+        let gaps: Vec<_> = seqs.windows(2).filter(|w| w[1] != w[0] + 1).collect();
+        assert!(gaps.is_empty(), "round {round}: after seq {} the client missed or repeated: {gaps:?}", seqs[0]);
+        drop(talker.await.unwrap());
+        drain.abort();
+    }
+    c.close().await;
+}
+
 #[tokio::test]
 async fn connection_errors_are_typed() {
     let h = start_hub().await;

@@ -1,6 +1,8 @@
-//! SQLite persistence: one writer thread with group commit (see [`writer`]) and a small pool
-//! of read connections used from `spawn_blocking`.
+//! SQLite persistence: one writer thread with group commit (see [`writer`]), WAL checkpoints
+//! on their own thread (see [`checkpoint`]) and a small pool of read connections used from
+//! `spawn_blocking`.
 
+mod checkpoint;
 mod messages;
 mod schema;
 mod writer;
@@ -13,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use messages::{HistoryQuery, HistoryRow, NewMessage, StoredMessage};
 pub use writer::OnCommit;
-use writer::{Job, Writer};
+use writer::{Job, Progress, Writer};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -36,6 +38,7 @@ impl From<rusqlite::Error> for StoreError {
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     readers: Arc<ReadPool>,
+    progress: Arc<Progress>,
 }
 
 struct ReadPool {
@@ -64,7 +67,7 @@ impl ReadPool {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and starts the writer thread.
+    /// Opens (creating if needed) the database and starts the store's threads.
     pub fn open(path: &Path, sync: &str, retention_max_rows: u64) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -73,17 +76,19 @@ impl Store {
         let conn = Connection::open(path)?;
         schema::configure(&conn, sync)?;
         schema::migrate(&conn)?;
-        let writer = Writer::new(conn, retention_max_rows)?;
+        conn.pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_AUTOCHECKPOINT_PAGES)?;
+        let checkpoints = Connection::open(path)?;
+        schema::configure(&checkpoints, sync)?;
+        let thread_error = |e: std::io::Error| StoreError::Sqlite(format!("cannot start the store threads: {e}"));
+        let nudge = checkpoint::spawn(checkpoints).map_err(thread_error)?;
         let (jobs, rx) = mpsc::channel(65_536);
-        std::thread::Builder::new()
-            .name("orochi-store-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(|e| StoreError::Sqlite(format!("cannot start writer thread: {e}")))?;
+        let progress = Arc::new(Progress::new());
+        Writer::new(conn, nudge, progress.clone(), retention_max_rows)?.spawn(rx).map_err(thread_error)?;
         let readers = Arc::new(ReadPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
-        Ok(Store { jobs, readers })
+        Ok(Store { jobs, readers, progress })
     }
 
-    /// Queues a message; `done` runs on the writer thread after its commit, in commit order.
+    /// Queues a message; `done` runs on the delivery thread after its commit, in commit order.
     /// Waits only when the writer's queue is full (back-pressure on the sender).
     pub async fn append(&self, msg: NewMessage, done: OnCommit) -> Result<(), StoreError> {
         self.jobs.send(Job::Append(msg, done)).await.map_err(|_| StoreError::Closed)
@@ -111,12 +116,18 @@ impl Store {
         tokio::task::spawn_blocking(move || pool.with(f)).await.map_err(|_| StoreError::Closed)?
     }
 
+    /// A channel's rows; returns only once their live frames were queued to their recipients.
     pub async fn history(&self, q: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
-        self.read(move |c| messages::history(c, &q)).await
+        let rows = self.read(move |c| messages::history(c, &q)).await?;
+        self.progress.reads_delivered().await;
+        Ok(rows)
     }
 
+    /// The newest rows of all channels; returns as [`Store::history`] does.
     pub async fn recent(&self, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
-        self.read(move |c| messages::recent(c, limit)).await
+        let rows = self.read(move |c| messages::recent(c, limit)).await?;
+        self.progress.reads_delivered().await;
+        Ok(rows)
     }
 
     pub async fn channels(&self) -> Result<Vec<String>, StoreError> {

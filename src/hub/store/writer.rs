@@ -1,16 +1,22 @@
 //! The single writer thread. It owns the one write connection, drains whatever arrived,
-//! inserts the messages in one transaction (group commit), and only after the commit calls each
-//! message's continuation, in commit order. Other writes run as closures between batches.
+//! inserts the messages in one transaction (group commit) and hands the committed batch to the
+//! delivery thread, which calls each message's continuation in commit order. The writer is
+//! already inserting the next batch while the last one is delivered. Other writes run as
+//! closures between batches.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
 
 use rusqlite::Connection;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::StoreError;
+use super::checkpoint::Nudge;
 use super::messages::{self, NewMessage, StoredMessage};
 
-/// Called on the writer thread after the message's transaction committed (or failed).
+/// Called on the delivery thread after the message's transaction committed (or failed).
 pub type OnCommit = Box<dyn FnOnce(Result<StoredMessage, StoreError>) + Send>;
 
 pub enum Job {
@@ -21,27 +27,85 @@ pub enum Job {
 /// Most jobs taken into one transaction.
 const MAX_BATCH: usize = 4096;
 
+/// Committed batches waiting for delivery; when full, the writer waits (back-pressure).
+const DELIVERY_QUEUE: usize = 16;
+
+type Outcome = (Result<StoredMessage, StoreError>, OnCommit);
+
+/// How far the batches have come, so a read never shows a message before its live frame was
+/// queued to its recipients: a client that learns a channel's head from history and then drops
+/// live frames at or below it would otherwise lose the message committed in between.
+pub struct Progress {
+    /// Number of the last batch whose commit began; set before the commit.
+    committing: AtomicU64,
+    /// Number of the last batch whose continuations all ran.
+    delivered: watch::Sender<u64>,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress { committing: AtomicU64::new(0), delivered: watch::Sender::new(0) }
+    }
+
+    /// Waits until every batch whose rows a read just made could have seen is delivered.
+    /// Call after the read.
+    pub async fn reads_delivered(&self) {
+        let target = self.committing.load(Ordering::Acquire);
+        // Err only when the delivery thread is gone: nothing left to wait for.
+        let _ = self.delivered.subscribe().wait_for(|d| *d >= target).await;
+    }
+}
+
 pub(super) struct Writer {
     conn: Connection,
+    checkpoint: Nudge,
+    progress: Arc<Progress>,
+    batches: u64,
     retention_max_rows: u64,
     rows: u64,
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, retention_max_rows: u64) -> Result<Self, StoreError> {
+    pub(super) fn new(
+        conn: Connection,
+        checkpoint: Nudge,
+        progress: Arc<Progress>,
+        retention_max_rows: u64,
+    ) -> Result<Self, StoreError> {
         let rows = messages::count(&conn)?;
-        Ok(Writer { conn, retention_max_rows, rows })
+        Ok(Writer { conn, checkpoint, progress, batches: 0, retention_max_rows, rows })
     }
 
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+    /// Starts the writer and delivery threads; both end when every job sender is gone.
+    pub(super) fn spawn(self, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
+        let (committed, deliveries) = std_mpsc::sync_channel::<(u64, Vec<Outcome>)>(DELIVERY_QUEUE);
+        let progress = self.progress.clone();
+        std::thread::Builder::new().name("orochi-store-deliver".into()).spawn(move || {
+            for (number, batch) in deliveries {
+                for (result, done) in batch {
+                    done(result);
+                }
+                progress.delivered.send_replace(number);
+            }
+        })?;
+        std::thread::Builder::new().name("orochi-store-writer".into()).spawn(move || self.run(rx, committed))?;
+        Ok(())
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, committed: std_mpsc::SyncSender<(u64, Vec<Outcome>)>) {
         let mut batch: Vec<(NewMessage, OnCommit)> = Vec::with_capacity(MAX_BATCH);
+        let deliver = |outcomes: (u64, Vec<Outcome>)| {
+            if !outcomes.1.is_empty() {
+                let _ = committed.send(outcomes);
+            }
+        };
         while let Some(job) = rx.blocking_recv() {
             let mut next = Some(job);
             while let Some(job) = next.take() {
                 match job {
                     Job::Append(msg, done) => batch.push((msg, done)),
                     Job::Exec(f) => {
-                        self.commit(&mut batch);
+                        deliver(self.commit(&mut batch));
                         f(&mut self.conn);
                     }
                 }
@@ -49,15 +113,19 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            self.commit(&mut batch);
+            deliver(self.commit(&mut batch));
         }
         tracing::debug!("store writer stopped");
     }
 
-    fn commit(&mut self, batch: &mut Vec<(NewMessage, OnCommit)>) {
+    /// Inserts and commits the batch, returning its number and each message's outcome in
+    /// commit order.
+    fn commit(&mut self, batch: &mut Vec<(NewMessage, OnCommit)>) -> (u64, Vec<Outcome>) {
         if batch.is_empty() {
-            return;
+            return (self.batches, Vec::new());
         }
+        self.batches += 1;
+        let number = self.batches;
         let mut assigned: HashMap<&str, u64> = HashMap::new();
         let mut seqs = Vec::with_capacity(batch.len());
         // IMMEDIATE takes the write lock first, so reading each channel's head inside the
@@ -74,22 +142,22 @@ impl Writer {
                 assigned.insert(&msg.channel, next);
                 seqs.push(next);
             }
+            self.progress.committing.store(number, Ordering::Release);
             tx.commit()
         })();
         match result {
             Ok(()) => {
+                self.checkpoint.committed();
                 self.rows += batch.len() as u64;
-                for ((msg, done), seq) in batch.drain(..).zip(seqs) {
-                    done(Ok(StoredMessage { seq, msg }));
-                }
+                let outcomes =
+                    batch.drain(..).zip(seqs).map(|((msg, done), seq)| (Ok(StoredMessage { seq, msg }), done)).collect();
                 self.enforce_retention();
+                (number, outcomes)
             }
             Err(e) => {
                 tracing::error!(error = %e, rows = batch.len(), "message batch failed to commit");
                 let err = StoreError::from(e);
-                for (_, done) in batch.drain(..) {
-                    done(Err(err.clone()));
-                }
+                (number, batch.drain(..).map(|(_, done)| (Err(err.clone()), done)).collect())
             }
         }
     }
