@@ -88,7 +88,7 @@ impl Store {
         Ok(Store { jobs, readers, progress })
     }
 
-    /// Queues a message; `done` runs on the delivery thread after its commit, in commit order.
+    /// Queues a message; `done` runs in the delivery task after its commit, in commit order.
     /// Waits only when the writer's queue is full (back-pressure on the sender).
     pub async fn append(&self, msg: NewMessage, done: OnCommit) -> Result<(), StoreError> {
         self.jobs.send(Job::Append(msg, done)).await.map_err(|_| StoreError::Closed)

@@ -1,13 +1,12 @@
 //! The single writer thread. It owns the one write connection, drains whatever arrived,
 //! inserts the messages in one transaction (group commit) and hands the committed batch to the
-//! delivery thread, which calls each message's continuation in commit order. The writer is
+//! delivery task, which calls each message's continuation in commit order. The writer is
 //! already inserting the next batch while the last one is delivered. Other writes run as
 //! closures between batches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc as std_mpsc;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
@@ -16,7 +15,7 @@ use super::StoreError;
 use super::checkpoint::Nudge;
 use super::messages::{self, NewMessage, StoredMessage};
 
-/// Called on the delivery thread after the message's transaction committed (or failed).
+/// Called in the delivery task after the message's transaction committed (or failed).
 pub type OnCommit = Box<dyn FnOnce(Result<StoredMessage, StoreError>) + Send>;
 
 pub enum Job {
@@ -51,7 +50,7 @@ impl Progress {
     /// Call after the read.
     pub async fn reads_delivered(&self) {
         let target = self.committing.load(Ordering::Acquire);
-        // Err only when the delivery thread is gone: nothing left to wait for.
+        // Err only when the delivery task is gone: nothing left to wait for.
         let _ = self.delivered.subscribe().wait_for(|d| *d >= target).await;
     }
 }
@@ -76,27 +75,31 @@ impl Writer {
         Ok(Writer { conn, checkpoint, progress, batches: 0, retention_max_rows, rows })
     }
 
-    /// Starts the writer and delivery threads; both end when every job sender is gone.
+    /// Starts the writer thread and the delivery task; both end when every job sender is gone.
+    /// Delivery runs on the runtime: the sockets it wakes land in a worker's own run queue,
+    /// where waking them from a foreign thread would take a lock and a futex call each.
     pub(super) fn spawn(self, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
-        let (committed, deliveries) = std_mpsc::sync_channel::<(u64, Vec<Outcome>)>(DELIVERY_QUEUE);
+        let (committed, mut deliveries) = mpsc::channel::<(u64, Vec<Outcome>)>(DELIVERY_QUEUE);
         let progress = self.progress.clone();
-        std::thread::Builder::new().name("orochi-store-deliver".into()).spawn(move || {
-            for (number, batch) in deliveries {
+        tokio::spawn(async move {
+            while let Some((number, batch)) = deliveries.recv().await {
                 for (result, done) in batch {
                     done(result);
+                    // A large batch gives the worker back now and then, so sockets are served.
+                    tokio::task::consume_budget().await;
                 }
                 progress.delivered.send_replace(number);
             }
-        })?;
+        });
         std::thread::Builder::new().name("orochi-store-writer".into()).spawn(move || self.run(rx, committed))?;
         Ok(())
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Job>, committed: std_mpsc::SyncSender<(u64, Vec<Outcome>)>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, committed: mpsc::Sender<(u64, Vec<Outcome>)>) {
         let mut batch: Vec<(NewMessage, OnCommit)> = Vec::with_capacity(MAX_BATCH);
         let deliver = |outcomes: (u64, Vec<Outcome>)| {
             if !outcomes.1.is_empty() {
-                let _ = committed.send(outcomes);
+                let _ = committed.blocking_send(outcomes);
             }
         };
         while let Some(job) = rx.blocking_recv() {
