@@ -208,10 +208,7 @@ impl Ui for TermUi {
     }
 
     fn confirm(&mut self, question: &str) -> bool {
-        if self.yes || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-            return true;
-        }
-        dialoguer::Confirm::new().with_prompt(question).default(false).interact().unwrap_or(false)
+        self.yes || super::confirm(question).unwrap_or(false)
     }
 }
 

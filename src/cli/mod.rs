@@ -87,9 +87,10 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         // These report bad values themselves, with line numbers.
         Err(_) if matches!(cli.command, Command::ValidateEnv(_) | Command::Doctor(_)) => env::lenient_config(),
+        // A bad setting is a usage error, like a bad argument.
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(2);
         }
     };
     init_logs(&config);

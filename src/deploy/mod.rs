@@ -41,7 +41,7 @@ pub enum DeployError {
     NoImage(String),
     #[error("no previous image to roll back to for {0} (no label on the container, nothing in the audit log)")]
     NoPrevious(String),
-    #[error("cancelled; nothing was changed")]
+    #[error("cancelled; nothing was changed (without a terminal to ask on, pass --yes)")]
     Aborted,
     #[error("{0}")]
     Io(String),

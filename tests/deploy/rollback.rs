@@ -27,6 +27,12 @@ async fn rollback_returns_to_the_previous_image() {
 
     let out = fx.deploy(&["stable", "--yes", "--no-purge"]).await;
     assert!(out.status.success(), "{}", text(&out));
+    let before = fx.observed("stable").await.unwrap();
+    // Replacing a running container without --yes, and no terminal to ask on: refused, untouched.
+    let out = fx.deploy(&["stable", "--no-purge", "--image", &variant]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    assert_eq!(fx.observed("stable").await.unwrap().id, before.id);
     let out = fx.deploy(&["stable", "--yes", "--no-purge", "--image", &variant]).await;
     assert!(out.status.success(), "{}", text(&out));
     let on_variant = fx.observed("stable").await.unwrap();

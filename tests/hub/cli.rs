@@ -94,7 +94,7 @@ async fn exit_codes() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("CONTENT_TOO_LARGE"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scitex-orochi"));
     let o = cmd.args(["list-agents"]).env("SCITEX_OROCHI_PORT", "99999").env("SCITEX_OROCHI_TOKEN", "s3cret-value").output().await.unwrap();
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a bad setting is a usage error");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("SCITEX_OROCHI_PORT") && !err.contains("s3cret-value"), "{err}");
 }
