@@ -425,7 +425,10 @@ impl Session {
             let mut inner = self.state.registry.write();
             let Some(a) = inner.agents.get_mut(name) else { return Ok(Flow::Ack) };
             let i = &mut a.info;
-            for (key, v) in fields {
+            for (key, mut v) in fields {
+                if key == "current_task" {
+                    v = truncate(&v, 200);
+                }
                 let slot = match key {
                     "status" => &mut i.status,
                     "current_task" => &mut i.current_task,

@@ -158,6 +158,9 @@ async fn presence_heartbeat_and_status_update() {
     assert_eq!(su["sender"], "alice");
     assert_eq!(su["payload"]["status"], "busy");
     assert_eq!(su["payload"]["current_task"], "refactor");
+    a.send(json!({"type": "status_update", "id": "su2", "payload": {"current_task": "y".repeat(300)}})).await;
+    let su = obs.recv_until(|f| f["type"] == "status_update" && f["payload"]["current_task"] != "refactor").await;
+    assert_eq!(su["payload"]["current_task"].as_str().unwrap().chars().count(), 200, "capped as in register and heartbeat");
     let agents: serde_json::Value = reqwest::Client::new().get(h.http("/api/agents")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
     assert_eq!(agents[0]["status"], "busy");
     let keys = agents[0].as_object().unwrap();
