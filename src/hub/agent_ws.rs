@@ -26,6 +26,11 @@ use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 /// Largest history page one `query` returns; clients page with `after_seq`.
 pub const MAX_QUERY_LIMIT: i64 = 1000;
 
+/// A requested history page size: negative (no limit) or too large means [`MAX_QUERY_LIMIT`].
+pub fn page_limit(limit: i64) -> i64 {
+    if (0..=MAX_QUERY_LIMIT).contains(&limit) { limit } else { MAX_QUERY_LIMIT }
+}
+
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
 /// is most of an idle connection's memory. Larger frames are read in several steps.
 pub const READ_BUFFER: usize = 2 * 1024;
@@ -348,7 +353,7 @@ impl Session {
         let channel = opt_str(p, "channel")?.filter(|c| !c.is_empty()).unwrap_or_else(|| "#general".into());
         let since = opt_str(p, "since")?.filter(|s| !s.is_empty());
         let limit = opt_int(p, "limit")?.unwrap_or(50);
-        let limit = if limit < 0 || limit > MAX_QUERY_LIMIT { MAX_QUERY_LIMIT } else { limit };
+        let limit = page_limit(limit);
         let after_seq = opt_int(p, "after_seq")?.map(|s| s.max(0) as u64);
         let (sender, contains) = (opt_str(p, "sender")?.filter(|s| !s.is_empty()), opt_str(p, "contains")?.filter(|s| !s.is_empty()));
         // A client reads its own writes: wait for its messages still in the group commit.

@@ -63,7 +63,7 @@ pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Value>> {
 pub fn list(c: &Connection) -> rusqlite::Result<Vec<Value>> {
     let ids: Vec<String> =
         c.prepare("SELECT id FROM workspaces ORDER BY name")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    Ok(ids.iter().filter_map(|id| get(c, id).transpose()).collect::<Result<_, _>>()?)
+    ids.iter().filter_map(|id| get(c, id).transpose()).collect()
 }
 
 pub fn exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {

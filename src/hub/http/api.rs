@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
-use crate::hub::agent_ws::MAX_QUERY_LIMIT;
+use crate::hub::agent_ws::page_limit;
 use crate::hub::membership;
 use crate::hub::payload::check_name;
 use crate::hub::auth::Principal;
@@ -80,7 +80,7 @@ async fn config(State(st): S) -> Json<Value> {
     Json(json!({"version": VERSION, "ws_upstream": st.config.dashboard_ws_upstream}))
 }
 
-fn visible<'a>(st: &'a HubState, who: &Principal) -> Vec<AgentInfo> {
+fn visible(st: &HubState, who: &Principal) -> Vec<AgentInfo> {
     let inner = st.registry.read();
     let mut out: Vec<AgentInfo> = inner
         .agents
@@ -189,7 +189,7 @@ async fn history(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let limit = int_param(&q, "limit")?.unwrap_or(50);
-    let limit = if limit < 0 || limit > MAX_QUERY_LIMIT { MAX_QUERY_LIMIT } else { limit };
+    let limit = page_limit(limit);
     let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
     let text = |k: &str| q.get(k).filter(|s| !s.is_empty()).cloned();
     let (since, sender, contains) = (text("since"), text("sender"), text("contains"));

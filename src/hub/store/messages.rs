@@ -98,7 +98,7 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Hist
         return filtered(conn, q);
     }
     let since = q.since.clone().unwrap_or_default();
-    let rows = match q.after_seq {
+    match q.after_seq {
         Some(after) => conn
             .prepare_cached(
                 "SELECT * FROM messages WHERE channel = ?1 AND seq > ?2 AND ts >= ?3 ORDER BY seq ASC LIMIT ?4",
@@ -109,8 +109,7 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Hist
             .prepare_cached("SELECT * FROM messages WHERE channel = ?1 AND ts >= ?2 ORDER BY seq DESC LIMIT ?3")?
             .query_map(params![q.channel, since, q.limit], HistoryRow::from_row)?
             .collect(),
-    };
-    rows
+    }
 }
 
 /// [`history`] with sender/text filters: a separate statement so the unfiltered (hot) queries

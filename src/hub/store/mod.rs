@@ -67,7 +67,8 @@ impl ReadPool {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and starts the store's threads.
+    /// Opens (creating if needed) the database and starts the store's threads. Call it inside a
+    /// Tokio runtime: the delivery task runs there.
     pub fn open(path: &Path, sync: &str, retention_max_rows: u64) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)

@@ -18,6 +18,8 @@ use super::messages::{self, NewMessage, StoredMessage};
 /// Called in the delivery task after the message's transaction committed (or failed).
 pub type OnCommit = Box<dyn FnOnce(Result<StoredMessage, StoreError>) + Send>;
 
+// Appends are the hot path: boxing the message would cost an allocation for each one.
+#[allow(clippy::large_enum_variant)]
 pub enum Job {
     Append(NewMessage, OnCommit),
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
