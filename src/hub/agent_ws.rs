@@ -20,16 +20,11 @@ use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, str
 use super::profile;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::router::Submitted;
-use super::store::{HistoryQuery, StoreError, StoredMessage};
+use super::store::{HistoryQuery, StoreError, StoredMessage, page_limit};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
-/// Largest history page one `query` returns; clients page with `after_seq`.
-pub const MAX_QUERY_LIMIT: i64 = 1000;
-
-/// A requested history page size: negative (no limit) or too large means [`MAX_QUERY_LIMIT`].
-pub fn page_limit(limit: i64) -> i64 {
-    if (0..=MAX_QUERY_LIMIT).contains(&limit) { limit } else { MAX_QUERY_LIMIT }
-}
+/// Longest `current_task` kept, in characters (register, heartbeat and status_update).
+const MAX_TASK_CHARS: usize = 200;
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
 /// is most of an idle connection's memory. Larger frames are read in several steps.
@@ -233,7 +228,7 @@ impl Session {
             project: text("project")?,
             multiplexer: text("multiplexer")?,
             status: "online".into(),
-            current_task: truncate(&text("current_task")?, 200),
+            current_task: truncate(&text("current_task")?, MAX_TASK_CHARS),
             subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
             subagents: Vec::new(),
             health: None,
@@ -397,7 +392,7 @@ impl Session {
                 a.info.resources = resources;
             }
             if let Some(t) = task {
-                a.info.current_task = truncate(&t, 200);
+                a.info.current_task = truncate(&t, MAX_TASK_CHARS);
             }
             if let Some(n) = p.get("subagent_count").and_then(as_int) {
                 a.info.subagent_count = n;
@@ -422,7 +417,7 @@ impl Session {
         let mut fields = Vec::new();
         for key in ["status", "current_task", "machine", "role", "project", "agent_id"] {
             if let Some(v) = opt_str(p, key)? {
-                fields.push((key, v));
+                fields.push((key, if key == "current_task" { truncate(&v, MAX_TASK_CHARS) } else { v }));
             }
         }
         let count = p.get("subagent_count").and_then(as_int);
@@ -430,10 +425,7 @@ impl Session {
             let mut inner = self.state.registry.write();
             let Some(a) = inner.agents.get_mut(name) else { return Ok(Flow::Ack) };
             let i = &mut a.info;
-            for (key, mut v) in fields {
-                if key == "current_task" {
-                    v = truncate(&v, 200);
-                }
+            for (key, v) in fields {
                 let slot = match key {
                     "status" => &mut i.status,
                     "current_task" => &mut i.current_task,

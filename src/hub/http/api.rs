@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
-use crate::hub::agent_ws::page_limit;
+use crate::hub::store::page_limit;
 use crate::hub::membership;
 use crate::hub::payload::check_name;
 use crate::hub::auth::Principal;

@@ -76,6 +76,14 @@ pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::R
     Ok(())
 }
 
+/// Largest history page one read returns; clients page with `after_seq`.
+pub const MAX_QUERY_LIMIT: i64 = 1000;
+
+/// A requested page size: negative (no limit) or too large means [`MAX_QUERY_LIMIT`].
+pub fn page_limit(limit: i64) -> i64 {
+    if (0..=MAX_QUERY_LIMIT).contains(&limit) { limit } else { MAX_QUERY_LIMIT }
+}
+
 /// What a history read asks for.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {

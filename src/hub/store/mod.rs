@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-pub use messages::{HistoryQuery, HistoryRow, NewMessage, StoredMessage};
+pub use messages::{HistoryQuery, HistoryRow, NewMessage, StoredMessage, page_limit};
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
 
