@@ -1,0 +1,150 @@
+//! The real `scitex-orochi serve` in a child process: signals, timeouts, descriptor limits and
+//! memory only show there (the test harness itself ignores SIGPIPE).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+#[path = "../hub/common.rs"]
+#[allow(dead_code)]
+pub mod common;
+
+pub use common::{ADMIN, Peer, WAIT};
+
+/// A hub child with ephemeral ports on 127.0.0.1 and its own data folder; killed on drop.
+pub struct ChildHub {
+    pub child: Child,
+    pub ws_port: u16,
+    pub http_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings every child gets; tests add their own with [`ChildHub::start_with`].
+fn base_env(dir: &std::path::Path, ws: u16, http: u16) -> Vec<(String, String)> {
+    let d = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    [
+        ("SCITEX_OROCHI_HOST", "127.0.0.1".to_string()),
+        ("SCITEX_OROCHI_PORT", ws.to_string()),
+        ("SCITEX_OROCHI_DASHBOARD_PORT", http.to_string()),
+        ("SCITEX_OROCHI_DB", d("orochi.db")),
+        ("SCITEX_OROCHI_MEDIA_ROOT", d("media")),
+        ("SCITEX_OROCHI_ADMIN_TOKEN", ADMIN.to_string()),
+        ("SCITEX_OROCHI_DB_SYNC", "normal".to_string()),
+        ("SCITEX_OROCHI_LOG", "warn".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+impl ChildHub {
+    pub async fn start() -> ChildHub {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a child with extra `SCITEX_OROCHI_*` settings; retries when a port was taken
+    /// between choosing it and binding it.
+    pub async fn start_with(extra: &[(&str, &str)]) -> ChildHub {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..5 {
+            let (ws_port, http_port) = (common::free_port(), common::free_port());
+            let mut cmd = Command::new(binary());
+            cmd.arg("serve").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true);
+            for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCITEX_OROCHI_")) {
+                cmd.env_remove(k);
+            }
+            cmd.envs(base_env(dir.path(), ws_port, http_port));
+            cmd.envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            let mut child = cmd.spawn().expect("the hub binary starts");
+            let base = format!("http://127.0.0.1:{http_port}");
+            for _ in 0..300 {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+                    return ChildHub { child, ws_port, http_port, dir };
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = child.kill().await;
+        }
+        panic!("the hub child never became healthy");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("child running")
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.ws_port)
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    /// An unregistered agent socket with `token`.
+    pub async fn raw(&self, token: &str) -> Peer {
+        Peer::connect(&format!("{}?token={token}", self.ws_url())).await
+    }
+
+    /// A registered agent socket with `token`, its register ack consumed.
+    pub async fn agent_with(&self, token: &str, name: &str, channels: &[&str]) -> Peer {
+        let mut p = self.raw(token).await;
+        p.register(name, channels).await;
+        p
+    }
+
+    /// Panics with the exit status if the child died.
+    pub fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the hub died: {status}");
+        }
+    }
+
+    /// The hub is alive and serves a fresh client end to end: healthz, register, send, ack.
+    pub async fn assert_serving(&mut self) {
+        self.assert_alive();
+        let r = reqwest::get(self.http("/healthz")).await.expect("healthz answers");
+        assert!(r.status().is_success());
+        let name = format!("bystander-{}", std::process::id());
+        let mut p = self.agent_with(ADMIN, &name, &["#bystand"]).await;
+        let ack = p.say(&name, "#bystand", "still here").await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+        self.assert_alive();
+    }
+
+    /// Resident set size in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// The binary under test, built by cargo for this test target.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_scitex-orochi")
+}
+
+/// A workspace made through the admin API with the token it comes with: `(workspace_id, token)`.
+pub async fn workspace(hub: &ChildHub, name: &str) -> (String, String) {
+    let ws: serde_json::Value = reqwest::Client::new()
+        .post(hub.http("/api/workspaces"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let field = |k: &str| ws[k].as_str().unwrap_or_else(|| panic!("workspace created: {ws}")).to_string();
+    (field("id"), field("token"))
+}
