@@ -81,8 +81,29 @@ impl CliError {
 
 pub type CliResult = Result<(), CliError>;
 
+impl Command {
+    /// Servers and bridges that write to peers which may vanish at any time.
+    fn is_long_running(&self) -> bool {
+        matches!(self, Command::Serve(_) | Command::Mcp(_) | Command::Deploy(_))
+    }
+}
+
+/// Long-running commands keep Rust's default (SIGPIPE ignored, EPIPE is an error on that one
+/// peer): a response written to a closed socket must not kill a server. Short commands die
+/// quietly when stdout is closed early (`scitex-orochi skills list | head -1`), as CLI tools do.
+fn set_sigpipe(command: &Command) {
+    #[cfg(unix)]
+    if !command.is_long_running() {
+        // SAFETY: called before the runtime starts any thread.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    set_sigpipe(&cli.command);
     let config = match Config::from_env() {
         Ok(c) => c,
         // These report bad values themselves, with line numbers.
