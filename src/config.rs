@@ -17,6 +17,8 @@ pub enum Kind {
     Path,
     /// Comma-separated exact origins (`scheme://host[:port]`), or empty.
     Origins,
+    /// Comma-separated IP addresses or CIDR networks, or empty.
+    Networks,
     Count,
     Seconds,
     Bytes,
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Url => "a ws://, wss://, http:// or https:// URL".into(),
             Kind::Path => "a file system path".into(),
             Kind::Origins => "comma-separated origins like https://example.org".into(),
+            Kind::Networks => "comma-separated IP addresses or CIDR networks like 10.0.0.0/8".into(),
             Kind::Count => "a non-negative integer".into(),
             Kind::Seconds => "a whole number of seconds".into(),
             Kind::Bytes => "a size in bytes".into(),
@@ -82,8 +85,23 @@ impl FromRaw for u64 {
 }
 impl FromRaw for Vec<String> {
     fn from_raw(raw: &str) -> Result<Self, ()> {
-        Ok(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        Ok(list(raw).map(String::from).collect())
     }
+}
+
+impl FromRaw for Vec<ipnet::IpNet> {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        list(raw).map(parse_network).collect()
+    }
+}
+
+fn list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A CIDR network, or one address as a network of its own.
+fn parse_network(s: &str) -> Result<ipnet::IpNet, ()> {
+    s.parse().or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)).map_err(|_| ())
 }
 
 impl Var {
@@ -95,11 +113,8 @@ impl Var {
             Kind::Port => raw.trim().parse::<u16>().is_ok_and(|p| p > 0),
             Kind::Count | Kind::Seconds | Kind::Bytes => raw.trim().parse::<u64>().is_ok(),
             Kind::Url => raw.is_empty() || is_url(raw, &["ws", "wss", "http", "https"]),
-            Kind::Origins => raw
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .all(is_origin),
+            Kind::Origins => list(raw).all(is_origin),
+            Kind::Networks => list(raw).all(|s| parse_network(s).is_ok()),
             Kind::Choice(words) => words.contains(&raw.trim()),
         };
         if ok {
@@ -210,6 +225,16 @@ settings! {
         "An agent without heartbeat for this long is reaped and its socket closed (4003).";
     reap_interval_secs: u64 = "REAP_INTERVAL_SECS", Kind::Seconds, "60", secret = false,
         "How often the reaper runs.";
+    header_timeout_secs: u64 = "HEADER_TIMEOUT_SECS", Kind::Seconds, "10", secret = false,
+        "Both listeners close a connection that has not sent a whole request head within this long (slow or idle clients).";
+    max_connections: u64 = "MAX_CONNECTIONS", Kind::Count, "60000", secret = false,
+        "Open connections on both listeners together; over it a new connection gets a bare 503 and is closed.";
+    max_connections_per_addr: u64 = "MAX_CONNECTIONS_PER_ADDR", Kind::Count, "20000", secret = false,
+        "Open connections per client address; over it a new connection gets 503, or close 1013 for a WebSocket behind a trusted proxy.";
+    trusted_proxies: Vec<ipnet::IpNet> = "TRUSTED_PROXIES", Kind::Networks, "", secret = false,
+        "Comma-separated IPs or CIDRs of proxies whose CF-Connecting-IP / X-Forwarded-For name the client address; empty trusts none.";
+    register_timeout_secs: u64 = "REGISTER_TIMEOUT_SECS", Kind::Seconds, "30", secret = false,
+        "An agent socket that sends no frame within this long after connecting is closed (4010).";
     vapid_public: String = "VAPID_PUBLIC", Kind::Text, "", secret = false,
         "Web Push public key (base64url); with VAPID_PRIVATE. Unset: <data dir>/vapid-keys.json, created on first start.";
     vapid_private: String = "VAPID_PRIVATE", Kind::Text, "", secret = true,
@@ -321,5 +346,15 @@ mod tests {
         assert_eq!(c.cors_origins, vec!["https://a.org", "http://b.org:8560"]);
         assert!(with(&[("SCITEX_OROCHI_CORS_ORIGINS", "*")]).is_err());
         assert!(with(&[("SCITEX_OROCHI_DB_SYNC", "off")]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let c = with(&[("SCITEX_OROCHI_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1")]).unwrap();
+        let shown: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        assert!(Config::defaults().trusted_proxies.is_empty());
+        assert!(with(&[("SCITEX_OROCHI_TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
+        assert!(with(&[("SCITEX_OROCHI_TRUSTED_PROXIES", "proxy.example.org")]).is_err());
     }
 }

@@ -47,7 +47,7 @@ impl ClientError {
 /// Who the client is and where it connects.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// `ws://host:port/`; the token is added as `?token=`.
+    /// `ws://host:port/`; the token goes in an `Authorization: Bearer` header.
     pub url: String,
     pub token: String,
     pub name: String,

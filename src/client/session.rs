@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 use super::status::Shared;
@@ -57,12 +60,30 @@ pub async fn start(opts: ClientOptions, shared: Arc<Shared>) -> Result<(mpsc::Se
 
 async fn open(opts: &ClientOptions) -> Result<Ws, ClientError> {
     let unreachable = |reason: String| ClientError::Unreachable { url: opts.url.clone(), reason };
-    let mut url = url::Url::parse(&opts.url).map_err(|e| unreachable(format!("bad URL: {e}")))?;
+    let mut request = opts.url.as_str().into_client_request().map_err(|e| unreachable(format!("bad URL: {e}")))?;
+    // In a header rather than `?token=`: proxies and edges log URLs.
     if !opts.token.is_empty() {
-        url.query_pairs_mut().append_pair("token", &opts.token);
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", opts.token)).map_err(|_| unreachable("the token is not a valid header value".into()))?;
+        request.headers_mut().insert(AUTHORIZATION, bearer);
     }
-    let (ws, _) = connect_async(url.as_str()).await.map_err(|e| unreachable(e.to_string()))?;
+    let (ws, _) = connect_async(request).await.map_err(|e| unreachable(e.to_string()))?;
     Ok(ws)
+}
+
+/// Sends `frame` and waits for its ack; an error frame for it (or one without `ref`, as a
+/// refused token's) is the refusal.
+async fn acked(ws: &mut Ws, frame: &Frame) -> Result<(), ClientError> {
+    write(ws, frame).await?;
+    loop {
+        let Some(Ok(msg)) = ws.next().await else { return Err(ClientError::Disconnected) };
+        let Some(reply) = decode(msg) else { continue };
+        let reference = reply.str_field("ref");
+        match reply.kind.as_str() {
+            "error" if reference.is_none() || reference == Some(&frame.id) => return Err(refused(&reply.payload)),
+            "ack" if reference == Some(&frame.id) => return Ok(()),
+            _ => {}
+        }
+    }
 }
 
 async fn write(ws: &mut Ws, frame: &Frame) -> Result<(), ClientError> {
@@ -87,25 +108,11 @@ impl Task {
             if let Value::Object(p) = &mut payload {
                 p.extend(self.shared.profile());
             }
-            let register = Frame::new("register", &o.name, payload);
-            write(&mut ws, &register).await?;
-            loop {
-                let Some(Ok(msg)) = ws.next().await else { return Err(ClientError::Disconnected) };
-                let Some(frame) = decode(msg) else { continue };
-                let reference = frame.str_field("ref").map(String::from);
-                match frame.kind.as_str() {
-                    "error" if reference.is_none() || reference.as_deref() == Some(&register.id) => {
-                        return Err(refused(&frame.payload));
-                    }
-                    "ack" if reference.as_deref() == Some(&register.id) => break,
-                    _ => {}
-                }
-            }
-        } else if let Some(Ok(msg)) = tokio::time::timeout(Duration::from_millis(50), ws.next()).await.ok().flatten() {
-            // An unregistered socket learns of a refused token only from the hub's first frame.
-            if let Some(f) = decode(msg).filter(|f| f.kind == "error") {
-                return Err(refused(&f.payload));
-            }
+            acked(&mut ws, &Frame::new("register", &o.name, payload)).await?;
+        } else {
+            // The hub answers a refused token after the client's first frame: an empty
+            // heartbeat (acked, and harmless on an unregistered socket) learns it at once.
+            acked(&mut ws, &Frame::new("heartbeat", &self.opts.name, json!({}))).await?;
         }
         let channels: Vec<(String, Option<u64>)> = self.tracker.last.iter().map(|(c, s)| (c.clone(), *s)).collect();
         for (channel, after) in channels {

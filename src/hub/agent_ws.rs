@@ -1,5 +1,6 @@
-//! The agent socket (port 9559, any path, `?token=`): one session per connection, frames
-//! handled in arrival order, replies and acks queued on the connection's own writer.
+//! The agent socket (port 9559, any path, `Authorization: Bearer` or `?token=`): one session
+//! per connection, frames handled in arrival order, replies and acks queued on the
+//! connection's own writer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,13 +8,14 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::any;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::auth::{self, Principal, token_from_query};
+use super::auth::{self, Principal, hash_token, presented_token};
 use super::conn::{Conn, close_code, write_loop};
 use super::membership;
 use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, string_list, truncate};
@@ -36,8 +38,8 @@ pub fn router(state: Arc<HubState>) -> Router {
     Router::new().fallback(any(upgrade)).with_state(state)
 }
 
-async fn upgrade(State(state): State<Arc<HubState>>, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {
-    let token = token_from_query(query.as_deref());
+async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {
+    let token = presented_token(&headers, query.as_deref());
     let principal = match auth::verify(&state.store, &state.admin_token, &token).await {
         Ok(p) => p,
         Err(e) => {
@@ -45,7 +47,8 @@ async fn upgrade(State(state): State<Arc<HubState>>, RawQuery(query): RawQuery, 
             None
         }
     };
-    let hard_cap = (state.config.max_frame_bytes.saturating_mul(4)) as usize;
+    let token_hash = matches!(principal, Some(Principal::Workspace(_))).then(|| hash_token(&token));
+    let hard_cap = hard_cap(state.config.max_frame_bytes);
     // Small socket buffers: most agents are idle most of the time, and tungstenite's defaults
     // (128 KiB each way) would dominate the memory of an idle connection.
     ws.max_message_size(hard_cap)
@@ -56,15 +59,28 @@ async fn upgrade(State(state): State<Arc<HubState>>, RawQuery(query): RawQuery, 
             match principal {
                 // Its own task: axum's upgrade task would hold the session future next to its
                 // own state for the connection's whole life (measured: 7 KB instead of 3).
-                Some(p) => drop(tokio::spawn(Session::run(state, socket, p))),
+                Some(p) => drop(tokio::spawn(Session::run(state, socket, p, token_hash))),
                 None => reject(socket).await,
             }
         })
 }
 
-/// The reference's way: finish the upgrade, send AUTH_FAILED, close with 4001.
+/// How long a refused socket waits for the client's first frame before it is told.
+const REJECT_AFTER: Duration = Duration::from_secs(1);
+
+/// The reference's way: finish the upgrade, send AUTH_FAILED, close with 4001. Told after the
+/// client's first frame (or a second): a client that registers right after connecting then
+/// reads the refusal as a reply, as against the reference, instead of failing on a closed socket.
 async fn reject(mut socket: WebSocket) {
     use axum::extract::ws::CloseFrame;
+    let _ = tokio::time::timeout(REJECT_AFTER, async {
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Text(_) | Message::Binary(_) | Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
     let err = FrameError::new(ErrorCode::AuthFailed, "Invalid or missing token");
     let _ = socket.send(Message::Text(Frame::error(&err).to_json().into())).await;
     let close = CloseFrame { code: close_code::AUTH_FAILED, reason: "Authentication failed".into() };
@@ -88,34 +104,48 @@ struct Session {
 }
 
 impl Session {
-    async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal) {
+    async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal, token_hash: Option<String>) {
         let (sink, mut stream) = socket.split();
-        let (conn, outbox) = Conn::new(principal, state.config.queue_frames as usize);
+        let (mut conn, outbox) = Conn::new(principal, state.config.queue_frames as usize);
+        conn.token_hash = token_hash;
         let conn = Arc::new(conn);
+        let _listed = state.live_tokens.list(&conn);
         let ping = Duration::from_secs(state.config.ping_interval_secs.max(1));
         let idle = ping + Duration::from_secs(state.config.ping_timeout_secs.max(1));
+        // A socket must say something soon; until it has, it holds a place for nothing.
+        let speak_by = Instant::now() + Duration::from_secs(state.config.register_timeout_secs);
+        let mut spoke = false;
         let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping)));
         state.metrics.agent_connections.inc();
         let mut session = Session { state, conn, name: None };
         let mut writer_done = false;
         loop {
+            let wait = if spoke { idle } else { idle.min(speak_by.saturating_duration_since(Instant::now())) };
             tokio::select! {
                 _ = &mut writer => { writer_done = true; break }
-                next = tokio::time::timeout(idle, stream.next()) => match next {
+                next = tokio::time::timeout(wait, stream.next()) => match next {
+                    Err(_) if !spoke && Instant::now() >= speak_by => {
+                        session.conn.close(close_code::SILENT, "no frame within the register timeout");
+                        break;
+                    }
                     Err(_) => { session.conn.close(close_code::PING_TIMEOUT, "no pong within the ping timeout"); break; }
                     Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break,
                     Ok(Some(Err(e))) => {
                         tracing::debug!(conn = session.conn.id, error = %e, "agent socket read failed");
-                        session.conn.close(1009, "frame too large or not valid");
+                        let (code, reason) = close_code::for_read_error(e);
+                        session.conn.close(code, reason);
                         break;
                     }
                     // Boxed: a task is as large as its largest await, and handling a frame is
                     // most of it; idle connections (most of them) should not carry that.
-                    Ok(Some(Ok(Message::Text(t)))) => Box::pin(session.handle(t.as_str())).await,
-                    Ok(Some(Ok(Message::Binary(b)))) => match std::str::from_utf8(&b) {
-                        Ok(t) => Box::pin(session.handle(t)).await,
-                        Err(_) => session.refuse(FrameError::new(ErrorCode::ParseError, "binary frame is not valid UTF-8")),
-                    },
+                    Ok(Some(Ok(Message::Text(t)))) => { spoke = true; Box::pin(session.handle(t.as_str())).await }
+                    Ok(Some(Ok(Message::Binary(b)))) => {
+                        spoke = true;
+                        match std::str::from_utf8(&b) {
+                            Ok(t) => Box::pin(session.handle(t)).await,
+                            Err(_) => session.refuse(FrameError::new(ErrorCode::ParseError, "binary frame is not valid UTF-8")),
+                        }
+                    }
                     Ok(Some(Ok(_))) => {}
                 }
             }
@@ -156,12 +186,8 @@ impl Session {
     }
 
     async fn handle(&mut self, text: &str) {
-        let limit = self.state.config.max_frame_bytes;
-        if text.len() as u64 > limit {
-            return self.refuse(FrameError::new(
-                ErrorCode::FrameTooLarge,
-                format!("frame is {} bytes; the limit is {limit} (SCITEX_OROCHI_MAX_FRAME_BYTES)", text.len()),
-            ));
+        if let Err(e) = check_frame_size(text, self.state.config.max_frame_bytes) {
+            return self.refuse(e);
         }
         let frame = match parse_frame(text) {
             Ok(f) => f,
@@ -445,6 +471,22 @@ impl Session {
         self.state.registry.to_observers(&Frame::new("status_update", name, event), &self.state.metrics);
         Ok(Flow::Ack)
     }
+}
+
+/// Frames over the limit (and under the hard cap, which closes 1009) get FRAME_TOO_LARGE.
+pub(super) fn check_frame_size(text: &str, limit: u64) -> Result<(), FrameError> {
+    if text.len() as u64 > limit {
+        return Err(FrameError::new(
+            ErrorCode::FrameTooLarge,
+            format!("frame is {} bytes; the limit is {limit} (SCITEX_OROCHI_MAX_FRAME_BYTES)", text.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The hard cap a socket reads: frames above it close the socket with 1009.
+pub(super) fn hard_cap(max_frame_bytes: u64) -> usize {
+    max_frame_bytes.saturating_mul(4) as usize
 }
 
 async fn persist_membership(st: &HubState, name: &str, channels: Vec<String>, join: bool) -> Result<(), FrameError> {

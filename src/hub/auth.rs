@@ -36,6 +36,20 @@ pub fn token_from_query(query: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
+/// The token of a request: `Authorization: Bearer`, else `?token=` (the published Python client
+/// and browsers' WebSockets can only use the query).
+pub fn presented_token(headers: &axum::http::HeaderMap, query: Option<&str>) -> String {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match bearer {
+        Some(t) => t.to_string(),
+        None => token_from_query(query),
+    }
+}
+
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -12,14 +12,35 @@ use tokio::sync::{Notify, oneshot};
 use super::auth::Principal;
 use super::metrics::Metrics;
 
-/// Close codes the hub uses. 4000/4001 are the reference's; the rest are ours.
+/// Close codes the hub uses. 4000/4001 are the reference's, 1xxx the standard's; the rest are ours.
 pub mod close_code {
+    pub const SHUTDOWN: u16 = 1001;
+    /// A WebSocket protocol violation (bad opcode, unmasked frame, bad control frame).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not valid UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// A frame or message over the hard cap.
+    pub const TOO_BIG: u16 = 1009;
+    /// Over a connection cap: try again later.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const REPLACED: u16 = 4000;
     pub const AUTH_FAILED: u16 = 4001;
     pub const STALE: u16 = 4003;
     pub const SLOW_CONSUMER: u16 = 4008;
     pub const PING_TIMEOUT: u16 = 4009;
-    pub const SHUTDOWN: u16 = 1001;
+    /// Nothing sent within the register timeout after connecting.
+    pub const SILENT: u16 = 4010;
+
+    /// The close a failed read deserves, by what tungstenite saw.
+    pub fn for_read_error(e: axum::Error) -> (u16, &'static str) {
+        use tokio_tungstenite::tungstenite::Error;
+        match e.into_inner().downcast::<Error>().map(|b| *b) {
+            Ok(Error::Utf8(_)) => (INVALID_PAYLOAD, "text frame is not valid UTF-8"),
+            Ok(Error::Capacity(_)) => (TOO_BIG, "frame too large"),
+            Ok(Error::Protocol(_)) => (PROTOCOL_ERROR, "WebSocket protocol violation"),
+            _ => (PROTOCOL_ERROR, "unreadable frame"),
+        }
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -28,6 +49,9 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Conn {
     pub id: u64,
     pub principal: Principal,
+    /// SHA-256 of the workspace token this socket authenticated with, so revoking the token
+    /// closes it; `None` for the admin token.
+    pub token_hash: Option<String>,
     tx: flume::Sender<Message>,
     closer: Mutex<Option<oneshot::Sender<(u16, &'static str)>>>,
     /// Messages this socket submitted and those already committed: a later query waits for
@@ -52,6 +76,7 @@ impl Conn {
         let conn = Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             principal,
+            token_hash: None,
             tx,
             closer: Mutex::new(Some(close_tx)),
             submitted: AtomicU64::new(0),

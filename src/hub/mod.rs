@@ -5,6 +5,8 @@ pub mod auth;
 pub mod conn;
 pub mod health;
 mod http;
+mod listener;
+mod live_tokens;
 mod media;
 mod membership;
 pub mod metrics;
@@ -24,7 +26,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -58,6 +59,8 @@ pub struct HubState {
     pub registry: Registry,
     pub metrics: Metrics,
     pub push: push::Push,
+    /// Sockets by the workspace token they came with, for revocation.
+    pub live_tokens: Arc<live_tokens::LiveTokens>,
     pub started: Instant,
     shutdown: watch::Receiver<bool>,
 }
@@ -155,26 +158,15 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         registry,
         metrics: Metrics::default(),
         push,
+        live_tokens: Arc::default(),
         started: Instant::now(),
         shutdown,
     });
 
     let mut tasks = Vec::new();
-    for (listener, app) in [(ws_listener, agent_ws::router(state.clone())), (http_listener, http::router(state.clone()))] {
-        let mut stopped = state.shutdown.clone();
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        tasks.push(tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            };
-            // Small frames (acks, live messages) must not wait for Nagle's algorithm.
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, service).with_graceful_shutdown(graceful).await {
-                tracing::error!(error = %e, "listener failed");
-            }
-        }));
+    let edge = listener::Edge::new(&state.config);
+    for (tcp, app) in [(ws_listener, agent_ws::router(state.clone())), (http_listener, http::router(state.clone()))] {
+        tasks.push(tokio::spawn(listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
     let reaper_state = state.clone();
     let mut stopped = state.shutdown.clone();

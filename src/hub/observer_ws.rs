@@ -7,8 +7,9 @@ use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 
 use super::HubState;
+use super::agent_ws::check_frame_size;
 use super::auth::Principal;
-use super::conn::{Conn, write_loop};
+use super::conn::{Conn, close_code, write_loop};
 use super::store::{StoreError, StoredMessage};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
@@ -24,7 +25,12 @@ pub async fn run(state: Arc<HubState>, socket: WebSocket) {
             _ = &mut writer => break,
             next = stream.next() => match next {
                 Some(Ok(Message::Text(t))) => post(&state, &conn, t.as_str()).await,
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Err(e)) => {
+                    let (code, reason) = close_code::for_read_error(e);
+                    conn.close(code, reason);
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
                 Some(Ok(_)) => {}
             }
         }
@@ -35,10 +41,18 @@ pub async fn run(state: Arc<HubState>, socket: WebSocket) {
 }
 
 /// Observers may only post `message` frames; `sender` defaults to "user", `id` and `ts` are
-/// the hub's. Anything else is ignored, as the reference does.
+/// the hub's. Anything else is ignored, as the reference does; an oversized frame is answered
+/// as on the agent socket.
 async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
+    let refuse = |e: FrameError| {
+        state.metrics.frame_errors.inc();
+        conn.send_text(Frame::error(&e).to_json(), &state.metrics);
+    };
+    if let Err(e) = check_frame_size(text, state.config.max_frame_bytes) {
+        return refuse(e);
+    }
     let Ok(mut frame) = parse_frame(text) else { return };
-    if frame.kind != "message" || text.len() as u64 > state.config.max_frame_bytes {
+    if frame.kind != "message" {
         return;
     }
     if frame.sender == "unknown" {
@@ -46,10 +60,6 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     }
     frame.id = uuid::Uuid::new_v4().to_string();
     frame.ts = now_ts();
-    let refuse = |e: FrameError| {
-        state.metrics.frame_errors.inc();
-        conn.send_text(Frame::error(&e).to_json(), &state.metrics);
-    };
     if state.registry.read().agents.contains_key(&frame.sender) {
         return refuse(FrameError::new(ErrorCode::SenderMismatch, "observers cannot post as a connected agent"));
     }

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use super::auth::{hash_token, random_secret};
+use super::auth::hash_token;
 use super::store::{Store, StoreError};
 use crate::protocol::now_ts;
 
@@ -86,8 +86,15 @@ pub fn create(c: &mut Connection, name: &str, description: &str, channels: &[Str
 }
 
 /// Creates a token and returns it; only its hash is kept.
+/// `wks_` and 128 random bits in hex.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    format!("wks_{}", hex::encode(bytes))
+}
+
 pub fn insert_token(c: &Connection, workspace_id: &str, label: &str) -> rusqlite::Result<String> {
-    let token = format!("wks_{}", &hex::encode(random_secret().as_bytes())[..32]);
+    let token = new_token();
     let hint = format!("{}…", &token[..8]);
     c.execute(
         "INSERT INTO workspace_token_hashes (token_hash, token_hint, workspace_id, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -107,21 +114,32 @@ pub fn tokens(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>
 }
 
 /// Revokes by the full token or by its id; true when one was removed.
-pub fn revoke_token(c: &Connection, workspace_id: &str, token_or_id: &str) -> rusqlite::Result<bool> {
-    let n = if token_or_id.starts_with("wks_") {
-        c.execute(
-            "DELETE FROM workspace_token_hashes WHERE workspace_id = ?1 AND token_hash = ?2",
-            [workspace_id, &hash_token(token_or_id)],
-        )?
+/// Deletes a token given as itself or by its id (hash prefix); returns the hashes deleted, so
+/// their live sockets can be closed.
+pub fn revoke_token(c: &Connection, workspace_id: &str, token_or_id: &str) -> rusqlite::Result<Vec<String>> {
+    let (condition, key) = if token_or_id.starts_with("wks_") {
+        ("token_hash = ?2", hash_token(token_or_id))
     } else if token_or_id.len() == 16 && token_or_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        c.execute(
-            "DELETE FROM workspace_token_hashes WHERE workspace_id = ?1 AND substr(token_hash, 1, 16) = ?2",
-            [workspace_id, token_or_id],
-        )?
+        ("substr(token_hash, 1, 16) = ?2", token_or_id.to_string())
     } else {
-        0
+        return Ok(Vec::new());
     };
-    Ok(n > 0)
+    c.prepare(&format!("DELETE FROM workspace_token_hashes WHERE workspace_id = ?1 AND {condition} RETURNING token_hash"))?
+        .query_map([workspace_id, &key], |r| r.get(0))?
+        .collect()
+}
+
+/// Deletes a workspace other than the default (its tokens go with it); returns the deleted
+/// tokens' hashes, or `None` when nothing was deleted.
+pub fn delete(c: &mut Connection, id: &str) -> rusqlite::Result<Option<Vec<String>>> {
+    let tx = c.transaction()?;
+    let hashes: Vec<String> = tx
+        .prepare("SELECT token_hash FROM workspace_token_hashes WHERE workspace_id = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let n = tx.execute("DELETE FROM workspaces WHERE id = ?1 AND name != ?2", [id, DEFAULT_NAME])?;
+    tx.commit()?;
+    Ok((n > 0).then_some(hashes))
 }
 
 pub fn invites(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>> {
@@ -176,4 +194,25 @@ pub fn redeem(c: &mut Connection, token: &str, agent: &str) -> rusqlite::Result<
     )?;
     tx.commit()?;
     Ok(Some(ws))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn tokens_carry_128_random_bits() {
+        let tokens: Vec<String> = (0..200).map(|_| super::new_token()).collect();
+        for t in &tokens {
+            assert_eq!(t.len(), 4 + 32, "{t}");
+            assert!(t["wks_".len()..].bytes().all(|b| b.is_ascii_hexdigit()), "{t}");
+        }
+        // Every hex digit carries four random bits: each position takes (nearly) all 16 values,
+        // not the few a hex-encoded ASCII string allows.
+        for pos in 4..36 {
+            let seen: HashSet<u8> = tokens.iter().map(|t| t.as_bytes()[pos]).collect();
+            assert!(seen.len() > 10, "position {pos} takes only {seen:?}");
+        }
+        assert_eq!(tokens.iter().collect::<HashSet<_>>().len(), tokens.len());
+    }
 }

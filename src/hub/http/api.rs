@@ -22,7 +22,7 @@ use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
 use crate::hub::router::Submitted;
 use crate::hub::store::{HistoryQuery, StoreError, StoredMessage};
-use crate::hub::{HubState, VERSION, observer_ws};
+use crate::hub::{HubState, VERSION, agent_ws, observer_ws};
 use crate::protocol::{ErrorCode, Frame};
 
 type S = State<Arc<HubState>>;
@@ -72,8 +72,8 @@ async fn observer(
         Ok(ws) => ws,
         Err(e) => return e.into_response(),
     };
-    let cap = st.config.max_frame_bytes.saturating_mul(4) as usize;
-    ws.max_message_size(cap).on_upgrade(move |socket| observer_ws::run(st, socket))
+    let cap = agent_ws::hard_cap(st.config.max_frame_bytes);
+    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer_ws::run(st, socket))
 }
 
 async fn config(State(st): S) -> Json<Value> {

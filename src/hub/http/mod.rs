@@ -22,7 +22,7 @@ use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::HubState;
-use super::auth::{self, Principal, token_from_query};
+use super::auth::{self, Principal};
 use super::store::StoreError;
 
 pub fn router(state: Arc<HubState>) -> Router {
@@ -80,16 +80,7 @@ impl From<StoreError> for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 fn presented_token(parts: &Parts) -> String {
-    let bearer = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match bearer {
-        Some(t) => t.to_string(),
-        None => token_from_query(parts.uri.query()),
-    }
+    auth::presented_token(&parts.headers, parts.uri.query())
 }
 
 /// Any valid token: admin or workspace.

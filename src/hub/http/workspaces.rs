@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::workspaces::{self as ws, DEFAULT_NAME, NewInvite};
+use crate::hub::workspaces::{self as ws, NewInvite};
 
 type S = State<Arc<HubState>>;
 
@@ -77,11 +77,13 @@ async fn create(State(st): S, _: Admin, Body(b): Body<NewWorkspace>) -> ApiResul
 }
 
 async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let n = st
-        .store
-        .write(move |c| c.execute("DELETE FROM workspaces WHERE id = ?1 AND name != ?2", [&id, DEFAULT_NAME]))
-        .await?;
-    if n == 0 { Err(ApiError::bad_request("Cannot delete (not found or default)")) } else { Ok(ok()) }
+    match st.store.write(move |c| ws::delete(c, &id)).await? {
+        Some(hashes) => {
+            st.live_tokens.revoke(&hashes);
+            Ok(ok())
+        }
+        None => Err(ApiError::bad_request("Cannot delete (not found or default)")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -200,10 +202,12 @@ async fn create_token(
     ))
 }
 
+/// Revoking a token also closes the sockets that authenticated with it (4001).
 async fn revoke_token(State(st): S, _: Admin, Path((id, token)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    if st.store.write(move |c| ws::revoke_token(c, &id, &token)).await? {
-        Ok(ok())
-    } else {
-        Err(ApiError::not_found("Token not found"))
+    let hashes = st.store.write(move |c| ws::revoke_token(c, &id, &token)).await?;
+    if hashes.is_empty() {
+        return Err(ApiError::not_found("Token not found"));
     }
+    st.live_tokens.revoke(&hashes);
+    Ok(ok())
 }
