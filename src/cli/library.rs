@@ -77,7 +77,7 @@ pub fn run(shelf: Shelf, action: Action) -> CliResult {
             }
         }
         Action::Search { query, json } => {
-            let hits = lib.search(&query);
+            let hits = lib.search(&query).map_err(|e| CliError::Failed(e.to_string()))?;
             if json {
                 let rows: Vec<_> = hits.iter().map(|(s, e)| json!({"name": e.name, "description": e.description, "score": s})).collect();
                 print_json(&rows);

@@ -60,6 +60,10 @@ pub enum LibraryError {
     NotFound { shelf: &'static str, name: String, suggestions: Vec<String> },
     #[error("cannot write {path}: {reason}")]
     Export { path: String, reason: String },
+    #[error("the query is {chars} characters long; at most {max} are searched")]
+    QueryTooLong { chars: usize, max: usize },
+    #[error("the query has {terms} different words; at most {max} are searched")]
+    TooManyTerms { terms: usize, max: usize },
 }
 
 fn suggestion(s: &[String]) -> String {
@@ -70,6 +74,8 @@ fn suggestion(s: &[String]) -> String {
 pub struct Library {
     pub shelf: Shelf,
     entries: Vec<Entry>,
+    /// One search index per entry, in the same order.
+    index: Vec<search::Index>,
 }
 
 fn parse(file_stem: &str, text: &str) -> Entry {
@@ -108,7 +114,8 @@ impl Library {
             .map(|(path, bytes)| parse(path.trim_end_matches(".md"), &String::from_utf8_lossy(bytes)))
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Library { shelf, entries }
+        let index = entries.iter().map(search::Index::of).collect();
+        Library { shelf, entries, index }
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -124,9 +131,9 @@ impl Library {
         })
     }
 
-    /// Entries ranked by relevance to `query`, best first.
-    pub fn search(&self, query: &str) -> Vec<(f64, &Entry)> {
-        search::rank(&self.entries, query)
+    /// Entries ranked by relevance to `query`, best first; a query over the bounds is an error.
+    pub fn search(&self, query: &str) -> Result<Vec<(f64, &Entry)>, LibraryError> {
+        search::rank(&self.entries, &self.index, query)
     }
 
     /// Writes every entry under `dir`: skills as `<name>/SKILL.md` (the layout of

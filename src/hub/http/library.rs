@@ -7,13 +7,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::Json;
 use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::ApiError;
 use crate::hub::HubState;
-use crate::library::{Entry, Shelf, library, to_html};
+use crate::library::{Entry, LibraryError, Shelf, library, to_html};
 
 pub fn routes() -> Router<Arc<HubState>> {
     Router::new()
@@ -57,34 +58,48 @@ fn item(shelf: Shelf, e: &Entry) -> String {
     format!("<li><a href=\"{href}\">{}</a><br><small>{}</small></li>", esc(&e.name), esc(&e.description))
 }
 
-async fn index(shelf: Shelf, Query(q): Query<HashMap<String, String>>) -> Html<String> {
-    let query = q.get("q").map(|s| s.trim()).unwrap_or("");
-    let lib = library(shelf);
+/// Searches off the async workers: ranking is bounded, but still whole milliseconds of CPU.
+async fn search(shelf: Shelf, query: String) -> Result<Vec<(f64, &'static Entry)>, LibraryError> {
+    tokio::task::spawn_blocking(move || library(shelf).search(&query)).await.expect("search does not panic")
+}
+
+async fn index(shelf: Shelf, Query(q): Query<HashMap<String, String>>) -> Response {
+    let query = q.get("q").map(|s| s.trim()).unwrap_or("").to_string();
     let items: Vec<String> = if query.is_empty() {
-        lib.entries().iter().map(|e| item(shelf, e)).collect()
+        library(shelf).entries().iter().map(|e| item(shelf, e)).collect()
     } else {
-        lib.search(query).into_iter().map(|(_, e)| item(shelf, e)).collect()
+        match search(shelf, query.clone()).await {
+            Ok(hits) => hits.into_iter().map(|(_, e)| item(shelf, e)).collect(),
+            Err(e) => {
+                let page = layout(shelf, shelf.label(), "", &format!("<h1>{}</h1><p>{}</p>", shelf.label(), esc(&e.to_string())));
+                return (StatusCode::BAD_REQUEST, page).into_response();
+            }
+        }
     };
     let body = if items.is_empty() {
-        format!("<p>Nothing matches “{}”.</p>", esc(query))
+        format!("<p>Nothing matches “{}”.</p>", esc(&query))
     } else {
         format!("<ul>{}</ul>", items.concat())
     };
-    layout(shelf, shelf.label(), query, &format!("<h1>{}</h1>{body}", shelf.label()))
+    layout(shelf, shelf.label(), &query, &format!("<h1>{}</h1>{body}", shelf.label())).into_response()
 }
 
 async fn page(shelf: Shelf, Path(name): Path<String>) -> Response {
     match library(shelf).get(&name) {
         Ok(e) => layout(shelf, &e.name, "", &to_html(&e.body)).into_response(),
-        Err(err) => (axum::http::StatusCode::NOT_FOUND, layout(shelf, "not found", "", &format!("<p>{}</p>", esc(&err.to_string())))).into_response(),
+        Err(err) => (StatusCode::NOT_FOUND, layout(shelf, "not found", "", &format!("<p>{}</p>", esc(&err.to_string())))).into_response(),
     }
 }
 
-async fn list(shelf: Shelf, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
-    let lib = library(shelf);
+async fn list(shelf: Shelf, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
     match q.get("q").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        Some(query) => Json(json!(lib.search(query).into_iter().map(|(score, e)| json!({"name": e.name, "description": e.description, "tags": e.tags, "score": score})).collect::<Vec<_>>())),
-        None => Json(json!(lib.entries())),
+        Some(query) => {
+            let hits = search(shelf, query.to_string()).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let rows: Vec<Value> =
+                hits.into_iter().map(|(score, e)| json!({"name": e.name, "description": e.description, "tags": e.tags, "score": score})).collect();
+            Ok(Json(json!(rows)))
+        }
+        None => Ok(Json(json!(library(shelf).entries()))),
     }
 }
 
