@@ -78,7 +78,8 @@ fn parse_line(raw: &str) -> Result<Option<(String, String)>, String> {
     let valid_key = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid_key {
-        return Err(format!("{key:?} is not a variable name (letters, digits and _)"));
+        // Never the text itself: a line that is not a variable may be a pasted secret.
+        return Err("the text before = is not a variable name (letters, digits and _)".into());
     }
     Ok(Some((key.to_string(), unquote(value.trim())?)))
 }

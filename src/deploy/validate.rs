@@ -220,4 +220,14 @@ mod tests {
         assert!(ok.valid, "{}", ok.render());
         assert!(!check("", &rules).valid);
     }
+
+    #[test]
+    fn a_line_that_is_not_a_variable_is_named_by_number_only() {
+        let pasted = "SCITEX_OROCHI_PORT=9559\nsk-live hunter2-9f8e7d\nBearer hunter2-abc=def\nTOKEN='hunter2\n";
+        let text = check(pasted, &Rules::default()).render();
+        for line in 2..=4 {
+            assert!(text.contains(&format!("s.env:{line}: error: (syntax)")), "{text}");
+        }
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 }
