@@ -110,3 +110,23 @@ async fn every_command_has_examples_and_exit_codes_in_help() {
         assert!(help.contains("Examples:") && help.contains("Exit codes"), "{sub} -h lacks examples or exit codes:\n{help}");
     }
 }
+
+/// `scitex-orochi skills list | head -1`: a short command dies quietly on a closed stdout
+/// (SIGPIPE), where a server ignores SIGPIPE; no panic text on stderr.
+#[tokio::test]
+async fn short_commands_exit_quietly_on_a_closed_stdout() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scitex-orochi"))
+        .args(["skills", "list"])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}", out.status);
+}
