@@ -66,6 +66,32 @@ impl Edge {
         let hops = xff.iter().flat_map(|v| v.split(',')).map(str::trim).collect::<Vec<_>>();
         hops.iter().rev().filter_map(|h| h.parse::<IpAddr>().ok()).find(|ip| !self.is_trusted(*ip))
     }
+
+    /// A place for a connection: in the total (`total`), for an address, or both.
+    fn admit(self: &Arc<Self>, total: bool, addr: Option<IpAddr>) -> Option<Slot> {
+        let l = &self.limits;
+        let mut open = l.open.lock().expect("limits lock");
+        if total && open.total >= l.total {
+            return None;
+        }
+        if addr.is_some_and(|a| open.by_addr.get(&a).copied().unwrap_or(0) >= l.per_addr) {
+            return None;
+        }
+        open.total += usize::from(total);
+        if let Some(a) = addr {
+            *open.by_addr.entry(a).or_default() += 1;
+        }
+        Some(Slot { edge: self.clone(), total, addr })
+    }
+
+    /// Counts the connection for `addr` from now on; the connection's previous request (the
+    /// same client or another) gives its place back first.
+    fn admit_client(self: &Arc<Self>, client: &ClientSlot, addr: IpAddr) -> bool {
+        let mut held = client.lock().expect("client slot lock");
+        *held = None;
+        *held = self.admit(false, Some(addr));
+        held.is_some()
+    }
 }
 
 /// Open connections per client address and in total.
@@ -87,24 +113,6 @@ struct Slot {
     edge: Arc<Edge>,
     total: bool,
     addr: Option<IpAddr>,
-}
-
-impl Edge {
-    fn admit(self: &Arc<Self>, total: bool, addr: Option<IpAddr>) -> Option<Slot> {
-        let l = &self.limits;
-        let mut open = l.open.lock().expect("limits lock");
-        if total && open.total >= l.total {
-            return None;
-        }
-        if addr.is_some_and(|a| open.by_addr.get(&a).copied().unwrap_or(0) >= l.per_addr) {
-            return None;
-        }
-        open.total += usize::from(total);
-        if let Some(a) = addr {
-            *open.by_addr.entry(a).or_default() += 1;
-        }
-        Some(Slot { edge: self.clone(), total, addr })
-    }
 }
 
 impl Drop for Slot {
@@ -230,17 +238,6 @@ async fn request(
         }
     }
     app.call(req).await
-}
-
-impl Edge {
-    /// Counts the connection for `addr` from now on; the connection's previous request (the
-    /// same client or another) gives its place back first.
-    fn admit_client(self: &Arc<Self>, client: &ClientSlot, addr: IpAddr) -> bool {
-        let mut held = client.lock().expect("client slot lock");
-        *held = None;
-        *held = self.admit(false, Some(addr));
-        held.is_some()
-    }
 }
 
 /// 503, or for a WebSocket upgrade an upgraded socket closed with 1013 (try again later).

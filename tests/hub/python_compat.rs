@@ -391,3 +391,24 @@ async fn published_python_client_works_against_our_hub() {
     assert!(gone, "the Python agent is still listed after its script exited");
     assert!(agent_entry(&h, "rust-watch").await.is_some(), "other agents stay");
 }
+
+/// A refused token: the published client's `connect()` raises its `ConnectionError`
+/// ("Registration failed"), as against the reference, not a WebSocket close error.
+#[tokio::test]
+async fn published_python_client_reads_a_refused_token_as_connection_error() {
+    let root = repo_root();
+    let python = reference_python(&root).await;
+    let h = start_hub().await;
+    let script = "import asyncio\nfrom scitex_orochi import OrochiClient\nasync def main():\n    c = OrochiClient(name='py-bad', token='wrong')\n    try:\n        await c.connect()\n        print('connected')\n    except Exception as e:\n        print(type(e).__name__, e)\nasyncio.run(main())\n";
+    let out = Command::new(&python)
+        .args(["-c", script])
+        .env_remove("SCITEX_OROCHI_URL")
+        .env("SCITEX_OROCHI_HOST", "127.0.0.1")
+        .env("SCITEX_OROCHI_PORT", h.hub.ws_addr.port().to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output();
+    let out = tokio::time::timeout(STEP, out).await.expect("the script ends").unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.starts_with("ConnectionError Registration failed"), "{printed}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(printed.contains("AUTH_FAILED"), "{printed}");
+}
