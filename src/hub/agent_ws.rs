@@ -113,7 +113,7 @@ impl Session {
         let ping = Duration::from_secs(state.config.ping_interval_secs.max(1));
         let idle = ping + Duration::from_secs(state.config.ping_timeout_secs.max(1));
         // A socket must say something soon; until it has, it holds a place for nothing.
-        let speak_by = Instant::now() + Duration::from_secs(state.config.register_timeout_secs);
+        let speak_by = Instant::now() + Duration::from_secs(state.config.register_timeout_secs.max(1));
         let mut spoke = false;
         let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping)));
         state.metrics.agent_connections.inc();

@@ -71,19 +71,21 @@ async fn pipelined_requests_then_close_do_not_kill_the_hub() {
     hub.assert_serving().await;
 }
 
-/// Half a request line, then nothing: both listeners close the connection after the
-/// header-read timeout (1 s here).
+/// Half a request line, then nothing (or nothing at all): both listeners close the connection
+/// after the header-read timeout (1 s here).
 #[tokio::test]
 async fn slow_headers_are_cut_after_the_timeout() {
     let mut hub = ChildHub::start_with(&[("SCITEX_OROCHI_HEADER_TIMEOUT_SECS", "1")]).await;
     for port in [hub.http_port, hub.ws_port] {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        s.write_all(b"GET /heal").await.unwrap();
-        let started = Instant::now();
-        let mut buf = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
-        assert!(read.is_ok(), "port {port}: a stalled request head is still open after 10 s");
-        println!("port {port}: stalled head closed after {:?} ({} bytes answered)", started.elapsed(), buf.len());
+        for (label, sent) in [("half a request line", &b"GET /heal"[..]), ("nothing", &b""[..])] {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            s.write_all(sent).await.unwrap();
+            let started = Instant::now();
+            let mut buf = Vec::new();
+            let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+            assert!(read.is_ok(), "port {port}: a connection that sent {label} is still open after 10 s");
+            println!("port {port}: {label}, then closed after {:?} ({} bytes answered)", started.elapsed(), buf.len());
+        }
     }
     hub.assert_serving().await;
 }
@@ -192,12 +194,13 @@ async fn bad_token_is_answered_then_closed_4001() {
     hub.assert_serving().await;
 }
 
-/// Revoking a workspace token closes the sockets that came with it, registered or not.
+/// Revoking a workspace token closes the sockets that came with it, registered or not; so
+/// does deleting its workspace.
 #[tokio::test]
 async fn revoking_a_token_closes_its_live_sockets() {
     let mut hub = ChildHub::start().await;
     let (id, token) = workspace(&hub, "revoked").await;
-    let (_, other_token) = workspace(&hub, "kept").await;
+    let (other_id, other_token) = workspace(&hub, "kept").await;
     let mut agent = hub.agent_with(&token, "revokee", &["#r"]).await;
     let mut raw = hub.raw(&token).await;
     answers(&mut raw).await;
@@ -214,6 +217,9 @@ async fn revoking_a_token_closes_its_live_sockets() {
     answers(&mut bystander).await;
     let mut again = hub.raw(&token).await;
     assert_eq!(again.recv().await["payload"]["code"], "AUTH_FAILED");
+    let r = reqwest::Client::new().delete(hub.http(&format!("/api/workspaces/{other_id}"))).bearer_auth(ADMIN).send().await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(bystander.closed_with().await, 4001, "deleting a workspace revokes its tokens");
     hub.assert_serving().await;
 }
 

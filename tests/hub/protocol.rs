@@ -205,6 +205,8 @@ async fn bad_token_gets_auth_failed_then_4001() {
     let h = start_hub().await;
     for token in ["", "wrong", "wks_0000000000000000000000000000dead"] {
         let mut p = h.raw(token).await;
+        // Told after the first frame (or a second), as a reply to it.
+        p.send(json!({"type": "register", "sender": "x", "id": "r", "payload": {}})).await;
         let e = p.recv().await;
         assert_eq!(e["payload"]["code"], "AUTH_FAILED");
         assert_eq!(e["sender"], "orochi-server");
