@@ -197,6 +197,7 @@ async fn connection(mut tcp: TcpStream, peer: SocketAddr, app: Router, edge: Arc
     let trusted = edge.is_trusted(peer.ip());
     // A proxy's own address carries many clients: behind it, each request names its client.
     let Some(slot) = edge.admit(true, (!trusted).then_some(peer.ip())) else {
+        tracing::debug!(peer = %peer, "over a connection cap; refused");
         const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n";
         let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(REFUSED)).await;
         return;

@@ -44,14 +44,15 @@ fn env_examples_and_dockerfile_use_only_known_variables() {
 #[tokio::test]
 async fn validate_env_names_lines_and_never_prints_secrets() {
     let fx = Fixture::new(5);
-    fx.write_env("stable", "# comment\nSCITEX_OROCHI_PORT=99999\nSCITEX_OROCHI_DASHBORD_PORT=8559\nOROCHI_TOKEN=x\nSCITEX_OROCHI_ADMIN_TOKEN=changeme-supersecret\nnot a line\n");
+    fx.write_env("stable", "# comment\nSCITEX_OROCHI_PORT=99999\nSCITEX_OROCHI_DASHBORD_PORT=8559\nOROCHI_TOKEN=x\nSCITEX_OROCHI_ADMIN_TOKEN=changeme-supersecret\nnot a line\nBearer sk_live_pasted=abc\n");
     let out = fx.raw(&["validate-env", "--instance", "stable", "--spec", &fx.spec_path().display().to_string()]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
-    for want in ["stable.env:2: error: SCITEX_OROCHI_PORT", "stable.env:3: error: SCITEX_OROCHI_DASHBORD_PORT: unknown variable; did you mean SCITEX_OROCHI_DASHBOARD_PORT?", "stable.env:4: error: OROCHI_TOKEN: legacy name, not read; use SCITEX_OROCHI_TOKEN", "stable.env:5: error: SCITEX_OROCHI_ADMIN_TOKEN", "stable.env:6: error: (syntax)"] {
+    for want in ["stable.env:2: error: SCITEX_OROCHI_PORT", "stable.env:3: error: SCITEX_OROCHI_DASHBORD_PORT: unknown variable; did you mean SCITEX_OROCHI_DASHBOARD_PORT?", "stable.env:4: error: OROCHI_TOKEN: legacy name, not read; use SCITEX_OROCHI_TOKEN", "stable.env:5: error: SCITEX_OROCHI_ADMIN_TOKEN", "stable.env:6: error: (syntax)", "stable.env:7: error: (syntax)"] {
         assert!(all.contains(want), "missing {want:?} in\n{all}");
     }
     assert!(!all.contains("supersecret"), "a secret value was printed:\n{all}");
+    assert!(!all.contains("sk_live_pasted"), "the text of a line that is not a variable was printed:\n{all}");
 
     // A valid file, as JSON.
     fx.write_env("dev", "SCITEX_OROCHI_LOG=debug\n");
