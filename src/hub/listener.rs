@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use ipnet::IpNet;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower_service::Service;
@@ -191,16 +191,14 @@ pub async fn serve(listener: TcpListener, app: Router, edge: Arc<Edge>, mut stop
     }
 }
 
-async fn connection(mut tcp: TcpStream, peer: SocketAddr, app: Router, edge: Arc<Edge>, mut stopped: watch::Receiver<bool>) {
+async fn connection(tcp: TcpStream, peer: SocketAddr, app: Router, edge: Arc<Edge>, mut stopped: watch::Receiver<bool>) {
     // Small frames (acks, live messages) must not wait for Nagle's algorithm.
     let _ = tcp.set_nodelay(true);
     let trusted = edge.is_trusted(peer.ip());
     // A proxy's own address carries many clients: behind it, each request names its client.
     let Some(slot) = edge.admit(true, (!trusted).then_some(peer.ip())) else {
         tracing::debug!(peer = %peer, "over a connection cap; refused");
-        const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n";
-        let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(REFUSED)).await;
-        return;
+        return refuse(tcp).await;
     };
     let client = trusted.then(ClientSlot::default);
     let io = TokioIo::new(Counted { tcp, _slot: slot, _client: client.clone() });
@@ -221,6 +219,20 @@ async fn connection(mut tcp: TcpStream, peer: SocketAddr, app: Router, edge: Arc
             let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
         }
     }
+}
+
+/// A bare 503 before any header is read. The request is drained for a moment after it: a
+/// socket closed with unread input sends a reset, which can overtake the 503.
+async fn refuse(mut tcp: TcpStream) {
+    const REFUSED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 5\r\n\r\n";
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        tcp.write_all(REFUSED).await?;
+        tcp.shutdown().await?;
+        let mut sink = [0u8; 1024];
+        while tcp.read(&mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
 }
 
 async fn request(
