@@ -8,6 +8,7 @@ mod http;
 mod media;
 mod membership;
 pub mod metrics;
+pub mod names;
 mod observer_ws;
 mod payload;
 pub mod push;
@@ -56,6 +57,7 @@ pub struct HubState {
     pub admin_token: String,
     pub store: Store,
     pub registry: Registry,
+    pub names: names::Names,
     pub metrics: Metrics,
     pub push: push::Push,
     pub started: Instant,
@@ -147,12 +149,14 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
 
     let registry = Registry::default();
     registry.write().health = health::load(&store).await?;
+    let names = names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
     let state = Arc::new(HubState {
         config,
         admin_token,
         store,
         registry,
+        names,
         metrics: Metrics::default(),
         push,
         started: Instant::now(),

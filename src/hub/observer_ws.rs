@@ -10,7 +10,7 @@ use super::HubState;
 use super::auth::Principal;
 use super::conn::{Conn, write_loop};
 use super::store::{StoreError, StoredMessage};
-use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
+use crate::protocol::{Frame, FrameError, now_ts, parse_frame};
 
 pub async fn run(state: Arc<HubState>, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
@@ -34,8 +34,9 @@ pub async fn run(state: Arc<HubState>, socket: WebSocket) {
     state.metrics.observer_connections.dec();
 }
 
-/// Observers may only post `message` frames; `sender` defaults to "user", `id` and `ts` are
-/// the hub's. Anything else is ignored, as the reference does.
+/// Observers may only post `message` frames; `sender` defaults to "user" and must be a name
+/// the admin workspace holds or claims; `id` and `ts` are the hub's. Anything else is ignored,
+/// as the reference does.
 async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     let Ok(mut frame) = parse_frame(text) else { return };
     if frame.kind != "message" || text.len() as u64 > state.config.max_frame_bytes {
@@ -50,8 +51,9 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
         state.metrics.frame_errors.inc();
         conn.send_text(Frame::error(&e).to_json(), &state.metrics);
     };
-    if state.registry.read().agents.contains_key(&frame.sender) {
-        return refuse(FrameError::new(ErrorCode::SenderMismatch, "observers cannot post as a connected agent"));
+    // The same rule as every sender: a name the admin workspace holds, or a free one.
+    if let Err(e) = state.names.claim(conn.principal.workspace_id(), &frame.sender).await {
+        return refuse(e.into());
     }
     let reply = Box::new(|_: Result<&StoredMessage, &StoreError>| {});
     if let Err(e) = state.submit(frame, None, reply).await {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
+use crate::hub::auth::Principal;
 use crate::hub::workspaces::{self as ws, DEFAULT_NAME, NewInvite};
 
 type S = State<Arc<HubState>>;
@@ -39,11 +40,16 @@ async fn require(st: &HubState, id: &str) -> ApiResult<()> {
     if st.store.read(move |c| ws::exists(c, &id)).await? { Ok(()) } else { Err(ApiError::not_found("Not found")) }
 }
 
-async fn list(State(st): S, _: Caller) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(st.store.read(ws::list).await?))
+/// The admin sees every workspace; a workspace token only its own.
+async fn list(State(st): S, Caller(who): Caller) -> ApiResult<Json<Vec<Value>>> {
+    let all = st.store.read(ws::list).await?;
+    Ok(Json(all.into_iter().filter(|w| who == Principal::Admin || w["id"] == who.workspace_id()).collect()))
 }
 
-async fn show(State(st): S, _: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if who != Principal::Admin && id != who.workspace_id() {
+        return Err(ApiError::not_found("Not found"));
+    }
     st.store.read(move |c| ws::get(c, &id)).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
 }
 
@@ -77,11 +83,17 @@ async fn create(State(st): S, _: Admin, Body(b): Body<NewWorkspace>) -> ApiResul
 }
 
 async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let gone = id.clone();
     let n = st
         .store
-        .write(move |c| c.execute("DELETE FROM workspaces WHERE id = ?1 AND name != ?2", [&id, DEFAULT_NAME]))
+        .write(move |c| c.execute("DELETE FROM workspaces WHERE id = ?1 AND name != ?2", [&gone, DEFAULT_NAME]))
         .await?;
-    if n == 0 { Err(ApiError::bad_request("Cannot delete (not found or default)")) } else { Ok(ok()) }
+    if n == 0 {
+        return Err(ApiError::bad_request("Cannot delete (not found or default)"));
+    }
+    // Its names are free again.
+    st.names.release_workspace(&id).await?;
+    Ok(ok())
 }
 
 #[derive(Deserialize)]

@@ -128,5 +128,52 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     // Reactions look messages up by id.
     conn.execute_batch("CREATE INDEX IF NOT EXISTS idx_messages_msg_id ON messages(msg_id);")?;
+    claim_names(conn)?;
+    own_by_workspace(conn)?;
     Ok(())
+}
+
+/// Names belong to the workspace that first used them (see `hub::names`). A database from
+/// before claims existed starts with the names the admin placed in a workspace
+/// (`workspace_members`, oldest first, the default workspace's as the admin's `""`); every other
+/// name already seen (old messages, memberships) is claimed by whoever uses it first.
+fn claim_names(conn: &Connection) -> rusqlite::Result<()> {
+    let exists = conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'name_claims'")?.exists([])?;
+    if exists {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "CREATE TABLE name_claims (
+             name TEXT PRIMARY KEY,
+             workspace_id TEXT NOT NULL,
+             claimed_at TEXT NOT NULL
+         );
+         CREATE INDEX idx_name_claims_workspace ON name_claims(workspace_id);
+         INSERT OR IGNORE INTO name_claims (name, workspace_id, claimed_at)
+             SELECT m.agent_name,
+                    CASE WHEN w.name = 'default' THEN '' ELSE m.workspace_id END,
+                    COALESCE(m.joined_at, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+             FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+             ORDER BY m.joined_at, m.rowid;",
+    )
+}
+
+/// Media, todos and push subscriptions record the workspace that created them; rows from
+/// before are the admin's (`""`), which is who could create them then.
+fn own_by_workspace(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["todos", "push_subscriptions"] {
+        let has: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'workspace_id'"))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN workspace_id TEXT NOT NULL DEFAULT '';"))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS media_files (
+             path TEXT PRIMARY KEY,
+             workspace_id TEXT NOT NULL,
+             created_at TEXT NOT NULL
+         );",
+    )
 }

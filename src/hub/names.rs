@@ -1,0 +1,249 @@
+//! Agent names: what a name may look like, which are reserved, and which workspace holds each.
+//! A name belongs to the workspace whose token first registers or sends with it, connected or
+//! not; every other workspace is refused it (`NAME_TAKEN`) on every way in. Claims live in the
+//! `name_claims` table and in memory, so the message path checks a name without the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::store::{Store, StoreError};
+use crate::protocol::{ErrorCode, FrameError, SERVER_SENDER, now_ts};
+
+/// Longest name, in characters.
+pub const MAX_CHARS: usize = 128;
+/// Names nobody may use: the hub's own sender, the reference's placeholder for a missing
+/// sender, and the mention that would address everyone.
+pub const RESERVED: &[&str] = &[SERVER_SENDER, "unknown", "all"];
+/// Held by the admin workspace (`""`) for good: the dashboard's and REST's default sender.
+pub const ADMIN_NAMES: &[&str] = &["user"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum NameError {
+    #[error("invalid agent name {0:?}: 1-128 of A-Z a-z 0-9 _ -, starting with a letter or digit")]
+    Malformed(String),
+    #[error("{0:?} is reserved")]
+    Reserved(String),
+    #[error("the name {0:?} belongs to another workspace")]
+    Taken(String),
+    #[error("this workspace already holds {0} names (SCITEX_OROCHI_NAMES_PER_WORKSPACE)")]
+    Full(u64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<NameError> for FrameError {
+    fn from(e: NameError) -> Self {
+        let code = match e {
+            NameError::Malformed(_) | NameError::Reserved(_) => ErrorCode::InvalidName,
+            NameError::Taken(_) | NameError::Full(_) => ErrorCode::NameTaken,
+            NameError::Store(_) => ErrorCode::StoreUnavailable,
+        };
+        FrameError::new(code, e.to_string())
+    }
+}
+
+/// `[A-Za-z0-9][A-Za-z0-9_-]{0,127}`: mentionable as `@name`, no look-alikes, nothing invisible.
+pub fn well_formed(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_CHARS
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-')
+}
+
+/// A name anyone may use somewhere: well formed and not reserved.
+pub fn check(name: &str) -> Result<(), NameError> {
+    if !well_formed(name) {
+        return Err(NameError::Malformed(name.chars().take(MAX_CHARS + 1).collect()));
+    }
+    if RESERVED.contains(&name) {
+        return Err(NameError::Reserved(name.to_string()));
+    }
+    Ok(())
+}
+
+/// One claim as `GET /api/names` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Claim {
+    pub name: String,
+    pub workspace_id: String,
+    pub claimed_at: String,
+}
+
+#[derive(Default)]
+struct Held {
+    /// name → workspace id
+    owner: HashMap<String, String>,
+    /// workspace id → names held
+    count: HashMap<String, u64>,
+}
+
+impl Held {
+    fn insert(&mut self, name: String, workspace: String) {
+        *self.count.entry(workspace.clone()).or_default() += 1;
+        if let Some(old) = self.owner.insert(name, workspace) {
+            self.forget_one(&old);
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(ws) = self.owner.remove(name) {
+            self.forget_one(&ws);
+        }
+    }
+
+    fn forget_one(&mut self, workspace: &str) {
+        if let Some(n) = self.count.get_mut(workspace) {
+            *n -= 1;
+            if *n == 0 {
+                self.count.remove(workspace);
+            }
+        }
+    }
+}
+
+/// The claims, cached; changed only on the store's writer thread, so the cache follows the
+/// table's order of changes.
+pub struct Names {
+    store: Store,
+    held: Arc<RwLock<Held>>,
+    per_workspace: u64,
+}
+
+impl Names {
+    pub async fn load(store: Store, per_workspace: u64) -> Result<Names, StoreError> {
+        let rows: Vec<(String, String)> = store
+            .read(|c| c.prepare("SELECT name, workspace_id FROM name_claims")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .await?;
+        let mut held = Held::default();
+        for (name, ws) in rows {
+            held.insert(name, ws);
+        }
+        Ok(Names { store, held: Arc::new(RwLock::new(held)), per_workspace })
+    }
+
+    /// The workspace holding `name`, if any.
+    pub fn holder(&self, name: &str) -> Option<String> {
+        if ADMIN_NAMES.contains(&name) {
+            return Some(String::new());
+        }
+        self.held.read().expect("names lock").owner.get(name).cloned()
+    }
+
+    /// Lets `workspace` use `name`: a valid name it holds, or a free one, which it then holds.
+    /// Every way a sender enters the hub calls this; a held name costs one map lookup.
+    pub async fn claim(&self, workspace: &str, name: &str) -> Result<(), NameError> {
+        check(name)?;
+        match self.holder(name) {
+            Some(h) if h == workspace => return Ok(()),
+            Some(_) => return Err(NameError::Taken(name.to_string())),
+            None => {}
+        }
+        let limit = self.per_workspace;
+        if !workspace.is_empty() && self.held.read().expect("names lock").count.get(workspace).copied().unwrap_or(0) >= limit {
+            return Err(NameError::Full(limit));
+        }
+        let (held, ws, n) = (self.held.clone(), workspace.to_string(), name.to_string());
+        let owner = self
+            .store
+            .write(move |c| {
+                // First writer wins; a racing claimant reads the winner.
+                c.execute(
+                    "INSERT OR IGNORE INTO name_claims (name, workspace_id, claimed_at) VALUES (?1, ?2, ?3)",
+                    params![n, ws, now_ts()],
+                )?;
+                let owner: String = c.query_row("SELECT workspace_id FROM name_claims WHERE name = ?1", [&n], |r| r.get(0))?;
+                held.write().expect("names lock").insert(n, owner.clone());
+                Ok(owner)
+            })
+            .await?;
+        if owner == workspace { Ok(()) } else { Err(NameError::Taken(name.to_string())) }
+    }
+
+    /// Refuses `name` if another workspace holds it; does not claim it (for names a frame is
+    /// about rather than speaks as, such as a health report's subject).
+    pub fn check_for(&self, workspace: &str, name: &str) -> Result<(), NameError> {
+        check(name)?;
+        match self.holder(name) {
+            Some(h) if h != workspace => Err(NameError::Taken(name.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Frees a claimed name; false if nobody held it. The admin names cannot be released.
+    pub async fn release(&self, name: &str) -> Result<bool, StoreError> {
+        let (held, n) = (self.held.clone(), name.to_string());
+        self.store
+            .write(move |c| {
+                let gone = c.execute("DELETE FROM name_claims WHERE name = ?1", [&n])? > 0;
+                held.write().expect("names lock").remove(&n);
+                Ok(gone)
+            })
+            .await
+    }
+
+    /// Frees every name of a deleted workspace.
+    pub async fn release_workspace(&self, workspace: &str) -> Result<(), StoreError> {
+        let (held, ws) = (self.held.clone(), workspace.to_string());
+        self.store
+            .write(move |c| {
+                let names: Vec<String> = c
+                    .prepare("DELETE FROM name_claims WHERE workspace_id = ?1 RETURNING name")?
+                    .query_map([&ws], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let mut h = held.write().expect("names lock");
+                for n in &names {
+                    h.remove(n);
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Claims, by name; only `workspace`'s when given.
+    pub async fn list(&self, workspace: Option<&str>) -> Result<Vec<Claim>, StoreError> {
+        let ws = workspace.map(String::from);
+        self.store.read(move |c| list(c, ws.as_deref())).await
+    }
+}
+
+fn list(c: &Connection, workspace: Option<&str>) -> rusqlite::Result<Vec<Claim>> {
+    let row = |r: &rusqlite::Row<'_>| Ok(Claim { name: r.get(0)?, workspace_id: r.get(1)?, claimed_at: r.get(2)? });
+    let sql = "SELECT name, workspace_id, claimed_at FROM name_claims WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY name";
+    c.prepare(sql)?.query_map([workspace], row)?.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        for ok in ["a", "head-mba", "agent_7", "A1", &"x".repeat(128)] {
+            assert!(check(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "_a", "a b", "adm\u{200b}in", "аdmin", "a.b", "a@b", "#ch", &"x".repeat(129), "ａ"] {
+            assert!(matches!(check(bad), Err(NameError::Malformed(_))), "{bad:?}");
+        }
+        for r in ["orochi-server", "unknown", "all"] {
+            assert!(matches!(check(r), Err(NameError::Reserved(_))), "{r}");
+        }
+        let e: FrameError = NameError::Taken("x".into()).into();
+        assert_eq!(e.code, ErrorCode::NameTaken);
+    }
+
+    #[test]
+    fn counts_follow_claims() {
+        let mut h = Held::default();
+        h.insert("a".into(), "w".into());
+        h.insert("b".into(), "w".into());
+        h.insert("a".into(), "v".into());
+        assert_eq!((h.count.get("w"), h.count.get("v")), (Some(&1), Some(&1)));
+        h.remove("a");
+        h.remove("b");
+        assert!(h.count.is_empty());
+    }
+}
