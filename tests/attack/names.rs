@@ -318,3 +318,22 @@ async fn names_a_deleted_workspace_frees_its_names() {
     assert_eq!(register(&mut b, "inherited", &[]).await["type"], "ack");
     hub.assert_serving().await;
 }
+
+#[tokio::test]
+async fn names_a_workspace_cannot_hoard_names() {
+    let mut hub = ChildHub::start_with(&[("SCITEX_OROCHI_NAMES_PER_WORKSPACE", "3")]).await;
+    let (_, wks) = workspace(&hub, "hoarder").await;
+    let mut p = hub.raw(&wks).await;
+    for i in 0..3 {
+        assert_eq!(say(&mut p, &format!("n{i}"), "#h", "mine").await["type"], "ack");
+    }
+    let refused = say(&mut p, "n3", "#h", "one more").await;
+    assert_eq!(code(&refused), "NAME_TAKEN", "{refused}");
+    // The names it holds still work, and the admin is not limited.
+    assert_eq!(say(&mut p, "n0", "#h", "again").await["type"], "ack");
+    let mut admin = hub.raw(ADMIN).await;
+    for i in 0..5 {
+        assert_eq!(say(&mut admin, &format!("a{i}"), "#h", "admin").await["type"], "ack");
+    }
+    hub.assert_serving().await;
+}

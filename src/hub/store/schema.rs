@@ -177,3 +177,42 @@ fn own_by_workspace(conn: &Connection) -> rusqlite::Result<()> {
          );",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before ownership: members become claims, old rows the admin's.
+    #[test]
+    fn existing_databases_gain_claims_and_owners() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE todos (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body TEXT NOT NULL DEFAULT '',
+                 priority TEXT NOT NULL DEFAULT 'medium', status TEXT NOT NULL DEFAULT 'open', assignee TEXT NOT NULL DEFAULT '',
+                 created_by TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL, closed_at TEXT);
+             INSERT INTO todos (title, created_at, updated_at) VALUES ('old', 't', 't');
+             CREATE TABLE workspaces (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, description TEXT DEFAULT '',
+                 created_at TEXT, settings TEXT DEFAULT '{}');
+             CREATE TABLE workspace_members (workspace_id TEXT NOT NULL, agent_name TEXT NOT NULL, role TEXT DEFAULT 'member',
+                 joined_at TEXT, PRIMARY KEY (workspace_id, agent_name));
+             INSERT INTO workspaces (id, name) VALUES ('d-id', 'default'), ('lab-id', 'lab');
+             INSERT INTO workspace_members VALUES ('d-id', 'head', 'member', '1'), ('lab-id', 'worker', 'member', '2'),
+                 ('lab-id', 'head', 'member', '3');",
+        )
+        .unwrap();
+        migrate(&c).unwrap();
+        migrate(&c).unwrap();
+        let claims: Vec<(String, String)> = c
+            .prepare("SELECT name, workspace_id FROM name_claims ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(claims, [("head".into(), String::new()), ("worker".into(), "lab-id".into())]);
+        let owner: String = c.query_row("SELECT workspace_id FROM todos", [], |r| r.get(0)).unwrap();
+        assert_eq!(owner, "");
+        assert!(c.prepare("SELECT workspace_id FROM push_subscriptions").is_ok());
+        assert!(c.prepare("SELECT path, workspace_id FROM media_files").is_ok());
+    }
+}
