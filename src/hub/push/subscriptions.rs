@@ -108,6 +108,8 @@ pub async fn all(store: &Store) -> Result<Vec<Subscription>, StoreError> {
 }
 
 /// Subscriptions of the mentioned people, and those opted into the channel, never the sender's.
+/// A workspace's subscription hears only senders of its own workspace (the names it holds), as
+/// its agents would live; the admin's hear everyone.
 pub async fn targets(store: &Store, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
     let mentions = Value::from(job.mentions.clone()).to_string();
     let (channel, sender) = (job.channel.clone(), job.sender.clone());
@@ -116,7 +118,8 @@ pub async fn targets(store: &Store, job: &PushJob) -> Result<Vec<Subscription>, 
             c.prepare_cached(
                 "SELECT * FROM push_subscriptions WHERE owner != ?3 AND (
                     owner IN (SELECT value FROM json_each(?1))
-                    OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))",
+                    OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))
+                    AND (workspace_id = '' OR workspace_id = (SELECT workspace_id FROM name_claims WHERE name = ?3))",
             )?
             .query_map(params![mentions, channel, sender], from_row)?
             .collect()
