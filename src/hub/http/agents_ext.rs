@@ -47,7 +47,7 @@ async fn react(State(st): S, _: Admin, Body(body): Body<Map<String, Value>>) -> 
         Some(Value::String(r)) => r.clone(),
         _ => return Err(ApiError::bad_request("reactor must be an agent or user name")),
     };
-    names::check(&reactor).map_err(|e| frame_error(e.into()))?;
+    names::check(&reactor)?;
     let t = st.toggle_reaction(id.clone(), emoji.clone(), reactor.clone()).await.map_err(frame_error)?;
     Ok(Json(json!({"status": "ok", "action": t.action, "message_id": id, "emoji": emoji, "reactor": reactor,
         "channel": t.channel, "reactions": t.reactions})))

@@ -152,7 +152,7 @@ struct JoinBody {
 /// Adds `agent` to `channel` for good: live now if connected, and on every later register.
 async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): Body<JoinBody>) -> ApiResult<Json<Value>> {
     let channel = with_hash(&channel);
-    names::check(&body.agent).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    names::check(&body.agent)?;
     membership::persist(&st.store, &body.agent, vec![channel.clone()], true).await?;
     let live = st.registry.write().join(&body.agent, &channel);
     Ok(Json(json!({"status": "joined", "channel": channel, "agent": body.agent, "live": live})))
@@ -177,15 +177,6 @@ async fn recent(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>
     let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(0, RECENT_CAP);
     let rows = st.store.recent(limit).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
-}
-
-/// A refused sender: 409 for a name another workspace holds, else 400.
-fn name_refused(e: names::NameError) -> ApiError {
-    match e {
-        names::NameError::Taken(_) | names::NameError::Full(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
-        names::NameError::Store(e) => e.into(),
-        _ => ApiError::bad_request(e.to_string()),
-    }
 }
 
 fn with_hash(channel: &str) -> String {
@@ -220,7 +211,7 @@ async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> 
         return Err(ApiError::bad_request("payload.channel is required"));
     }
     let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
-    st.names.claim(Principal::Admin.workspace_id(), &sender).await.map_err(name_refused)?;
+    st.names.claim(Principal::Admin.workspace_id(), &sender).await?;
     let frame = Frame::new("message", &sender, Value::Object(payload));
     let id = frame.id.clone();
     let (tx, rx) = oneshot::channel();

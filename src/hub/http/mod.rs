@@ -24,6 +24,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::HubState;
 use super::auth::{self, Principal, token_from_query};
+use super::names::NameError;
 use super::store::StoreError;
 
 pub fn router(state: Arc<HubState>) -> Router {
@@ -75,6 +76,17 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure in a request");
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+    }
+}
+
+/// A refused name: 409 when another workspace holds it (or the quota is full), else 400.
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::Taken(_) | NameError::Full(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
+            NameError::Store(e) => e.into(),
+            NameError::Malformed(_) | NameError::Reserved(_) => ApiError::bad_request(e.to_string()),
+        }
     }
 }
 
