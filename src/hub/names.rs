@@ -1,7 +1,10 @@
 //! Agent names: what a name may look like, which are reserved, and which workspace holds each.
 //! A name belongs to the workspace whose token first registers or sends with it, connected or
-//! not; every other workspace is refused it (`NAME_TAKEN`) on every way in. Claims live in the
+//! not; every other workspace is refused it (`NAME_TAKEN`) on every way in. Claims ignore ASCII
+//! case, so `Head-MBA` cannot pose as another workspace's `head-mba`. Claims live in the
 //! `name_claims` table and in memory, so the message path checks a name without the database.
+
+use std::borrow::Cow;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -19,6 +22,20 @@ pub const MAX_CHARS: usize = 128;
 pub const RESERVED: &[&str] = &[SERVER_SENDER, "unknown", "all"];
 /// Held by the admin workspace (`""`) for good: the dashboard's and REST's default sender.
 pub const ADMIN_NAMES: &[&str] = &["user"];
+
+fn among(list: &[&str], name: &str) -> bool {
+    list.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// Whether the name always belongs to the admin (and so cannot be released).
+pub fn is_admin_name(name: &str) -> bool {
+    among(ADMIN_NAMES, name)
+}
+
+/// The claim key: the name in lower case (allocating only when it has capitals).
+fn key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(name.to_ascii_lowercase()) } else { Cow::Borrowed(name) }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum NameError {
@@ -59,7 +76,7 @@ pub fn check(name: &str) -> Result<(), NameError> {
     if !well_formed(name) {
         return Err(NameError::Malformed(name.chars().take(MAX_CHARS + 1).collect()));
     }
-    if RESERVED.contains(&name) {
+    if among(RESERVED, name) {
         return Err(NameError::Reserved(name.to_string()));
     }
     Ok(())
@@ -75,22 +92,22 @@ pub struct Claim {
 
 #[derive(Default)]
 struct Held {
-    /// name → workspace id
+    /// claim key (see [`key`]) → workspace id
     owner: HashMap<String, String>,
     /// workspace id → names held
     count: HashMap<String, u64>,
 }
 
 impl Held {
-    fn insert(&mut self, name: String, workspace: String) {
+    fn insert(&mut self, name: &str, workspace: String) {
         *self.count.entry(workspace.clone()).or_default() += 1;
-        if let Some(old) = self.owner.insert(name, workspace) {
+        if let Some(old) = self.owner.insert(key(name).into_owned(), workspace) {
             self.forget_one(&old);
         }
     }
 
     fn remove(&mut self, name: &str) {
-        if let Some(ws) = self.owner.remove(name) {
+        if let Some(ws) = self.owner.remove(key(name).as_ref()) {
             self.forget_one(&ws);
         }
     }
@@ -120,26 +137,26 @@ impl Names {
             .await?;
         let mut held = Held::default();
         for (name, ws) in rows {
-            held.insert(name, ws);
+            held.insert(&name, ws);
         }
         Ok(Names { store, held: Arc::new(RwLock::new(held)), per_workspace })
     }
 
     /// The workspace holding `name`, if any.
     pub fn holder(&self, name: &str) -> Option<String> {
-        if ADMIN_NAMES.contains(&name) {
+        if is_admin_name(name) {
             return Some(String::new());
         }
-        self.held.read().expect("names lock").owner.get(name).cloned()
+        self.held.read().expect("names lock").owner.get(key(name).as_ref()).cloned()
     }
 
-    /// Whether `workspace` holds `name`; `None` when nobody does. No allocation: this runs for
-    /// every message.
+    /// Whether `workspace` holds `name`; `None` when nobody does. No allocation for a lower-case
+    /// name: this runs for every message.
     fn held_by(&self, name: &str, workspace: &str) -> Option<bool> {
-        if ADMIN_NAMES.contains(&name) {
+        if is_admin_name(name) {
             return Some(workspace.is_empty());
         }
-        self.held.read().expect("names lock").owner.get(name).map(|h| h == workspace)
+        self.held.read().expect("names lock").owner.get(key(name).as_ref()).map(|h| h == workspace)
     }
 
     /// Lets `workspace` use `name`: a valid name it holds, or a free one, which it then holds.
@@ -165,7 +182,7 @@ impl Names {
                     params![n, ws, now_ts()],
                 )?;
                 let owner: String = c.query_row("SELECT workspace_id FROM name_claims WHERE name = ?1", [&n], |r| r.get(0))?;
-                held.write().expect("names lock").insert(n, owner.clone());
+                held.write().expect("names lock").insert(&n, owner.clone());
                 Ok(owner)
             })
             .await?;
@@ -237,7 +254,7 @@ mod tests {
         for bad in ["", "-a", "_a", "a b", "adm\u{200b}in", "аdmin", "a.b", "a@b", "#ch", &"x".repeat(129), "ａ"] {
             assert!(matches!(check(bad), Err(NameError::Malformed(_))), "{bad:?}");
         }
-        for r in ["orochi-server", "unknown", "all"] {
+        for r in ["orochi-server", "unknown", "all", "ALL", "Orochi-Server"] {
             assert!(matches!(check(r), Err(NameError::Reserved(_))), "{r}");
         }
         let e: FrameError = NameError::Taken("x".into()).into();
@@ -247,12 +264,12 @@ mod tests {
     #[test]
     fn counts_follow_claims() {
         let mut h = Held::default();
-        h.insert("a".into(), "w".into());
-        h.insert("b".into(), "w".into());
-        h.insert("a".into(), "v".into());
+        h.insert("a", "w".into());
+        h.insert("b", "w".into());
+        h.insert("A", "v".into());
         assert_eq!((h.count.get("w"), h.count.get("v")), (Some(&1), Some(&1)));
         h.remove("a");
-        h.remove("b");
+        h.remove("B");
         assert!(h.count.is_empty());
     }
 }

@@ -109,7 +109,9 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("admin ", "INVALID_NAME"),
     ("ad.min", "INVALID_NAME"),
     ("user", "NAME_TAKEN"),
+    ("USER", "NAME_TAKEN"),
     ("admin-agent", "NAME_TAKEN"),
+    ("Admin-Agent", "NAME_TAKEN"),
 ];
 
 #[tokio::test]
@@ -135,9 +137,9 @@ async fn names_impersonation_is_refused_on_every_way_in() {
     let mut obs = observer(&hub).await;
     let admin_refused: Vec<(&str, &str)> = FORBIDDEN
         .iter()
-        .filter(|(n, _)| !["unknown", "user", "admin-agent"].contains(n))
+        .filter(|(n, _)| !["unknown", "user", "admin-agent"].iter().any(|ok| ok.eq_ignore_ascii_case(n)))
         .copied()
-        .chain([("tenant-agent", "NAME_TAKEN")])
+        .chain([("tenant-agent", "NAME_TAKEN"), ("TENANT-agent", "NAME_TAKEN")])
         .collect();
     for (name, want) in &admin_refused {
         obs.send(json!({"type": "message", "sender": name, "payload": {"channel": "#imp", "content": "impostor"}})).await;

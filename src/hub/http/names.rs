@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::{Admin, ApiError, ApiResult, Caller};
 use crate::hub::HubState;
 use crate::hub::auth::Principal;
-use crate::hub::names::{ADMIN_NAMES, Claim};
+use crate::hub::names::{Claim, is_admin_name};
 
 type S = State<Arc<HubState>>;
 
@@ -27,7 +27,7 @@ async fn list(State(st): S, Caller(who): Caller) -> ApiResult<Json<Vec<Claim>>> 
 /// A live socket registered under the name keeps it until it disconnects or another
 /// workspace registers the name (which then replaces it, 4000).
 async fn release(State(st): S, _: Admin, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    if ADMIN_NAMES.contains(&name.as_str()) {
+    if is_admin_name(&name) {
         return Err(ApiError::bad_request(format!("{name:?} always belongs to the admin")));
     }
     if !st.names.release(&name).await? {

@@ -136,7 +136,8 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
 /// Names belong to the workspace that first used them (see `hub::names`). A database from
 /// before claims existed starts with the names the admin placed in a workspace
 /// (`workspace_members`, oldest first, the default workspace's as the admin's `""`); every other
-/// name already seen (old messages, memberships) is claimed by whoever uses it first.
+/// name already seen (old messages, memberships) is claimed by whoever uses it first. Names
+/// compare without ASCII case, as `hub::names` does.
 fn claim_names(conn: &Connection) -> rusqlite::Result<()> {
     let exists = conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'name_claims'")?.exists([])?;
     if exists {
@@ -144,7 +145,7 @@ fn claim_names(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch(
         "CREATE TABLE name_claims (
-             name TEXT PRIMARY KEY,
+             name TEXT PRIMARY KEY COLLATE NOCASE,
              workspace_id TEXT NOT NULL,
              claimed_at TEXT NOT NULL
          );
@@ -197,7 +198,7 @@ mod tests {
                  joined_at TEXT, PRIMARY KEY (workspace_id, agent_name));
              INSERT INTO workspaces (id, name) VALUES ('d-id', 'default'), ('lab-id', 'lab');
              INSERT INTO workspace_members VALUES ('d-id', 'head', 'member', '1'), ('lab-id', 'worker', 'member', '2'),
-                 ('lab-id', 'head', 'member', '3');",
+                 ('lab-id', 'head', 'member', '3'), ('lab-id', 'HEAD', 'member', '4');",
         )
         .unwrap();
         migrate(&c).unwrap();
