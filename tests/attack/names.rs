@@ -250,9 +250,16 @@ async fn names_cross_workspace_reads_are_refused_or_filtered() {
     assert_eq!(get(&admin_url, &one).await.unwrap().status(), StatusCode::NOT_FOUND);
 
     // Health: recorded by workspace one's agent, invisible to two; two may not report on it.
-    let mut agent = hub.agent_with(&one, "one-agent", &[]).await;
+    let mut agent = hub.agent_with(&one, "one-agent", &["#shared"]).await;
     assert_eq!(ask(&mut agent, "health", "one-agent", json!({"state": "stuck_prompt", "reason": "secret"})).await["type"], "ack");
-    let mut other = hub.agent_with(&two, "two-agent", &[]).await;
+    let mut other = hub.agent_with(&two, "two-agent", &["#shared"]).await;
+    // Channel names are shared, members are not.
+    let members = |token: &str| {
+        let req = get("/api/channels", token);
+        async move { req.await.unwrap().json::<Value>().await.unwrap()["#shared"].clone() }
+    };
+    assert_eq!(members(&two).await, json!(["two-agent"]));
+    assert_eq!(members(ADMIN).await, json!(["one-agent", "two-agent"]));
     assert_eq!(code(&ask(&mut other, "health", "two-agent", json!({"agent": "one-agent", "state": "dead"})).await), "NAME_TAKEN");
     let health = |token: &str| {
         let req = get("/api/agents/health", token);

@@ -140,8 +140,16 @@ async fn channel_map(st: &HubState) -> ApiResult<BTreeMap<String, BTreeSet<Strin
     Ok(map)
 }
 
-async fn channels(State(st): S, _: Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
-    Ok(Json(channel_map(&st).await?))
+/// Channel names are shared; a workspace token sees only its own workspace's members.
+async fn channels(State(st): S, Caller(who): Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
+    let mut map = channel_map(&st).await?;
+    if who != Principal::Admin {
+        let inner = st.registry.read();
+        for members in map.values_mut() {
+            members.retain(|n| inner.agents.get(n).is_some_and(|a| a.info.workspace_id == who.workspace_id()));
+        }
+    }
+    Ok(Json(map))
 }
 
 #[derive(Deserialize)]
