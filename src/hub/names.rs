@@ -5,24 +5,23 @@
 //! `name_claims` table and in memory, so the message path checks a name without the database.
 
 use std::borrow::Cow;
-
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
 
 use super::store::{Store, StoreError};
 use crate::protocol::{ErrorCode, FrameError, SERVER_SENDER, now_ts};
 
 /// Longest name, in characters.
-pub const MAX_CHARS: usize = 128;
+const MAX_CHARS: usize = 128;
 /// Names nobody may use: the hub's own sender, the reference's placeholder for a missing
 /// sender, and the mention that would address everyone.
-pub const RESERVED: &[&str] = &[SERVER_SENDER, "unknown", "all"];
+const RESERVED: &[&str] = &[SERVER_SENDER, "unknown", "all"];
 /// Held by the admin workspace (`""`) for good: the dashboard's and REST's default sender.
-pub const ADMIN_NAMES: &[&str] = &["user"];
+const ADMIN_NAMES: &[&str] = &["user"];
 
 fn among(list: &[&str], name: &str) -> bool {
     list.iter().any(|n| n.eq_ignore_ascii_case(name))
@@ -64,7 +63,7 @@ impl From<NameError> for FrameError {
 }
 
 /// `[A-Za-z0-9][A-Za-z0-9_-]{0,127}`: mentionable as `@name`, no look-alikes, nothing invisible.
-pub fn well_formed(name: &str) -> bool {
+fn well_formed(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_CHARS
