@@ -219,6 +219,14 @@ async fn names_admin_release_lets_another_workspace_claim() {
     let all = names(ADMIN.to_string()).await;
     let movable: Vec<&Value> = all.iter().filter(|c| c["name"] == "movable").map(|c| &c["workspace_id"]).collect();
     assert_eq!(movable, [&json!(second_id)]);
+
+    // The admin may also place a name in a workspace ahead of its first use.
+    let place = |ws: &str, agent: &str| {
+        http().post(hub.http(&format!("/api/workspaces/{ws}/members"))).bearer_auth(ADMIN).json(&json!({"agent_name": agent})).send()
+    };
+    assert_eq!(place(&first_id, "reserved-for-first").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(code(&register(&mut b, "reserved-for-first", &[]).await), "NAME_TAKEN");
+    assert_eq!(place(&first_id, "movable").await.unwrap().status(), StatusCode::CONFLICT, "held by the second");
     hub.assert_serving().await;
 }
 

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Json;
 use serde::Deserialize;
+use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
@@ -123,7 +124,15 @@ async fn add_member(State(st): S, _: Admin, Path(id): Path<String>, Body(b): Bod
         return Err(ApiError::bad_request("agent_name is required"));
     };
     let role = b.role.unwrap_or_else(|| "member".into());
-    require(&st, &id).await?;
+    // The admin placing a name in a workspace gives it that name (409 if another holds it).
+    let wid = id.clone();
+    let name: Option<String> = st
+        .store
+        .read(move |c| c.query_row("SELECT name FROM workspaces WHERE id = ?1", [wid], |r| r.get(0)).optional())
+        .await?;
+    let Some(name) = name else { return Err(ApiError::not_found("Not found")) };
+    let holder = if name == DEFAULT_NAME { Principal::Admin.workspace_id() } else { id.as_str() };
+    st.names.claim(holder, &agent).await?;
     st.store
         .write(move |c| {
             c.execute(
