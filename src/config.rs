@@ -223,6 +223,8 @@ settings! {
         "A socket silent this long after a ping is closed.";
     stale_secs: u64 = "STALE_SECS", Kind::Seconds, "300", secret = false,
         "An agent without heartbeat for this long is reaped and its socket closed (4003).";
+    names_per_workspace: u64 = "NAMES_PER_WORKSPACE", Kind::Count, "1000", secret = false,
+        "Most agent names one workspace token may claim (the admin token is exempt); the admin releases names with DELETE /api/names/{name}.";
     reap_interval_secs: u64 = "REAP_INTERVAL_SECS", Kind::Seconds, "60", secret = false,
         "How often the reaper runs.";
     header_timeout_secs: u64 = "HEADER_TIMEOUT_SECS", Kind::Seconds, "10", secret = false,
@@ -297,8 +299,13 @@ impl Config {
     }
 
     /// The agent name a client uses: AGENT, else the host name.
+    /// SCITEX_OROCHI_AGENT, else the short host name (names may not contain dots).
     pub fn agent_name(&self) -> String {
-        if self.agent.is_empty() { crate::client::metrics::hostname() } else { self.agent.clone() }
+        if !self.agent.is_empty() {
+            return self.agent.clone();
+        }
+        let host = crate::client::metrics::hostname();
+        host.split('.').next().unwrap_or_default().to_string()
     }
 }
 

@@ -154,6 +154,8 @@ impl Task {
                             self.shared.disconnected(true);
                             return;
                         }
+                        // E.g. NAME_TAKEN: the admin released our name and another workspace took it.
+                        Err(e @ ClientError::Refused { .. }) => tracing::warn!(error = %e, "the hub refused our register; retrying"),
                         Err(e) => tracing::debug!(error = %e, "reconnect handshake failed"),
                     },
                     Err(e) => tracing::debug!(error = %e, attempt, "reconnect failed"),

@@ -18,7 +18,7 @@ use super::HubState;
 use super::auth::{self, Principal, hash_token, presented_token};
 use super::conn::{Conn, close_code, write_loop};
 use super::membership;
-use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, string_list, truncate};
+use super::payload::{as_int, opt_int, opt_str, required_channel, string_list, truncate};
 use super::profile;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::router::Submitted;
@@ -228,7 +228,10 @@ impl Session {
 
     async fn register(&mut self, frame: Frame) -> Result<Flow, FrameError> {
         let name = frame.sender.clone();
-        check_name(&name)?;
+        let st = self.state.clone();
+        // Within the workspace the newest register replaces the older socket (below); another
+        // workspace is refused here and the holder keeps its socket.
+        st.names.claim(self.conn.principal.workspace_id(), &name).await?;
         let p = &frame.payload;
         let channels = string_list(p, "channels")?;
         let text = |key: &str| opt_str(p, key).map(|v| v.unwrap_or_default());
@@ -237,7 +240,6 @@ impl Session {
             let host = if machine.is_empty() { crate::client::metrics::hostname() } else { machine.clone() };
             format!("{name}@{host}")
         });
-        let st = self.state.clone();
         let saved = membership::saved(&st.store, &name).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         if !channels.is_empty() {
             persist_membership(&st, &name, channels.clone(), true).await?;
@@ -309,6 +311,9 @@ impl Session {
 
     async fn message(&mut self, mut frame: Frame) -> Result<Flow, FrameError> {
         let st = &self.state;
+        let principal = &self.conn.principal;
+        // A registered socket speaks as its name; an unregistered one (the CLI's `send`, a
+        // second socket of the bridge's workspace) as any name its workspace holds or claims.
         match &self.name {
             Some(name) if frame.sender == "unknown" => frame.sender = name.clone(),
             Some(name) if frame.sender != *name => {
@@ -317,15 +322,9 @@ impl Session {
                     format!("this socket is registered as {name:?} and cannot send as {:?}", frame.sender),
                 ));
             }
-            None if st.registry.read().agents.contains_key(&frame.sender) => {
-                return Err(FrameError::new(
-                    ErrorCode::SenderMismatch,
-                    format!("{:?} is a registered agent on another connection", frame.sender),
-                ));
-            }
             _ => {}
         }
-        let principal = &self.conn.principal;
+        st.names.claim(principal.workspace_id(), &frame.sender).await?;
         let scope = match (&self.name, principal) {
             (None, Principal::Admin) => None,
             _ => Some(principal.workspace_id().to_string()),

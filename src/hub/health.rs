@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::payload::{check_name, opt_str};
+use super::names;
+use super::payload::opt_str;
 use super::store::{Store, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
 
@@ -47,7 +48,7 @@ impl HealthUpdate {
             (None, Some(r)) => r.to_string(),
             (None, None) => return Err(invalid("payload.agent is required")),
         };
-        check_name(&agent)?;
+        names::check(&agent)?;
         let state = opt_str(p, "state")?.or(opt_str(p, "status")?).unwrap_or_default();
         if !STATES.contains(&state.as_str()) {
             return Err(invalid(format!("payload.state must be one of {}", STATES.join(", "))));
@@ -67,6 +68,8 @@ impl HealthUpdate {
 impl HubState {
     /// Stores the record, updates the registry and tells observers.
     pub async fn record_health(&self, workspace_id: &str, update: HealthUpdate) -> Result<HealthRecord, FrameError> {
+        // A record is about a name of this workspace, never another's.
+        self.names.check_for(workspace_id, &update.agent)?;
         let (ws, agent, r) = (workspace_id.to_string(), update.agent.clone(), update.record.clone());
         self.store
             .write(move |c| {

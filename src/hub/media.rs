@@ -1,6 +1,8 @@
 //! Uploads and `/media`. Names are generated (`YYYY-MM/<uuid>.<ext>`), the size limit is
 //! enforced while the body streams in, and files are served with `nosniff`; only raster
-//! images are shown inline, everything else downloads as an attachment.
+//! images are shown inline, everything else downloads as an attachment. Every file belongs to
+//! the workspace that uploaded it (`media_files`): a workspace token reads only its own, the
+//! admin reads all; files from before ownership was recorded are the admin's.
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -13,13 +15,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use base64::Engine;
+use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::HubState;
-use super::http::{Admin, ApiError, ApiResult, Body, Caller};
+use super::auth::Principal;
+use super::http::{ApiError, ApiResult, Body, Caller};
 use crate::config::Config;
+use crate::protocol::now_ts;
 
 /// Types served inline; all others are attachments.
 const INLINE: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"];
@@ -66,8 +71,14 @@ impl Pending {
         self.file.write_all(chunk).await.map_err(internal)
     }
 
-    async fn finish(mut self, filename: &str, mime: &str) -> ApiResult<Value> {
+    async fn finish(mut self, st: &HubState, owner: &Principal, filename: &str, mime: &str) -> ApiResult<Value> {
         self.file.flush().await.map_err(internal)?;
+        let (path, ws) = (format!("{}/{}", self.month, self.name), owner.workspace_id().to_string());
+        st.store
+            .write(move |c| {
+                c.execute("INSERT INTO media_files (path, workspace_id, created_at) VALUES (?1, ?2, ?3)", params![path, ws, now_ts()])
+            })
+            .await?;
         self.done = true;
         let file_id = self.name.split('.').next().unwrap_or_default().to_string();
         Ok(json!({
@@ -111,7 +122,7 @@ fn extension_for(mime: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn upload(State(st): State<Arc<HubState>>, _: Admin, mut form: Multipart) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn upload(State(st): State<Arc<HubState>>, Caller(who): Caller, mut form: Multipart) -> ApiResult<(StatusCode, Json<Value>)> {
     let max = st.config.media_max_size;
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large(max) } else { ApiError::bad_request(e.body_text()) }
@@ -126,7 +137,7 @@ async fn upload(State(st): State<Arc<HubState>>, _: Admin, mut form: Multipart) 
         while let Some(chunk) = field.chunk().await.map_err(bad)? {
             pending.write(&chunk, max).await?;
         }
-        return Ok((StatusCode::CREATED, Json(pending.finish(&filename, &mime).await?)));
+        return Ok((StatusCode::CREATED, Json(pending.finish(&st, &who, &filename, &mime).await?)));
     }
     Err(ApiError::bad_request("No file field"))
 }
@@ -138,7 +149,7 @@ struct Base64Upload {
     mime_type: Option<String>,
 }
 
-async fn upload_base64(State(st): State<Arc<HubState>>, _: Admin, Body(b): Body<Base64Upload>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn upload_base64(State(st): State<Arc<HubState>>, Caller(who): Caller, Body(b): Body<Base64Upload>) -> ApiResult<(StatusCode, Json<Value>)> {
     let Some(data) = b.data.filter(|d| !d.is_empty()) else { return Err(ApiError::bad_request("No data field")) };
     // Accept data: URLs from canvases as well as bare base64.
     let data = data.split_once(";base64,").map_or(data.as_str(), |(_, d)| d);
@@ -153,7 +164,7 @@ async fn upload_base64(State(st): State<Arc<HubState>>, _: Admin, Body(b): Body<
     let mime = mime_of(b.mime_type.as_deref(), &filename);
     let mut pending = Pending::create(&st.config.media_root, &mime).await?;
     pending.write(&bytes, max).await?;
-    Ok((StatusCode::CREATED, Json(pending.finish(&filename, &mime).await?)))
+    Ok((StatusCode::CREATED, Json(pending.finish(&st, &who, &filename, &mime).await?)))
 }
 
 fn valid_month(s: &str) -> bool {
@@ -165,9 +176,24 @@ fn valid_file(s: &str) -> bool {
     uuid::Uuid::try_parse(stem).is_ok() && ext.len() <= 8 && ext.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-async fn serve(State(st): State<Arc<HubState>>, _: Caller, Path((month, file)): Path<(String, String)>) -> Response {
+/// Whether `who` may read the file at `path` (`month/file`); another workspace's file is "not
+/// found", so its existence does not leak.
+async fn may_read(st: &HubState, who: &Principal, path: String) -> ApiResult<bool> {
+    if *who == Principal::Admin {
+        return Ok(true);
+    }
+    let ws = who.workspace_id().to_string();
+    Ok(st.store.read(move |c| c.prepare_cached("SELECT 1 FROM media_files WHERE path = ?1 AND workspace_id = ?2")?.exists([path, ws])).await?)
+}
+
+async fn serve(State(st): State<Arc<HubState>>, Caller(who): Caller, Path((month, file)): Path<(String, String)>) -> Response {
     if !valid_month(&month) || !valid_file(&file) {
         return ApiError::not_found("Not found").into_response();
+    }
+    match may_read(&st, &who, format!("{month}/{file}")).await {
+        Ok(true) => {}
+        Ok(false) => return ApiError::not_found("Not found").into_response(),
+        Err(e) => return e.into_response(),
     }
     let path = st.config.media_root.join(&month).join(&file);
     let Ok(f) = tokio::fs::File::open(&path).await else { return ApiError::not_found("Not found").into_response() };

@@ -10,6 +10,7 @@ mod live_tokens;
 mod media;
 mod membership;
 pub mod metrics;
+pub mod names;
 mod observer_ws;
 mod payload;
 pub mod push;
@@ -57,6 +58,7 @@ pub struct HubState {
     pub admin_token: String,
     pub store: Store,
     pub registry: Registry,
+    pub names: names::Names,
     pub metrics: Metrics,
     pub push: push::Push,
     /// Sockets by the workspace token they came with, for revocation.
@@ -150,12 +152,14 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
 
     let registry = Registry::default();
     registry.write().health = health::load(&store).await?;
+    let names = names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
     let state = Arc::new(HubState {
         config,
         admin_token,
         store,
         registry,
+        names,
         metrics: Metrics::default(),
         push,
         live_tokens: Arc::default(),

@@ -11,7 +11,7 @@ use super::agent_ws::check_frame_size;
 use super::auth::Principal;
 use super::conn::{Conn, close_code, write_loop};
 use super::store::{StoreError, StoredMessage};
-use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
+use crate::protocol::{Frame, FrameError, now_ts, parse_frame};
 
 pub async fn run(state: Arc<HubState>, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
@@ -40,9 +40,9 @@ pub async fn run(state: Arc<HubState>, socket: WebSocket) {
     state.metrics.observer_connections.dec();
 }
 
-/// Observers may only post `message` frames; `sender` defaults to "user", `id` and `ts` are
-/// the hub's. Anything else is ignored, as the reference does; an oversized frame is answered
-/// as on the agent socket.
+/// Observers may only post `message` frames; `sender` defaults to "user" and must be a name
+/// the admin workspace holds or claims; `id` and `ts` are the hub's. Anything else is ignored,
+/// as the reference does; an oversized frame is answered as on the agent socket.
 async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     let refuse = |e: FrameError| {
         state.metrics.frame_errors.inc();
@@ -60,8 +60,9 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     }
     frame.id = uuid::Uuid::new_v4().to_string();
     frame.ts = now_ts();
-    if state.registry.read().agents.contains_key(&frame.sender) {
-        return refuse(FrameError::new(ErrorCode::SenderMismatch, "observers cannot post as a connected agent"));
+    // The same rule as every sender: a name the admin workspace holds, or a free one.
+    if let Err(e) = state.names.claim(conn.principal.workspace_id(), &frame.sender).await {
+        return refuse(e.into());
     }
     let reply = Box::new(|_: Result<&StoredMessage, &StoreError>| {});
     if let Err(e) = state.submit(frame, None, reply).await {

@@ -27,20 +27,6 @@ pub fn field_type<'a>(payload: &'a Map<String, Value>, key: &str, want: &str) ->
     }
 }
 
-/// Agent names: 1-128 characters, no whitespace or control characters, not the hub's own.
-pub fn check_name(name: &str) -> Result<(), FrameError> {
-    let ok = !name.is_empty()
-        && name.chars().count() <= 128
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
-        && name != crate::protocol::SERVER_SENDER
-        && name != "unknown";
-    if ok {
-        Ok(())
-    } else {
-        Err(FrameError::new(ErrorCode::InvalidName, format!("invalid agent name {name:?}: 1-128 characters, no spaces")))
-    }
-}
-
 pub fn required_channel(p: &Map<String, Value>) -> Result<String, FrameError> {
     match opt_str(p, "channel")? {
         Some(c) if !c.is_empty() && c.chars().count() <= 256 && !c.chars().any(char::is_control) => Ok(c),

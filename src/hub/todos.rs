@@ -28,6 +28,8 @@ pub struct Todo {
     pub created_at: String,
     pub updated_at: String,
     pub closed_at: Option<String>,
+    /// The workspace that created it (`""`: the admin's); only it and the admin see the task.
+    pub workspace_id: String,
 }
 
 /// A task to create, already validated.
@@ -38,6 +40,7 @@ pub struct NewTodo {
     pub priority: String,
     pub assignee: String,
     pub created_by: String,
+    pub workspace_id: String,
 }
 
 /// Fields to change; `None` keeps the stored value.
@@ -56,6 +59,8 @@ pub struct Filter {
     pub statuses: Vec<String>,
     pub priorities: Vec<String>,
     pub assignee: Option<String>,
+    /// Only this workspace's tasks; `None` for all (the admin).
+    pub workspace: Option<String>,
 }
 
 pub enum Claim {
@@ -108,7 +113,7 @@ pub fn name(raw: &str, what: &str) -> Result<String, String> {
     Ok(n.trim_start_matches('@').to_string())
 }
 
-const COLUMNS: &str = "id, title, body, priority, status, assignee, created_by, created_at, updated_at, closed_at";
+const COLUMNS: &str = "id, title, body, priority, status, assignee, created_by, created_at, updated_at, closed_at, workspace_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Todo> {
     Ok(Todo {
@@ -122,6 +127,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Todo> {
         created_at: r.get(7)?,
         updated_at: r.get(8)?,
         closed_at: r.get(9)?,
+        workspace_id: r.get(10)?,
     })
 }
 
@@ -140,6 +146,10 @@ pub fn list(c: &Connection, f: &Filter) -> rusqlite::Result<Vec<Todo>> {
         sql.push_str(" AND assignee = ?");
         args.push(a.clone());
     }
+    if let Some(w) = &f.workspace {
+        sql.push_str(" AND workspace_id = ?");
+        args.push(w.clone());
+    }
     sql.push_str(
         " ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 WHEN 'low' THEN 2 ELSE 3 END,
                    CASE status WHEN 'done' THEN 1 ELSE 0 END, id DESC",
@@ -155,9 +165,9 @@ pub fn create(c: &Connection, t: &NewTodo) -> rusqlite::Result<Todo> {
     let now = now_ts();
     let status = if t.assignee.is_empty() { "open" } else { "claimed" };
     c.execute(
-        "INSERT INTO todos (title, body, priority, status, assignee, created_by, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![t.title, t.body, t.priority, status, t.assignee, t.created_by, now],
+        "INSERT INTO todos (title, body, priority, status, assignee, created_by, created_at, updated_at, workspace_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
+        params![t.title, t.body, t.priority, status, t.assignee, t.created_by, now, t.workspace_id],
     )?;
     let id = c.last_insert_rowid();
     get(c, id).map(|t| t.expect("the row just inserted"))

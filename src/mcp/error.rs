@@ -64,6 +64,11 @@ impl From<ClientError> for ToolError {
                 "NOT_FOUND" => ToolError::new(Code::NotFound, detail.clone(), "check the id or name (history lists message ids)"),
                 "NOT_REGISTERED" => ToolError::new(Code::AgentOffline, detail.clone(), "the bridge is re-registering; retry in a moment"),
                 "AUTH_FAILED" => ToolError::new(Code::PermissionDenied, detail.clone(), "check SCITEX_OROCHI_TOKEN"),
+                "NAME_TAKEN" => ToolError::new(
+                    Code::PermissionDenied,
+                    detail.clone(),
+                    "the name belongs to another workspace: choose another SCITEX_OROCHI_AGENT, or ask the admin to release it",
+                ),
                 "STORE_UNAVAILABLE" => ToolError::internal(format!("the hub could not store it: {detail}")),
                 _ => ToolError::invalid(format!("{code}: {detail}"), "fix the arguments and call again"),
             },

@@ -34,6 +34,7 @@ pub enum ErrorCode {
     SenderMismatch,
     NotRegistered,
     InvalidName,
+    NameTaken,
     StoreUnavailable,
     NotFound,
 }
@@ -50,6 +51,7 @@ impl ErrorCode {
             Self::SenderMismatch => "SENDER_MISMATCH",
             Self::NotRegistered => "NOT_REGISTERED",
             Self::InvalidName => "INVALID_NAME",
+            Self::NameTaken => "NAME_TAKEN",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
             Self::NotFound => "NOT_FOUND",
         }

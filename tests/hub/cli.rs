@@ -130,3 +130,23 @@ async fn short_commands_exit_quietly_on_a_closed_stdout() {
     assert!(stderr.is_empty(), "{stderr}");
     assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}", out.status);
 }
+
+/// `SCITEX_OROCHI_AGENT=head-mba scitex-orochi send` while the MCP bridge holds head-mba: the
+/// same workspace's token may send as it; another workspace's is refused (exit 1).
+#[tokio::test]
+async fn send_works_beside_the_bridge_holding_the_name() {
+    let h = start_hub().await;
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for name in ["lab", "other"] {
+        let w: Value = http.post(h.http("/api/workspaces")).bearer_auth(ADMIN).json(&serde_json::json!({"name": name})).send().await.unwrap().json().await.unwrap();
+        tokens.push(w["token"].as_str().unwrap().to_string());
+    }
+    let mut bridge = h.raw(&tokens[0]).await;
+    bridge.register("cli-tester", &["#general"]).await;
+    let o = run(Some(&h), &tokens[0], &["send", "#general", "beside the bridge", "--json"]).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(Some(&h), &tokens[1], &["send", "#general", "not yours"]).await;
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NAME_TAKEN"), "{}", String::from_utf8_lossy(&o.stderr));
+}

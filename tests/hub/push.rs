@@ -100,6 +100,34 @@ async fn mention_is_pushed_encrypted_and_410_unsubscribes() {
     assert_eq!(state["total_subscriptions"], 0);
 }
 
+/// A workspace's browser hears its own workspace's agents, not another's (as they would live).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_subscription_hears_only_its_workspace() {
+    let h = start_hub().await;
+    let http = reqwest::Client::new();
+    let w: Value = http.post(h.http("/api/workspaces")).bearer_auth(ADMIN).json(&json!({"name": "lab"})).send().await.unwrap().json().await.unwrap();
+    let wks = w["token"].as_str().unwrap().to_string();
+    let ua_secret = p256::SecretKey::random(&mut rand_core_rng());
+    let ua_public = URL_SAFE_NO_PAD.encode(ua_secret.public_key().to_encoded_point(false).as_bytes());
+    let auth = [9u8; 16];
+    let (endpoint, fake) = fake_push_service().await;
+    let sub = json!({"endpoint": endpoint, "keys": {"p256dh": ua_public, "auth": URL_SAFE_NO_PAD.encode(auth)}, "name": "lab-human", "channels": ["#shared"]});
+    let r = http.post(h.http("/api/push/subscribe")).bearer_auth(&wks).json(&sub).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let mut outsider = h.agent("outsider", &["#shared"]).await;
+    assert_eq!(outsider.say("outsider", "#shared", "@lab-human from outside").await["type"], "ack");
+    let mut insider = h.raw(&wks).await;
+    insider.register("insider", &["#shared"]).await;
+    assert_eq!(insider.say("insider", "#shared", "@lab-human from the lab").await["type"], "ack");
+    wait_for(&fake, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received = fake.lock().unwrap().received.clone();
+    assert_eq!(received.len(), 1, "one push: the lab's message only");
+    let plain = web_push_native::decrypt(received[0].1.clone(), &ua_secret, &auth.into()).unwrap();
+    let note: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(note["body"], "@lab-human from the lab");
+}
+
 fn rand_core_rng() -> impl p256::elliptic_curve::rand_core::CryptoRngCore {
     p256::elliptic_curve::rand_core::OsRng
 }

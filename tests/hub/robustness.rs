@@ -116,9 +116,16 @@ async fn senders_cannot_be_spoofed() {
     let mut a = h.agent("alice", &["#general"]).await;
     let r = a.say("victim", "#general", "I am the victim").await;
     assert_eq!(r["payload"]["code"], "SENDER_MISMATCH");
+    // Another socket of the same workspace (the CLI beside the bridge) may send as it; another
+    // workspace may not (more in tests/attack/names.rs).
     let mut anon = h.raw(ADMIN).await;
     let r = anon.say("victim", "#general", "me too").await;
-    assert_eq!(r["payload"]["code"], "SENDER_MISMATCH");
+    assert_eq!(r["type"], "ack", "{r}");
+    let w: serde_json::Value = reqwest::Client::new().post(h.http("/api/workspaces")).bearer_auth(ADMIN)
+        .json(&json!({"name": "other"})).send().await.unwrap().json().await.unwrap();
+    let mut stranger = h.raw(w["token"].as_str().unwrap()).await;
+    let r = stranger.say("victim", "#general", "me three").await;
+    assert_eq!(r["payload"]["code"], "NAME_TAKEN");
     // A registered socket that omits sender speaks as itself.
     a.send(json!({"type": "message", "id": "nos", "payload": {"channel": "#general", "content": "implicit"}})).await;
     a.recv_until(|f| f["payload"]["ref"] == "nos").await;

@@ -155,7 +155,7 @@ async fn bad_input_is_400_with_an_error() {
 }
 
 #[tokio::test]
-async fn reads_need_a_token_writes_the_admin_token() {
+async fn tasks_belong_to_the_workspace_that_made_them() {
     let h = start_hub().await;
     let t = create(&h, json!({"title": "visible"})).await;
     let id = t["id"].as_i64().unwrap();
@@ -163,25 +163,36 @@ async fn reads_need_a_token_writes_the_admin_token() {
     for path in ["/api/todos".to_string(), format!("/api/todos/{id}")] {
         let (s, _) = call(&h, Method::GET, &path, "nope", None).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
-        let (s, _) = call(&h, Method::GET, &path, &wks, None).await;
-        assert_eq!(s, StatusCode::OK, "{path} with a workspace token");
     }
+    // The admin's task is not the workspace's: absent from its list, "not found" by id.
+    let (s, list) = call(&h, Method::GET, "/api/todos", &wks, None).await;
+    assert_eq!((s, list), (StatusCode::OK, json!([])));
+    let (s, _) = call(&h, Method::GET, &format!("/api/todos/{id}"), &wks, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let writes: Vec<(Method, String, Option<Value>)> = vec![
-        (Method::POST, "/api/todos".into(), Some(json!({"title": "x"}))),
         (Method::PATCH, format!("/api/todos/{id}"), Some(json!({"title": "y"}))),
         (Method::POST, format!("/api/todos/{id}/claim"), Some(json!({"assignee": "a"}))),
         (Method::POST, format!("/api/todos/{id}/close"), None),
         (Method::DELETE, format!("/api/todos/{id}"), None),
     ];
     for (m, path, body) in writes {
-        for token in ["", wks.as_str()] {
-            let (s, e) = call(&h, m.clone(), &path, token, body.clone()).await;
-            assert_eq!(s, StatusCode::UNAUTHORIZED, "{m} {path} with {token:?}");
-            assert_eq!(e["error"], "Unauthorized");
-        }
+        let (s, e) = call(&h, m.clone(), &path, "", body.clone()).await;
+        assert_eq!((s, &e["error"]), (StatusCode::UNAUTHORIZED, &json!("Unauthorized")), "{m} {path} without a token");
+        let (s, _) = call(&h, m.clone(), &path, &wks, body.clone()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path} with another workspace's token");
     }
     let (_, still) = call(&h, Method::GET, &format!("/api/todos/{id}"), ADMIN, None).await;
-    assert_eq!(still["title"], "visible", "nothing changed");
+    assert_eq!((&still["title"], &still["status"]), (&json!("visible"), &json!("open")), "nothing changed");
+    // The workspace's own task: it sees and changes it, and so does the admin.
+    let (s, own) = call(&h, Method::POST, "/api/todos", &wks, Some(json!({"title": "ours"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{own}");
+    let own_id = own["id"].as_i64().unwrap();
+    let (s, closed) = call(&h, Method::POST, &format!("/api/todos/{own_id}/close"), &wks, None).await;
+    assert_eq!((s, &closed["status"]), (StatusCode::OK, &json!("done")));
+    let (_, list) = call(&h, Method::GET, "/api/todos", &wks, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, all) = call(&h, Method::GET, "/api/todos", ADMIN, None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

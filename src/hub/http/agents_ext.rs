@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::payload::check_name;
+use crate::hub::names;
 use crate::hub::auth::Principal;
 use crate::hub::health::{HealthUpdate, merge};
 use crate::hub::reactions;
@@ -32,6 +32,7 @@ pub fn routes() -> Router<Arc<HubState>> {
 fn frame_error(e: FrameError) -> ApiError {
     match e.code {
         ErrorCode::NotFound => ApiError::not_found(e.detail),
+        ErrorCode::NameTaken => ApiError(StatusCode::CONFLICT, e.detail),
         ErrorCode::StoreUnavailable => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.detail),
         _ => ApiError::bad_request(e.detail),
     }
@@ -46,7 +47,7 @@ async fn react(State(st): S, _: Admin, Body(body): Body<Map<String, Value>>) -> 
         Some(Value::String(r)) => r.clone(),
         _ => return Err(ApiError::bad_request("reactor must be an agent or user name")),
     };
-    check_name(&reactor).map_err(frame_error)?;
+    names::check(&reactor)?;
     let t = st.toggle_reaction(id.clone(), emoji.clone(), reactor.clone()).await.map_err(frame_error)?;
     Ok(Json(json!({"status": "ok", "action": t.action, "message_id": id, "emoji": emoji, "reactor": reactor,
         "channel": t.channel, "reactions": t.reactions})))

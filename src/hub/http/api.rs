@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
 use crate::hub::store::page_limit;
 use crate::hub::membership;
-use crate::hub::payload::check_name;
+use crate::hub::names;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
 use crate::hub::router::Submitted;
@@ -56,7 +56,8 @@ async fn healthz(State(st): S) -> Response {
     }
 }
 
-async fn metrics(State(st): S, _: Caller) -> Response {
+/// Counters cover every workspace, so only the admin reads them.
+async fn metrics(State(st): S, _: Admin) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
 }
 
@@ -139,8 +140,16 @@ async fn channel_map(st: &HubState) -> ApiResult<BTreeMap<String, BTreeSet<Strin
     Ok(map)
 }
 
-async fn channels(State(st): S, _: Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
-    Ok(Json(channel_map(&st).await?))
+/// Channel names are shared; a workspace token sees only its own workspace's members.
+async fn channels(State(st): S, Caller(who): Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
+    let mut map = channel_map(&st).await?;
+    if who != Principal::Admin {
+        let inner = st.registry.read();
+        for members in map.values_mut() {
+            members.retain(|n| inner.agents.get(n).is_some_and(|a| a.info.workspace_id == who.workspace_id()));
+        }
+    }
+    Ok(Json(map))
 }
 
 #[derive(Deserialize)]
@@ -151,7 +160,7 @@ struct JoinBody {
 /// Adds `agent` to `channel` for good: live now if connected, and on every later register.
 async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): Body<JoinBody>) -> ApiResult<Json<Value>> {
     let channel = with_hash(&channel);
-    check_name(&body.agent).map_err(|e| ApiError::bad_request(e.detail))?;
+    names::check(&body.agent)?;
     membership::persist(&st.store, &body.agent, vec![channel.clone()], true).await?;
     let live = st.registry.write().join(&body.agent, &channel);
     Ok(Json(json!({"status": "joined", "channel": channel, "agent": body.agent, "live": live})))
@@ -210,6 +219,7 @@ async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> 
         return Err(ApiError::bad_request("payload.channel is required"));
     }
     let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
+    st.names.claim(Principal::Admin.workspace_id(), &sender).await?;
     let frame = Frame::new("message", &sender, Value::Object(payload));
     let id = frame.id.clone();
     let (tx, rx) = oneshot::channel();

@@ -6,6 +6,7 @@ mod agents_ext;
 mod api;
 mod dashboard;
 mod library;
+mod names;
 mod push;
 mod todos;
 mod workspaces;
@@ -23,12 +24,13 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::HubState;
 use super::auth::{self, Principal};
+use super::names::NameError;
 use super::store::StoreError;
 
 pub fn router(state: Arc<HubState>) -> Router {
     let app = api::routes().merge(workspaces::routes()).merge(library::routes()).merge(push::routes()).merge(super::media::routes(&state.config));
     let app = app.merge(dashboard::routes()).merge(todos::routes());
-    let app = app.merge(agents_ext::routes());
+    let app = app.merge(agents_ext::routes()).merge(names::routes());
     let app = match cors(&state.config.cors_origins) {
         Some(layer) => app.layer(layer),
         None => app,
@@ -74,6 +76,17 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure in a request");
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+    }
+}
+
+/// A refused name: 409 when another workspace holds it (or the quota is full), else 400.
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::Taken(_) | NameError::Full(_) => ApiError(StatusCode::CONFLICT, e.to_string()),
+            NameError::Store(e) => e.into(),
+            NameError::Malformed(_) | NameError::Reserved(_) => ApiError::bad_request(e.to_string()),
+        }
     }
 }
 

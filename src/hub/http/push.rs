@@ -1,5 +1,6 @@
-//! Browser push subscriptions: the VAPID public key (open), subscribe and unsubscribe (admin),
-//! this browser's state, and a test notification to every subscription.
+//! Browser push subscriptions: the VAPID public key (open), subscribe and unsubscribe, this
+//! browser's state, and a test notification. A subscription belongs to the workspace whose
+//! token made it: a workspace token sees and changes only its own, the admin all.
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Admin, ApiError, ApiResult, Body};
+use super::{ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
+use crate::hub::auth::Principal;
 use crate::hub::push::{self, Delivery, Notification, Subscription, subscriptions};
 
 type S = State<Arc<HubState>>;
@@ -51,7 +53,12 @@ struct SubscribeBody {
     channels: Vec<String>,
 }
 
-async fn subscribe(State(st): S, _: Admin, headers: HeaderMap, Body(b): Body<SubscribeBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+/// Only this workspace's subscriptions; `None` for the admin.
+fn scope(who: &Principal) -> Option<&str> {
+    (*who != Principal::Admin).then(|| who.workspace_id())
+}
+
+async fn subscribe(State(st): S, Caller(who): Caller, headers: HeaderMap, Body(b): Body<SubscribeBody>) -> ApiResult<(StatusCode, Json<Value>)> {
     if st.push.keys.is_none() {
         return Err(unavailable());
     }
@@ -66,16 +73,24 @@ async fn subscribe(State(st): S, _: Admin, headers: HeaderMap, Body(b): Body<Sub
         return Err(ApiError::bad_request("channels must be at most 100 names of 1-256 characters"));
     }
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(300).collect();
+    let owner: String = b.name.unwrap_or_default().trim().chars().take(128).collect();
+    // Mentions of another workspace's name are not this workspace's to receive.
+    if st.names.holder(&owner).is_some_and(|h| h != who.workspace_id()) {
+        return Err(ApiError(StatusCode::CONFLICT, format!("the name {owner:?} belongs to another workspace")));
+    }
     let sub = Subscription {
         endpoint,
         p256dh,
         auth,
-        owner: b.name.unwrap_or_default().trim().chars().take(128).collect(),
+        owner,
         channels: b.channels,
         user_agent,
         created_at: String::new(),
+        workspace_id: who.workspace_id().to_string(),
     };
-    let total = subscriptions::upsert(&st.store, sub).await?;
+    let total = subscriptions::upsert(&st.store, sub, who == Principal::Admin)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::CONFLICT, "this endpoint is subscribed by another workspace".into()))?;
     st.push.refresh().await?;
     Ok((StatusCode::CREATED, Json(json!({"status": "subscribed", "total_subscriptions": total}))))
 }
@@ -85,18 +100,18 @@ struct EndpointBody {
     endpoint: Option<String>,
 }
 
-async fn unsubscribe(State(st): S, _: Admin, Body(b): Body<EndpointBody>) -> ApiResult<Json<Value>> {
+async fn unsubscribe(State(st): S, Caller(who): Caller, Body(b): Body<EndpointBody>) -> ApiResult<Json<Value>> {
     let Some(endpoint) = b.endpoint.filter(|e| !e.trim().is_empty()) else {
         return Err(ApiError::bad_request("endpoint is required"));
     };
-    let was = subscriptions::remove(&st.store, endpoint.trim()).await?;
+    let was = subscriptions::remove(&st.store, endpoint.trim(), scope(&who)).await?;
     st.push.refresh().await?;
     Ok(Json(json!({"status": "unsubscribed", "was_subscribed": was})))
 }
 
 /// Whether this browser's endpoint is subscribed, and as whom.
-async fn state_of(State(st): S, _: Admin, Query(q): Query<EndpointBody>) -> ApiResult<Json<Value>> {
-    let all = subscriptions::all(&st.store).await?;
+async fn state_of(State(st): S, Caller(who): Caller, Query(q): Query<EndpointBody>) -> ApiResult<Json<Value>> {
+    let all = mine(&st, &who).await?;
     let total = all.len();
     let mine = q.endpoint.and_then(|e| all.into_iter().find(|s| s.endpoint == e));
     Ok(Json(match mine {
@@ -105,13 +120,22 @@ async fn state_of(State(st): S, _: Admin, Query(q): Query<EndpointBody>) -> ApiR
     }))
 }
 
-/// Sends a test notification to every subscription.
-async fn test(State(st): S, _: Admin) -> ApiResult<Json<Delivery>> {
+/// The subscriptions `who` may see.
+async fn mine(st: &HubState, who: &Principal) -> ApiResult<Vec<Subscription>> {
+    let all = subscriptions::all(&st.store).await?;
+    Ok(match scope(who) {
+        Some(ws) => all.into_iter().filter(|s| s.workspace_id == ws).collect(),
+        None => all,
+    })
+}
+
+/// Sends a test notification to every subscription the caller may see.
+async fn test(State(st): S, Caller(who): Caller) -> ApiResult<Json<Delivery>> {
     let keys = st.push.keys.clone().ok_or_else(unavailable)?;
     let http = crate::http_client::client(std::time::Duration::from_secs(15));
     let note = Notification { title: "Orochi test notification".into(), body: "Push works for this browser.".into(), channel: "#orochi-test".into(), urgent: false };
     let mut total = Delivery::default();
-    for sub in subscriptions::all(&st.store).await? {
+    for sub in mine(&st, &who).await? {
         let d = push::deliver(&http, &keys, &st.store, &sub, &note).await;
         total.sent += d.sent;
         total.removed += d.removed;

@@ -1,6 +1,7 @@
-//! The TODO list over REST. Reads need a token, writes the admin token. Every change is also
-//! sent to observers as `{"type":"todo_update","payload":{"event","todo"}}` so dashboards
-//! refresh without polling.
+//! The TODO list over REST. Every task belongs to the workspace whose token created it: a
+//! workspace token reads and changes only its own, the admin all. Every change is also sent to
+//! observers as `{"type":"todo_update","payload":{"event","todo"}}` so dashboards refresh
+//! without polling.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Admin, ApiError, ApiResult, Body, Caller};
+use super::{ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
+use crate::hub::auth::Principal;
 use crate::hub::todos::{self, Claim, Filter, NewTodo, Todo, TodoPatch};
 use crate::protocol::Frame;
 
@@ -57,6 +59,12 @@ fn missing(id: i64) -> ApiError {
     ApiError::not_found(format!("no task {id}"))
 }
 
+/// The task if `who` may see it; another workspace's task is "not found".
+async fn visible(st: &HubState, who: &Principal, id: i64) -> ApiResult<Todo> {
+    let todo = st.store.read(move |c| todos::get(c, id)).await?;
+    todo.filter(|t| *who == Principal::Admin || t.workspace_id == who.workspace_id()).ok_or_else(|| missing(id))
+}
+
 fn announce(st: &HubState, event: &str, todo: &Todo) {
     let frame = Frame::server("todo_update", json!({"event": event, "todo": todo}));
     st.registry.to_observers(&frame, &st.metrics);
@@ -69,18 +77,18 @@ fn values(q: &HashMap<String, String>, key: &str, check: fn(&str) -> Result<Stri
 }
 
 /// `?status=open,claimed&priority=high&assignee=NAME`
-async fn list(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Todo>>> {
+async fn list(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Todo>>> {
     let filter = Filter {
         statuses: values(&q, "status", todos::status)?,
         priorities: values(&q, "priority", todos::priority)?,
         assignee: q.get("assignee").map(|a| todos::name(a, "assignee")).transpose().map_err(bad)?,
+        workspace: (who != Principal::Admin).then(|| who.workspace_id().to_string()),
     };
     Ok(Json(st.store.read(move |c| todos::list(c, &filter)).await?))
 }
 
-async fn show(State(st): S, _: Caller, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
-    let id = todo_id(&id)?;
-    st.store.read(move |c| todos::get(c, id)).await?.map(Json).ok_or_else(|| missing(id))
+async fn show(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
+    Ok(Json(visible(&st, &who, todo_id(&id)?).await?))
 }
 
 #[derive(Deserialize)]
@@ -93,13 +101,14 @@ struct CreateBody {
     created_by: Option<String>,
 }
 
-async fn create(State(st): S, _: Admin, Input(b): Input<CreateBody>) -> ApiResult<(StatusCode, Json<Todo>)> {
+async fn create(State(st): S, Caller(who): Caller, Input(b): Input<CreateBody>) -> ApiResult<(StatusCode, Json<Todo>)> {
     let new = NewTodo {
         title: todos::title(b.title.as_deref().unwrap_or_default()).map_err(bad)?,
         body: todos::body(b.body.as_deref().unwrap_or_default()).map_err(bad)?,
         priority: todos::priority(b.priority.as_deref().unwrap_or("medium")).map_err(bad)?,
         assignee: todos::name(b.assignee.as_deref().unwrap_or_default(), "assignee").map_err(bad)?,
         created_by: todos::name(b.created_by.as_deref().unwrap_or_default(), "created_by").map_err(bad)?,
+        workspace_id: who.workspace_id().to_string(),
     };
     let todo = st.store.write(move |c| todos::create(c, &new)).await?;
     announce(&st, "created", &todo);
@@ -116,8 +125,9 @@ struct PatchBody {
     assignee: Option<String>,
 }
 
-async fn update(State(st): S, _: Admin, Path(id): Path<String>, Input(b): Input<PatchBody>) -> ApiResult<Json<Todo>> {
+async fn update(State(st): S, Caller(who): Caller, Path(id): Path<String>, Input(b): Input<PatchBody>) -> ApiResult<Json<Todo>> {
     let id = todo_id(&id)?;
+    visible(&st, &who, id).await?;
     let patch = TodoPatch {
         title: b.title.as_deref().map(todos::title).transpose().map_err(bad)?,
         body: b.body.as_deref().map(todos::body).transpose().map_err(bad)?,
@@ -137,8 +147,9 @@ struct ClaimBody {
 }
 
 /// Claims an open task: 409 when it is done or already claimed by someone else.
-async fn claim(State(st): S, _: Admin, Path(id): Path<String>, Input(b): Input<ClaimBody>) -> ApiResult<Json<Todo>> {
+async fn claim(State(st): S, Caller(who): Caller, Path(id): Path<String>, Input(b): Input<ClaimBody>) -> ApiResult<Json<Todo>> {
     let id = todo_id(&id)?;
+    visible(&st, &who, id).await?;
     let who = todos::name(b.assignee.as_deref().unwrap_or_default(), "assignee").map_err(bad)?;
     if who.is_empty() {
         return Err(ApiError::bad_request("assignee is required"));
@@ -154,15 +165,17 @@ async fn claim(State(st): S, _: Admin, Path(id): Path<String>, Input(b): Input<C
     }
 }
 
-async fn close(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
+async fn close(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
     let id = todo_id(&id)?;
+    visible(&st, &who, id).await?;
     let todo = st.store.write(move |c| todos::close(c, id)).await?.ok_or_else(|| missing(id))?;
     announce(&st, "closed", &todo);
     Ok(Json(todo))
 }
 
-async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn remove(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = todo_id(&id)?;
+    visible(&st, &who, id).await?;
     if !st.store.write(move |c| todos::delete(c, id)).await? {
         return Err(missing(id));
     }

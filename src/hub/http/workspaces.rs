@@ -9,11 +9,13 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Json;
 use serde::Deserialize;
+use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::workspaces::{self as ws, NewInvite};
+use crate::hub::auth::Principal;
+use crate::hub::workspaces::{self as ws, DEFAULT_NAME, NewInvite};
 
 type S = State<Arc<HubState>>;
 
@@ -39,11 +41,16 @@ async fn require(st: &HubState, id: &str) -> ApiResult<()> {
     if st.store.read(move |c| ws::exists(c, &id)).await? { Ok(()) } else { Err(ApiError::not_found("Not found")) }
 }
 
-async fn list(State(st): S, _: Caller) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(st.store.read(ws::list).await?))
+/// The admin sees every workspace; a workspace token only its own.
+async fn list(State(st): S, Caller(who): Caller) -> ApiResult<Json<Vec<Value>>> {
+    let all = st.store.read(ws::list).await?;
+    Ok(Json(all.into_iter().filter(|w| who == Principal::Admin || w["id"] == who.workspace_id()).collect()))
 }
 
-async fn show(State(st): S, _: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn show(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    if who != Principal::Admin && id != who.workspace_id() {
+        return Err(ApiError::not_found("Not found"));
+    }
     st.store.read(move |c| ws::get(c, &id)).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
 }
 
@@ -77,13 +84,14 @@ async fn create(State(st): S, _: Admin, Body(b): Body<NewWorkspace>) -> ApiResul
 }
 
 async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    match st.store.write(move |c| ws::delete(c, &id)).await? {
-        Some(hashes) => {
-            st.live_tokens.revoke(&hashes);
-            Ok(ok())
-        }
-        None => Err(ApiError::bad_request("Cannot delete (not found or default)")),
-    }
+    let gone = id.clone();
+    let Some(hashes) = st.store.write(move |c| ws::delete(c, &gone)).await? else {
+        return Err(ApiError::bad_request("Cannot delete (not found or default)"));
+    };
+    st.live_tokens.revoke(&hashes);
+    // Its names are free again.
+    st.names.release_workspace(&id).await?;
+    Ok(ok())
 }
 
 #[derive(Deserialize)]
@@ -113,7 +121,15 @@ async fn add_member(State(st): S, _: Admin, Path(id): Path<String>, Body(b): Bod
         return Err(ApiError::bad_request("agent_name is required"));
     };
     let role = b.role.unwrap_or_else(|| "member".into());
-    require(&st, &id).await?;
+    // The admin placing a name in a workspace gives it that name (409 if another holds it).
+    let wid = id.clone();
+    let name: Option<String> = st
+        .store
+        .read(move |c| c.query_row("SELECT name FROM workspaces WHERE id = ?1", [wid], |r| r.get(0)).optional())
+        .await?;
+    let Some(name) = name else { return Err(ApiError::not_found("Not found")) };
+    let holder = if name == DEFAULT_NAME { Principal::Admin.workspace_id() } else { id.as_str() };
+    st.names.claim(holder, &agent).await?;
     st.store
         .write(move |c| {
             c.execute(

@@ -156,7 +156,7 @@ pub async fn deliver(http: &reqwest::Client, keys: &VapidKeys, store: &Store, su
             }
             Ok(r) if matches!(r.status().as_u16(), 404 | 410) => {
                 tracing::info!(endpoint = %sub.host(), "push subscription gone; removing it");
-                if let Err(e) = subscriptions::remove(store, &sub.endpoint).await {
+                if let Err(e) = subscriptions::remove(store, &sub.endpoint, None).await {
                     tracing::warn!(error = %e, "cannot remove a dead subscription");
                 }
                 outcome.removed = 1;

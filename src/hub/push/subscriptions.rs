@@ -1,5 +1,6 @@
-//! Stored browser subscriptions: who they notify (`owner`, the name people @mention) and which
-//! channels they opted into.
+//! Stored browser subscriptions: who they notify (`owner`, the name people @mention), which
+//! channels they opted into, and the workspace whose token subscribed (only it and the admin
+//! see or change the subscription).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,6 +21,7 @@ pub struct Subscription {
     pub channels: Vec<String>,
     pub user_agent: String,
     pub created_at: String,
+    pub workspace_id: String,
 }
 
 impl Subscription {
@@ -64,26 +66,41 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
         channels: serde_json::from_str(&channels).unwrap_or_default(),
         user_agent: r.get::<_, Option<String>>("user_agent")?.unwrap_or_default(),
         created_at: r.get::<_, Option<String>>("created_at")?.unwrap_or_default(),
+        workspace_id: r.get("workspace_id")?,
     })
 }
 
-/// Inserts or replaces by endpoint; returns the total count.
-pub async fn upsert(store: &Store, s: Subscription) -> Result<usize, StoreError> {
+/// Inserts or replaces by endpoint; returns the subscriber's count of subscriptions, or `None`
+/// when the endpoint belongs to another workspace (only the admin may take it over).
+pub async fn upsert(store: &Store, s: Subscription, admin: bool) -> Result<Option<usize>, StoreError> {
     store
         .write(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![s.endpoint, s.p256dh.trim_end_matches('='), s.auth.trim_end_matches('='), s.user_agent, now_ts(), s.owner, Value::from(s.channels).to_string()],
+            let changed = c.execute(
+                "INSERT INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels, workspace_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(endpoint) DO UPDATE SET keys_p256dh = excluded.keys_p256dh, keys_auth = excluded.keys_auth,
+                     user_agent = excluded.user_agent, created_at = excluded.created_at, owner = excluded.owner,
+                     channels = excluded.channels, workspace_id = excluded.workspace_id
+                 WHERE ?9 OR push_subscriptions.workspace_id = excluded.workspace_id",
+                params![s.endpoint, s.p256dh.trim_end_matches('='), s.auth.trim_end_matches('='), s.user_agent, now_ts(), s.owner,
+                    Value::from(s.channels).to_string(), s.workspace_id, admin],
             )?;
-            c.query_row("SELECT COUNT(*) FROM push_subscriptions", [], |r| r.get::<_, i64>(0)).map(|n| n as usize)
+            if changed == 0 {
+                return Ok(None);
+            }
+            let sql = "SELECT COUNT(*) FROM push_subscriptions WHERE ?1 OR workspace_id = ?2";
+            c.query_row(sql, params![admin, s.workspace_id], |r| r.get::<_, i64>(0)).map(|n| Some(n as usize))
         })
         .await
 }
 
-pub async fn remove(store: &Store, endpoint: &str) -> Result<bool, StoreError> {
-    let e = endpoint.to_string();
-    store.write(move |c| c.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1", [e])).await.map(|n| n > 0)
+/// Removes a subscription; with `workspace`, only one of that workspace.
+pub async fn remove(store: &Store, endpoint: &str, workspace: Option<&str>) -> Result<bool, StoreError> {
+    let (e, ws) = (endpoint.to_string(), workspace.map(String::from));
+    store
+        .write(move |c| c.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1 AND (?2 IS NULL OR workspace_id = ?2)", params![e, ws]))
+        .await
+        .map(|n| n > 0)
 }
 
 pub async fn all(store: &Store) -> Result<Vec<Subscription>, StoreError> {
@@ -91,6 +108,8 @@ pub async fn all(store: &Store) -> Result<Vec<Subscription>, StoreError> {
 }
 
 /// Subscriptions of the mentioned people, and those opted into the channel, never the sender's.
+/// A workspace's subscription hears only senders of its own workspace (the names it holds), as
+/// its agents would live; the admin's hear everyone.
 pub async fn targets(store: &Store, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
     let mentions = Value::from(job.mentions.clone()).to_string();
     let (channel, sender) = (job.channel.clone(), job.sender.clone());
@@ -99,7 +118,8 @@ pub async fn targets(store: &Store, job: &PushJob) -> Result<Vec<Subscription>, 
             c.prepare_cached(
                 "SELECT * FROM push_subscriptions WHERE owner != ?3 AND (
                     owner IN (SELECT value FROM json_each(?1))
-                    OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))",
+                    OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))
+                    AND (workspace_id = '' OR workspace_id = (SELECT workspace_id FROM name_claims WHERE name = ?3))",
             )?
             .query_map(params![mentions, channel, sender], from_row)?
             .collect()

@@ -139,3 +139,9 @@ impl Store {
         self.read(messages::count).await
     }
 }
+
+/// The schema on a bare connection, for unit tests of modules that keep their own tables.
+#[cfg(test)]
+pub fn migrate_for_tests(c: &Connection) {
+    schema::migrate(c).expect("the schema applies");
+}

@@ -128,5 +128,92 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     // Reactions look messages up by id.
     conn.execute_batch("CREATE INDEX IF NOT EXISTS idx_messages_msg_id ON messages(msg_id);")?;
+    claim_names(conn)?;
+    own_by_workspace(conn)?;
     Ok(())
+}
+
+/// Names belong to the workspace that first used them (see `hub::names`). A database from
+/// before claims existed starts with the names the admin placed in a workspace
+/// (`workspace_members`, oldest first, the default workspace's as the admin's `""`); every other
+/// name already seen (old messages, memberships) is claimed by whoever uses it first. Names
+/// compare without ASCII case, as `hub::names` does.
+fn claim_names(conn: &Connection) -> rusqlite::Result<()> {
+    let exists = conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'name_claims'")?.exists([])?;
+    if exists {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "CREATE TABLE name_claims (
+             name TEXT PRIMARY KEY COLLATE NOCASE,
+             workspace_id TEXT NOT NULL,
+             claimed_at TEXT NOT NULL
+         );
+         CREATE INDEX idx_name_claims_workspace ON name_claims(workspace_id);
+         INSERT OR IGNORE INTO name_claims (name, workspace_id, claimed_at)
+             SELECT m.agent_name,
+                    CASE WHEN w.name = 'default' THEN '' ELSE m.workspace_id END,
+                    COALESCE(m.joined_at, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
+             FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+             ORDER BY m.joined_at, m.rowid;",
+    )
+}
+
+/// Media, todos and push subscriptions record the workspace that created them; rows from
+/// before are the admin's (`""`), which is who could create them then.
+fn own_by_workspace(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["todos", "push_subscriptions"] {
+        let has: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'workspace_id'"))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN workspace_id TEXT NOT NULL DEFAULT '';"))?;
+        }
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS media_files (
+             path TEXT PRIMARY KEY,
+             workspace_id TEXT NOT NULL,
+             created_at TEXT NOT NULL
+         );",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before ownership: members become claims, old rows the admin's.
+    #[test]
+    fn existing_databases_gain_claims_and_owners() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE todos (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, body TEXT NOT NULL DEFAULT '',
+                 priority TEXT NOT NULL DEFAULT 'medium', status TEXT NOT NULL DEFAULT 'open', assignee TEXT NOT NULL DEFAULT '',
+                 created_by TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, updated_at TEXT NOT NULL, closed_at TEXT);
+             INSERT INTO todos (title, created_at, updated_at) VALUES ('old', 't', 't');
+             CREATE TABLE workspaces (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, description TEXT DEFAULT '',
+                 created_at TEXT, settings TEXT DEFAULT '{}');
+             CREATE TABLE workspace_members (workspace_id TEXT NOT NULL, agent_name TEXT NOT NULL, role TEXT DEFAULT 'member',
+                 joined_at TEXT, PRIMARY KEY (workspace_id, agent_name));
+             INSERT INTO workspaces (id, name) VALUES ('d-id', 'default'), ('lab-id', 'lab');
+             INSERT INTO workspace_members VALUES ('d-id', 'head', 'member', '1'), ('lab-id', 'worker', 'member', '2'),
+                 ('lab-id', 'head', 'member', '3'), ('lab-id', 'HEAD', 'member', '4');",
+        )
+        .unwrap();
+        migrate(&c).unwrap();
+        migrate(&c).unwrap();
+        let claims: Vec<(String, String)> = c
+            .prepare("SELECT name, workspace_id FROM name_claims ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(claims, [("head".into(), String::new()), ("worker".into(), "lab-id".into())]);
+        let owner: String = c.query_row("SELECT workspace_id FROM todos", [], |r| r.get(0)).unwrap();
+        assert_eq!(owner, "");
+        assert!(c.prepare("SELECT workspace_id FROM push_subscriptions").is_ok());
+        assert!(c.prepare("SELECT path, workspace_id FROM media_files").is_ok());
+    }
 }
