@@ -16,10 +16,13 @@ use super::HubState;
 use super::auth::{self, Principal, token_from_query};
 use super::conn::{Conn, close_code, write_loop};
 use super::membership;
-use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, string_list, truncate};
+use super::payload::{
+    MAX_LONG_FIELD_CHARS, MAX_RESOURCE_BYTES, as_int, check_name, json_max, opt_int, opt_str, required_channel, str_max,
+    string_list, truncate,
+};
 use super::profile;
+use super::rate::TokenBucket;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
-use super::router::Submitted;
 use super::store::{HistoryQuery, StoreError, StoredMessage, page_limit};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
@@ -85,18 +88,25 @@ struct Session {
     conn: Arc<Conn>,
     /// The name this socket registered, once it has.
     name: Option<String>,
+    /// `message` frames this socket may still send now.
+    bucket: TokenBucket,
 }
 
 impl Session {
     async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal) {
         let (sink, mut stream) = socket.split();
-        let (conn, outbox) = Conn::new(principal, state.config.queue_frames as usize);
+        let (conn, outbox) = Conn::new(principal, state.config.queue_frames as usize, state.config.queue_bytes as usize);
         let conn = Arc::new(conn);
         let ping = Duration::from_secs(state.config.ping_interval_secs.max(1));
         let idle = ping + Duration::from_secs(state.config.ping_timeout_secs.max(1));
         let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping)));
         state.metrics.agent_connections.inc();
-        let mut session = Session { state, conn, name: None };
+        // The admin token is trusted (and drives the load generator); workspace tokens are not.
+        let bucket = match conn.principal {
+            Principal::Admin => TokenBucket::unlimited(),
+            _ => TokenBucket::new(state.config.rate_messages_per_sec, state.config.rate_burst),
+        };
+        let mut session = Session { state, conn, name: None, bucket };
         let mut writer_done = false;
         loop {
             tokio::select! {
@@ -204,8 +214,10 @@ impl Session {
         let name = frame.sender.clone();
         check_name(&name)?;
         let p = &frame.payload;
-        let channels = string_list(p, "channels")?;
+        let max_channels = self.state.config.max_channels_per_agent as usize;
+        let channels = string_list(p, "channels", max_channels)?;
         let text = |key: &str| opt_str(p, key).map(|v| v.unwrap_or_default());
+        let task = str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.unwrap_or_default();
         let machine = text("machine")?;
         let agent_id = opt_str(p, "agent_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| {
             let host = if machine.is_empty() { crate::client::metrics::hostname() } else { machine.clone() };
@@ -220,7 +232,8 @@ impl Session {
         let now = now_ts();
         let mut info = AgentInfo {
             name: name.clone(),
-            channels: channels.iter().chain(saved.iter()).cloned().collect(),
+            // Channels saved before the cap was lowered stay remembered but are not joined.
+            channels: channels.iter().chain(saved.iter()).take(max_channels).cloned().collect(),
             machine: machine.clone(),
             role: text("role")?,
             model: text("model")?,
@@ -228,7 +241,7 @@ impl Session {
             project: text("project")?,
             multiplexer: text("multiplexer")?,
             status: "online".into(),
-            current_task: truncate(&text("current_task")?, MAX_TASK_CHARS),
+            current_task: truncate(&task, MAX_TASK_CHARS),
             subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
             subagents: Vec::new(),
             health: None,
@@ -282,6 +295,17 @@ impl Session {
     }
 
     async fn message(&mut self, mut frame: Frame) -> Result<Flow, FrameError> {
+        if !self.bucket.try_take() {
+            let c = &self.state.config;
+            return Err(FrameError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "over {} messages/s (burst {}); not stored, send again later (SCITEX_OROCHI_RATE_MESSAGES_PER_SEC)",
+                    c.rate_messages_per_sec, c.rate_burst
+                ),
+            ));
+        }
+        frame.ts = now_ts();
         let st = &self.state;
         match &self.name {
             Some(name) if frame.sender == "unknown" => frame.sender = name.clone(),
@@ -318,13 +342,9 @@ impl Session {
             conn.send_text(frame.to_json(), &state.metrics);
             conn.message_committed();
         });
-        match st.submit(frame, scope, reply).await? {
-            Submitted::Queued => {
-                self.conn.message_submitted();
-                Ok(Flow::Deferred)
-            }
-            Submitted::NoChannel => Ok(Flow::Ack),
-        }
+        st.submit(frame, scope, reply).await?;
+        self.conn.message_submitted();
+        Ok(Flow::Deferred)
     }
 
     async fn membership(&mut self, frame: Frame) -> Result<Flow, FrameError> {
@@ -334,6 +354,14 @@ impl Session {
         {
             let mut inner = self.state.registry.write();
             if join {
+                let cap = self.state.config.max_channels_per_agent as usize;
+                let held = inner.agents.get(&name).map_or(0, |a| a.info.channels.len());
+                if held >= cap && !inner.agents.get(&name).is_some_and(|a| a.info.channels.contains(&channel)) {
+                    return Err(FrameError::new(
+                        ErrorCode::FieldTooLarge,
+                        format!("{name} is in {held} channels; the limit is {cap} (SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT)"),
+                    ));
+                }
                 inner.join(&name, &channel);
             } else {
                 inner.leave(&name, &channel);
@@ -383,9 +411,12 @@ impl Session {
     fn heartbeat(&self, frame: &Frame) -> Result<Flow, FrameError> {
         let Some(name) = &self.name else { return Ok(Flow::Ack) };
         let p = &frame.payload;
-        let task = opt_str(p, "current_task")?;
-        let resources: Map<String, Value> =
-            p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let task = str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?;
+        let mut resources = Map::new();
+        for (key, v) in p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())) {
+            json_max(p, key, MAX_RESOURCE_BYTES)?;
+            resources.insert(key.clone(), v.clone());
+        }
         let mut inner = self.state.registry.write();
         if let Some(a) = inner.agents.get_mut(name).filter(|a| a.conn.id == self.conn.id) {
             if !resources.is_empty() {
@@ -415,10 +446,13 @@ impl Session {
         let name = self.registered()?;
         let p = &frame.payload;
         let mut fields = Vec::new();
-        for key in ["status", "current_task", "machine", "role", "project", "agent_id"] {
+        for key in ["status", "machine", "role", "project", "agent_id"] {
             if let Some(v) = opt_str(p, key)? {
-                fields.push((key, if key == "current_task" { truncate(&v, MAX_TASK_CHARS) } else { v }));
+                fields.push((key, v));
             }
+        }
+        if let Some(v) = str_max(p, "current_task", MAX_LONG_FIELD_CHARS)? {
+            fields.push(("current_task", truncate(&v, MAX_TASK_CHARS)));
         }
         let count = p.get("subagent_count").and_then(as_int);
         let event = {

@@ -36,6 +36,8 @@ pub enum ErrorCode {
     InvalidName,
     StoreUnavailable,
     NotFound,
+    RateLimited,
+    FieldTooLarge,
 }
 
 impl ErrorCode {
@@ -52,6 +54,8 @@ impl ErrorCode {
             Self::InvalidName => "INVALID_NAME",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
             Self::NotFound => "NOT_FOUND",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::FieldTooLarge => "FIELD_TOO_LARGE",
         }
     }
 }
@@ -70,7 +74,19 @@ impl FrameError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self { code, detail: detail.into(), reference: None }
     }
+
+    /// `field` (as the client wrote it, e.g. `payload.role`) is longer than `limit`.
+    pub fn too_large(field: &str, size: usize, limit: usize, unit: &str) -> Self {
+        Self::new(ErrorCode::FieldTooLarge, format!("{field} is {size} {unit}; the limit is {limit}"))
+    }
 }
+
+/// Longest frame `id`, in characters: ids are keys (acks, idempotency), not content.
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest frame `type`, in characters (the longest known type is 16).
+const MAX_TYPE_CHARS: usize = 64;
+/// Longest envelope `sender`, in characters; names are checked further where they are used.
+const MAX_SENDER_CHARS: usize = 256;
 
 impl Frame {
     /// A frame written by the hub, with a fresh id and timestamp.
@@ -128,10 +144,14 @@ impl Frame {
     }
 }
 
-fn optional_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
+/// An optional envelope string of at most `max` characters.
+fn optional_string(obj: &Map<String, Value>, key: &str, max: usize) -> Result<Option<String>, FrameError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => match s.chars().count() {
+            n if n > max => Err(FrameError::too_large(key, n, max, "characters")),
+            _ => Ok(Some(s.clone())),
+        },
         Some(other) => Err(FrameError::new(
             ErrorCode::InvalidFrame,
             format!("field '{key}' must be a string, got {}", json_type(other)),
@@ -151,7 +171,8 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 }
 
 /// Parses one text frame into an envelope, filling `id`, `ts` and `sender` like the reference.
-/// Every malformed shape becomes a [`FrameError`] instead of a dropped connection.
+/// Every malformed shape becomes a [`FrameError`] instead of a dropped connection. A `message`
+/// must carry a payload object; other types may omit it (or send null) for an empty one.
 pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| FrameError::new(ErrorCode::ParseError, format!("invalid JSON: {e}")))?;
@@ -161,12 +182,15 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
             format!("a frame must be a JSON object, got {}", json_type(&value)),
         ));
     };
-    let id = optional_string(&obj, "id")?;
+    let id = optional_string(&obj, "id", MAX_ID_CHARS)?;
     let with_ref = |mut e: FrameError| {
         e.reference = id.clone();
         e
     };
     let kind = match obj.get("type") {
+        Some(Value::String(t)) if t.chars().count() > MAX_TYPE_CHARS => {
+            return Err(with_ref(FrameError::too_large("type", t.chars().count(), MAX_TYPE_CHARS, "characters")));
+        }
         Some(Value::String(t)) if !t.is_empty() => t.clone(),
         None | Some(Value::Null) => return Err(with_ref(FrameError::new(ErrorCode::ParseError, "missing field 'type'"))),
         Some(other) => {
@@ -176,9 +200,13 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
             )));
         }
     };
-    let sender = optional_string(&obj, "sender").map_err(with_ref)?;
-    let ts = optional_string(&obj, "ts").map_err(with_ref)?;
+    let sender = optional_string(&obj, "sender", MAX_SENDER_CHARS).map_err(with_ref)?;
+    // Clients read the hub's `ts`; the hub stamps its own on everything it stores or forwards.
+    let ts = optional_string(&obj, "ts", MAX_ID_CHARS).map_err(with_ref)?;
     let payload = match obj.remove("payload") {
+        None | Some(Value::Null) if kind == "message" => {
+            return Err(with_ref(FrameError::new(ErrorCode::InvalidFrame, "a message needs a payload object")));
+        }
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(other) => {
@@ -225,7 +253,13 @@ mod tests {
         assert_eq!(code(r##"{"type":"message","sender":{}}"##), ErrorCode::InvalidFrame);
         let e = parse_frame(r##"{"type":"message","id":"abc","payload":"x"}"##).unwrap_err();
         assert_eq!(e.reference.as_deref(), Some("abc"));
-        assert!(parse_frame(r##"{"type":"message","payload":null}"##).unwrap().payload.is_empty());
+        let e = parse_frame(r##"{"type":"message","id":"n","payload":null}"##).unwrap_err();
+        assert_eq!((e.code, e.reference.as_deref()), (ErrorCode::InvalidFrame, Some("n")));
+        assert!(parse_frame(r##"{"type":"heartbeat","payload":null}"##).unwrap().payload.is_empty());
+        let long_id = format!(r##"{{"type":"presence","id":"{}"}}"##, "i".repeat(MAX_ID_CHARS + 1));
+        let e = parse_frame(&long_id).unwrap_err();
+        assert_eq!(e.code, ErrorCode::FieldTooLarge);
+        assert!(e.detail.starts_with("id is 129 characters"), "{}", e.detail);
     }
 
     #[test]
