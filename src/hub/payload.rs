@@ -126,3 +126,59 @@ pub fn as_int(v: &Value) -> Option<i64> {
 pub fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::hub::{health::HealthUpdate, profile, reactions};
+    use crate::protocol::arbitrary;
+
+    /// A reader's answer: a value, or an error a client can be told about.
+    fn answered<T>(r: Result<T, FrameError>) -> Result<Option<T>, TestCaseError> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                prop_assert!(!e.detail.is_empty() && e.detail.len() < 1024, "{}", e.detail);
+                Ok(None)
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Every reader answers every payload without panicking, and what it accepts is bounded.
+        #[test]
+        fn every_reader_answers_every_payload(p in arbitrary::payload(), key in prop::sample::select(arbitrary::KEYS)) {
+            for want in ["string", "object", "array"] {
+                answered(field_type(&p, key, want))?;
+            }
+            if let Some(Some(s)) = answered(opt_str(&p, key))? {
+                prop_assert!(s.chars().count() <= MAX_FIELD_CHARS);
+            }
+            answered(str_max(&p, key, 3))?;
+            answered(json_max(&p, key, 64))?;
+            answered(opt_int(&p, key))?;
+            if let Some(list) = answered(string_list(&p, key, 4))? {
+                prop_assert!(list.len() <= 4 && list.iter().all(|c| c.chars().count() <= MAX_FIELD_CHARS));
+            }
+            if let Some(c) = answered(required_channel(&p))? {
+                prop_assert!(!c.is_empty() && c.chars().count() <= MAX_FIELD_CHARS);
+            }
+            if let Some(v) = p.get(key) {
+                let _ = as_int(v);
+                if let Some(s) = v.as_str() {
+                    answered(check_name(s))?;
+                    prop_assert!(truncate(s, 200).chars().count() <= 200);
+                }
+            }
+            answered(profile::subagents(&p))?;
+            answered(HealthUpdate::parse(&p, None))?;
+            answered(HealthUpdate::parse(&p, Some("reporter")))?;
+            answered(reactions::message_id(&p))?;
+            answered(reactions::emoji(&p))?;
+        }
+    }
+}

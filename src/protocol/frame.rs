@@ -268,3 +268,49 @@ mod tests {
         assert_eq!(f.content(), "hey");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::protocol::arbitrary;
+
+    /// Every input is answered: a frame, or an error the hub can send back as a frame.
+    fn answered(text: &str) -> Result<(), TestCaseError> {
+        match parse_frame(text) {
+            Ok(f) => {
+                prop_assert!(!f.kind.is_empty() && f.id.chars().count() <= MAX_ID_CHARS);
+                // What the hub forwards parses again (floats may not round-trip exactly).
+                let again = parse_frame(&f.to_json());
+                prop_assert!(again.is_ok_and(|g| (g.kind, g.id, g.sender) == (f.kind, f.id, f.sender)));
+            }
+            Err(e) => {
+                prop_assert!(!e.detail.is_empty());
+                prop_assert!(e.detail.len() < 1024, "errors do not echo the input");
+                prop_assert!(serde_json::from_str::<Value>(&Frame::error(&e).to_json()).is_ok());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_is_answered(text in any::<String>()) {
+            answered(&text)?;
+        }
+
+        #[test]
+        fn any_json_is_answered(v in arbitrary::json()) {
+            answered(&v.to_string())?;
+        }
+
+        #[test]
+        fn any_envelope_is_answered(v in arbitrary::frame()) {
+            answered(&v.to_string())?;
+        }
+    }
+}
+
