@@ -295,7 +295,9 @@ impl Session {
     }
 
     async fn message(&mut self, mut frame: Frame) -> Result<Flow, FrameError> {
-        if !self.bucket.try_take() {
+        if let Err(next_token) = self.bucket.try_take() {
+            // Not reading meanwhile: a flooder waits in its own socket buffers, not our CPU.
+            tokio::time::sleep(next_token).await;
             let c = &self.state.config;
             return Err(FrameError::new(
                 ErrorCode::RateLimited,

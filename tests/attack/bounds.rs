@@ -232,7 +232,7 @@ async fn bounds_a_flooding_agent_is_rate_limited_and_a_bystander_keeps_receiving
     let mut listener = hub.agent_with(&token, "calm-listener", &["#calm"]).await;
     let mut calm = hub.agent_with(&token, "calm-sender", &[]).await;
     let flooder = hub.agent_with(&token, "flooder", &[]).await;
-    let n = 500;
+    let n = 300;
     let flood = tokio::spawn(async move {
         let (mut tx, mut rx) = flooder.ws.split();
         let writer = tokio::spawn(async move {
