@@ -17,17 +17,13 @@ use super::auth::{self, Principal, token_from_query};
 use super::conn::{Conn, close_code, write_loop};
 use super::membership;
 use super::payload::{
-    MAX_LONG_FIELD_CHARS, MAX_RESOURCE_BYTES, as_int, check_name, json_max, opt_int, opt_str, required_channel, str_max,
-    string_list, truncate,
+    MAX_RESOURCE_BYTES, as_int, check_name, current_task, json_max, opt_int, opt_str, required_channel, string_list,
 };
 use super::profile;
 use super::rate::TokenBucket;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::store::{HistoryQuery, StoreError, StoredMessage, page_limit};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
-
-/// Longest `current_task` kept, in characters (register, heartbeat and status_update).
-const MAX_TASK_CHARS: usize = 200;
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
 /// is most of an idle connection's memory. Larger frames are read in several steps.
@@ -217,7 +213,7 @@ impl Session {
         let max_channels = self.state.config.max_channels_per_agent as usize;
         let channels = string_list(p, "channels", max_channels)?;
         let text = |key: &str| opt_str(p, key).map(|v| v.unwrap_or_default());
-        let task = str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.unwrap_or_default();
+        let task = current_task(p)?.unwrap_or_default();
         let machine = text("machine")?;
         let agent_id = opt_str(p, "agent_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| {
             let host = if machine.is_empty() { crate::client::metrics::hostname() } else { machine.clone() };
@@ -241,7 +237,7 @@ impl Session {
             project: text("project")?,
             multiplexer: text("multiplexer")?,
             status: "online".into(),
-            current_task: truncate(&task, MAX_TASK_CHARS),
+            current_task: task,
             subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
             subagents: Vec::new(),
             health: None,
@@ -413,7 +409,7 @@ impl Session {
     fn heartbeat(&self, frame: &Frame) -> Result<Flow, FrameError> {
         let Some(name) = &self.name else { return Ok(Flow::Ack) };
         let p = &frame.payload;
-        let task = str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?;
+        let task = current_task(p)?;
         let mut resources = Map::new();
         for (key, v) in p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())) {
             json_max(p, key, MAX_RESOURCE_BYTES)?;
@@ -425,7 +421,7 @@ impl Session {
                 a.info.resources = resources;
             }
             if let Some(t) = task {
-                a.info.current_task = truncate(&t, MAX_TASK_CHARS);
+                a.info.current_task = t;
             }
             if let Some(n) = p.get("subagent_count").and_then(as_int) {
                 a.info.subagent_count = n;
@@ -453,8 +449,8 @@ impl Session {
                 fields.push((key, v));
             }
         }
-        if let Some(v) = str_max(p, "current_task", MAX_LONG_FIELD_CHARS)? {
-            fields.push(("current_task", truncate(&v, MAX_TASK_CHARS)));
+        if let Some(v) = current_task(p)? {
+            fields.push(("current_task", v));
         }
         let count = p.get("subagent_count").and_then(as_int);
         let event = {
