@@ -203,7 +203,7 @@ settings! {
     queue_frames: u64 = "QUEUE_FRAMES", Kind::Count, "4096", secret = false,
         "Outbound queue per connection, in frames; a consumer that falls this far behind is disconnected (4008).";
     queue_bytes: u64 = "QUEUE_BYTES", Kind::Bytes, "4194304", secret = false,
-        "Outbound queue per connection, in bytes; a consumer with more than this waiting is disconnected (4008).";
+        "Byte budget per connection: a consumer with more than this queued is disconnected (4008); an agent with more than this awaiting commit is not read until it fits.";
     max_metadata_bytes: u64 = "MAX_METADATA_BYTES", Kind::Bytes, "65536", secret = false,
         "Largest message metadata (and attachments list), as JSON text, in bytes.";
     max_channels_per_agent: u64 = "MAX_CHANNELS_PER_AGENT", Kind::Count, "1000", secret = false,

@@ -176,7 +176,7 @@ impl Session {
         let id = frame.id.clone();
         let result = match frame.kind.as_str() {
             "register" => self.register(frame).await,
-            "message" => self.message(frame).await,
+            "message" => self.message(frame, text.len()).await,
             "subscribe" | "unsubscribe" => self.membership(frame).await,
             "query" => self.query(frame).await,
             "presence" => self.presence(&frame),
@@ -290,7 +290,8 @@ impl Session {
         Ok(Flow::Ack)
     }
 
-    async fn message(&mut self, mut frame: Frame) -> Result<Flow, FrameError> {
+    /// `size`: the frame's length, counted against the socket's budget until the commit.
+    async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
         if let Err(next_token) = self.bucket.try_take() {
             // Not reading meanwhile: a flooder waits in its own socket buffers, not our CPU.
             tokio::time::sleep(next_token).await;
@@ -338,10 +339,11 @@ impl Session {
                 }),
             };
             conn.send_text(frame.to_json(), &state.metrics);
-            conn.message_committed();
+            conn.message_committed(size);
         });
         st.submit(frame, scope, reply).await?;
-        self.conn.message_submitted();
+        self.conn.message_submitted(size);
+        self.conn.uncommitted_within_budget().await;
         Ok(Flow::Deferred)
     }
 

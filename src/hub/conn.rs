@@ -2,7 +2,7 @@
 //! writer task, so a slow peer never stalls the hub or other peers, nor grows its memory.
 //! Frames arrive already serialized and shared.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub struct Conn {
     /// them so a client always reads its own writes.
     submitted: AtomicU64,
     committed: AtomicU64,
+    /// Frame bytes of submitted messages not committed yet (briefly negative when a commit
+    /// is counted before its submission): the socket is not read while over its budget.
+    uncommitted_bytes: AtomicI64,
     committed_changed: Notify,
 }
 
@@ -66,6 +69,7 @@ impl Conn {
             closer: Mutex::new(Some(close_tx)),
             submitted: AtomicU64::new(0),
             committed: AtomicU64::new(0),
+            uncommitted_bytes: AtomicI64::new(0),
             committed_changed: Notify::new(),
         };
         (conn, ConnOutbox { rx, queued, close })
@@ -116,13 +120,29 @@ impl Conn {
         }
     }
 
-    pub fn message_submitted(&self) {
+    /// A message of `bytes` (its frame) was queued for commit.
+    pub fn message_submitted(&self, bytes: usize) {
+        self.uncommitted_bytes.fetch_add(bytes as i64, Ordering::AcqRel);
         self.submitted.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn message_committed(&self) {
+    /// The message of `bytes` submitted earlier was committed (or failed).
+    pub fn message_committed(&self, bytes: usize) {
+        self.uncommitted_bytes.fetch_sub(bytes as i64, Ordering::AcqRel);
         self.committed.fetch_add(1, Ordering::AcqRel);
         self.committed_changed.notify_waiters();
+    }
+
+    /// Waits until this socket's messages still waiting for their commit fit its byte budget,
+    /// so a sender outpacing the store holds a bounded amount of hub memory.
+    pub async fn uncommitted_within_budget(&self) {
+        loop {
+            let changed = self.committed_changed.notified();
+            if self.uncommitted_bytes.load(Ordering::Acquire) <= self.byte_budget as i64 {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Waits until every message this socket submitted so far has been committed.
