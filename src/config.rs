@@ -217,6 +217,16 @@ settings! {
         "Largest message content in bytes (WebSocket and REST).";
     queue_frames: u64 = "QUEUE_FRAMES", Kind::Count, "4096", secret = false,
         "Outbound queue per connection, in frames; a consumer that falls this far behind is disconnected (4008).";
+    queue_bytes: u64 = "QUEUE_BYTES", Kind::Bytes, "4194304", secret = false,
+        "Byte budget per connection: a consumer with more than this queued is disconnected (4008); an agent with more than this awaiting commit is not read until it fits.";
+    max_metadata_bytes: u64 = "MAX_METADATA_BYTES", Kind::Bytes, "65536", secret = false,
+        "Largest message metadata (and attachments list), as JSON text, in bytes.";
+    max_channels_per_agent: u64 = "MAX_CHANNELS_PER_AGENT", Kind::Count, "1000", secret = false,
+        "Most channels one agent may be in over its socket (register and subscribe).";
+    rate_messages_per_sec: u64 = "RATE_MESSAGES_PER_SEC", Kind::Count, "100", secret = false,
+        "Messages per second one agent socket with a workspace token may send, sustained (admin token exempt); 0 is unlimited.";
+    rate_burst: u64 = "RATE_BURST", Kind::Count, "500", secret = false,
+        "Messages such a socket may send at once before RATE_MESSAGES_PER_SEC applies.";
     ping_interval_secs: u64 = "PING_INTERVAL_SECS", Kind::Seconds, "30", secret = false,
         "Protocol ping interval on agent sockets.";
     ping_timeout_secs: u64 = "PING_TIMEOUT_SECS", Kind::Seconds, "10", secret = false,

@@ -27,6 +27,8 @@ pub struct Hub {
     pub label: &'static str,
     pub target: Target,
     pub pid: Option<u32>,
+    /// REST base URL, for the hubs this generator starts.
+    pub http: Option<String>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -44,7 +46,7 @@ impl Hub {
             HubKind::Rust => launch_rust().await,
             HubKind::Python => launch_python().await,
             HubKind::External { target, pid } => {
-                Ok(Hub { label: "external", target: target.clone(), pid: *pid, child: None, _dir: None })
+                Ok(Hub { label: "external", target: target.clone(), pid: *pid, http: None, child: None, _dir: None })
             }
         }
     }
@@ -80,15 +82,15 @@ async fn launch_rust() -> Res<Hub> {
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut line = String::new();
     tokio::time::timeout(Duration::from_secs(30), BufReader::new(stdout).read_line(&mut line)).await??;
-    let url = line.trim().to_string();
-    if !url.starts_with("ws://") {
+    let Some((url, http)) = line.trim().split_once(' ').filter(|(url, _)| url.starts_with("ws://")) else {
         return Err(format!("the hub child did not start: {line:?}").into());
-    }
-    let target = Target { url, token: MANAGED_TOKEN.into() };
-    Ok(Hub { label: "rust", target, pid: child.id(), child: Some(child), _dir: Some(dir) })
+    };
+    let target = Target { url: url.into(), token: MANAGED_TOKEN.into() };
+    Ok(Hub { label: "rust", target, pid: child.id(), http: Some(http.into()), child: Some(child), _dir: Some(dir) })
 }
 
-/// Child side of `--serve-hub DIR`: start the hub, print its URL, serve until stdin closes.
+/// Child side of `--serve-hub DIR`: start the hub, print its agent and REST URLs, serve until
+/// stdin closes.
 pub fn serve_rust_hub(dir: &Path) -> Res<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
@@ -100,7 +102,7 @@ pub fn serve_rust_hub(dir: &Path) -> Res<()> {
         c.admin_token = MANAGED_TOKEN.into();
         c.db_sync = "full".into();
         let hub = scitex_orochi::hub::start(c).await?;
-        println!("{}", hub.ws_url());
+        println!("{} {}", hub.ws_url(), hub.http_url());
         let _ =
             tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await;
         hub.shutdown().await;
@@ -156,7 +158,7 @@ async fn launch_python() -> Res<Hub> {
         .kill_on_drop(true)
         .spawn()?;
     let target = Target { url: format!("ws://127.0.0.1:{ws}/"), token: MANAGED_TOKEN.into() };
-    let mut hub = Hub { label: "python", target, pid: child.id(), child: Some(child), _dir: Some(dir) };
+    let mut hub = Hub { label: "python", target, pid: child.id(), http: None, child: Some(child), _dir: Some(dir) };
     if let Err(e) = wait_ready(&format!("http://127.0.0.1:{http}/api/config"), hub.child.as_mut().unwrap()).await {
         hub.stop().await;
         return Err(e);
@@ -177,6 +179,21 @@ async fn wait_ready(url: &str, child: &mut Child) -> Res<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Err("the Python hub did not answer /api/config within 60 s".into())
+}
+
+/// A token of a new workspace on the hub at `http`: agents with it are not admin, so the
+/// message rate limit applies to them.
+pub async fn workspace_token(http: &str, admin: &str) -> Res<String> {
+    let ws: serde_json::Value = reqwest::Client::new()
+        .post(format!("{http}/api/workspaces"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"name": "bench-flood"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(ws["token"].as_str().ok_or("the workspace came without a token")?.to_string())
 }
 
 /// Resident set size in KiB.

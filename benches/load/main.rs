@@ -26,6 +26,8 @@ enum Which {
     B,
     C,
     D,
+    /// e-calm and e-flood.
+    E,
     All,
 }
 
@@ -71,7 +73,7 @@ struct Scenario {
 
 fn scenarios(args: &Args) -> Vec<Scenario> {
     let (secs, window) = (args.seconds, Pace::Window(args.window));
-    let plan = |senders, listeners, idle, pace| Plan { senders, listeners, idle, pace, seconds: secs };
+    let plan = |senders, listeners, idle, pace| Plan { senders, listeners, idle, pace, seconds: secs, flooders: 0 };
     let all = [
         ("a", "1 pipelined sender -> 100 subscribers, 1 channel".to_string(), plan(1, 100, 0, window)),
         (
@@ -86,6 +88,12 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
             plan(1, 10, args.idle, Pace::Rate(100)),
         ),
         ("d", "10 pipelined senders, no subscribers: durable acks".into(), plan(10, 0, 0, window)),
+        ("e-calm", "1 sender at 100 msg/s -> 100 subscribers, no flood".into(), plan(1, 100, 0, Pace::Rate(100))),
+        (
+            "e-flood",
+            "the same while 1 workspace-token agent floods a channel of its own, pipelined".into(),
+            Plan { flooders: 1, ..plan(1, 100, 0, Pace::Rate(100)) },
+        ),
     ];
     let wanted = |tag: &str| match args.scenario {
         Which::All => true,
@@ -93,6 +101,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
         Which::B => tag == "b",
         Which::C => tag == "c",
         Which::D => tag == "d",
+        Which::E => tag.starts_with('e'),
     };
     all.into_iter().filter(|(tag, ..)| wanted(tag)).map(|(tag, what, plan)| Scenario { tag, what, plan }).collect()
 }
@@ -217,6 +226,13 @@ fn print_report(list: &[Scenario], rows: &[Row]) {
         if let Some(reason) = &o.lost_reason {
             println!("note {at}: the hub closed {} sockets, first: {reason}", o.lost);
         }
+        if let Some(f) = &o.flood {
+            println!("note {at}: the flooder sent {}: {} stored, {} RATE_LIMITED", f.sent, f.stored, f.limited);
+        }
+    }
+    let p99 = |tag: &str| rows.iter().find(|r| r.tag == tag && !r.out.hist.is_empty()).map(|r| r.out.hist.value_at_quantile(0.99) as f64 / 1000.0);
+    if let (Some(calm), Some(flood)) = (p99("e-calm"), p99("e-flood")) {
+        println!("flood: subscribers' p99 {calm:.2} ms without the flood, {flood:.2} ms with it");
     }
     for p in rows.iter().filter(|r| r.hub == "python") {
         if let Some(r) = rows.iter().find(|r| r.tag == p.tag && r.hub != "python") {

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::Res;
 use crate::hubs::{self, Hub};
-use crate::traffic::{self, Acks, Heard, Pace, Sender, Tally, connect_many, listen, new_hist};
+use crate::traffic::{self, Acks, Heard, Pace, Sender, Tally, Target, connect_many, listen, new_hist};
 
 /// Waits for stragglers after the senders stop: at most this long overall...
 const DRAIN_MAX: Duration = Duration::from_secs(60);
@@ -27,12 +27,22 @@ pub struct Plan {
     pub idle: usize,
     pub pace: Pace,
     pub seconds: f64,
+    /// Agents with a workspace token sending pipelined to a channel nobody reads, meanwhile.
+    pub flooders: usize,
 }
 
 impl Plan {
     pub fn conns(&self) -> usize {
-        self.idle + self.senders * (self.listeners + 1)
+        self.idle + self.senders * (self.listeners + 1) + self.flooders
     }
+}
+
+/// What the flooders sent and how it was answered.
+#[derive(Default)]
+pub struct Flood {
+    pub sent: u64,
+    pub stored: u64,
+    pub limited: u64,
 }
 
 pub struct Outcome {
@@ -57,6 +67,7 @@ pub struct Outcome {
     /// Listeners the hub closed during the run, and the first reason.
     pub lost: usize,
     pub lost_reason: Option<String>,
+    pub flood: Option<Flood>,
 }
 
 fn per_sec(count: u64, start_ns: u64, last_ns: u64) -> f64 {
@@ -90,6 +101,15 @@ pub async fn run(tag: &str, plan: &Plan, hub: &Hub) -> Res<Outcome> {
     }
     let who = (0..plan.senders).map(|c| (format!("{prefix}-send-{c}"), Vec::new())).collect();
     let sockets = connect_many(t, who, |ws| ws).await?;
+    let flooders = match plan.flooders {
+        0 => Vec::new(),
+        n => {
+            let http = hub.http.as_deref().ok_or("flooding needs a hub this generator starts (for a workspace token)")?;
+            let flood_target = Target { url: t.url.clone(), token: hubs::workspace_token(http, &t.token).await? };
+            let who = (0..n).map(|f| (format!("{prefix}-flood-{f}"), Vec::new())).collect();
+            connect_many(&flood_target, who, |ws| ws).await?
+        }
+    };
     let rss_all = rss();
     let open_secs = opened.elapsed().as_secs_f64();
     let rss_per_conn_kib = match (rss0, rss_idle, rss_all) {
@@ -112,14 +132,35 @@ pub async fn run(tag: &str, plan: &Plan, hub: &Hub) -> Res<Outcome> {
         };
         sends.push(tokio::spawn(traffic::send(s, plan.pace, until, acks[c].clone(), stop.clone())));
     }
+    let flood_acks: Vec<Arc<Acks>> = (0..plan.flooders).map(|_| Arc::default()).collect();
+    let mut floods = Vec::new();
+    for (f, ws) in flooders.into_iter().enumerate() {
+        let s = Sender {
+            ws,
+            name: format!("{prefix}-flood-{f}"),
+            channel: format!("#bench-{tag}-flood"),
+            listeners: 0,
+            tally: Arc::default(),
+        };
+        floods.push(tokio::spawn(traffic::send(s, Pace::Window(1000), until, flood_acks[f].clone(), stop.clone())));
+    }
     let mut sent = 0;
     for h in sends {
         sent += h.await??;
+    }
+    let mut flood = (plan.flooders > 0).then(Flood::default);
+    for h in floods {
+        let n = h.await??;
+        flood.get_or_insert_default().sent += n;
     }
     drain(sent, sent * plan.listeners as u64, &acks, &tallies).await;
     let wall = started.elapsed().as_secs_f64();
     let cpu1 = cpu();
     let pct = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| (b - a) / wall * 100.0);
+    if let Some(f) = &mut flood {
+        f.stored = flood_acks.iter().map(|a| a.acked.load(Relaxed)).sum();
+        f.limited = flood_acks.iter().map(|a| a.errors.load(Relaxed)).sum();
+    }
     let _ = stop_tx.send(true);
 
     let mut hist = new_hist();
@@ -154,6 +195,7 @@ pub async fn run(tag: &str, plan: &Plan, hub: &Hub) -> Res<Outcome> {
         first_error: acks.iter().find_map(|a| a.first_error.lock().unwrap().clone()),
         lost,
         lost_reason,
+        flood,
     })
 }
 

@@ -18,15 +18,14 @@ use super::HubState;
 use super::auth::{self, Principal, hash_token, presented_token};
 use super::conn::{Conn, close_code, write_loop};
 use super::membership;
-use super::payload::{as_int, opt_int, opt_str, required_channel, string_list, truncate};
+use super::payload::{
+    MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_int, opt_str, required_channel, string_list,
+};
 use super::profile;
+use super::rate::TokenBucket;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
-use super::router::Submitted;
 use super::store::{HistoryQuery, StoreError, StoredMessage, page_limit};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
-
-/// Longest `current_task` kept, in characters (register, heartbeat and status_update).
-const MAX_TASK_CHARS: usize = 200;
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
 /// is most of an idle connection's memory. Larger frames are read in several steps.
@@ -101,12 +100,14 @@ struct Session {
     conn: Arc<Conn>,
     /// The name this socket registered, once it has.
     name: Option<String>,
+    /// `message` frames this socket may still send now.
+    bucket: TokenBucket,
 }
 
 impl Session {
     async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal, token_hash: Option<String>) {
         let (sink, mut stream) = socket.split();
-        let (mut conn, outbox) = Conn::new(principal, state.config.queue_frames as usize);
+        let (mut conn, outbox) = Conn::new(principal, state.config.queue_frames as usize, state.config.queue_bytes as usize);
         conn.token_hash = token_hash;
         let conn = Arc::new(conn);
         let _listed = state.live_tokens.list(&conn);
@@ -117,7 +118,12 @@ impl Session {
         let mut spoke = false;
         let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping)));
         state.metrics.agent_connections.inc();
-        let mut session = Session { state, conn, name: None };
+        // The admin token is trusted (and drives the load generator); workspace tokens are not.
+        let bucket = match conn.principal {
+            Principal::Admin => TokenBucket::unlimited(),
+            _ => TokenBucket::new(state.config.rate_messages_per_sec, state.config.rate_burst),
+        };
+        let mut session = Session { state, conn, name: None, bucket };
         let mut writer_done = false;
         loop {
             let wait = if spoke { idle } else { idle.min(speak_by.saturating_duration_since(Instant::now())) };
@@ -196,7 +202,7 @@ impl Session {
         let id = frame.id.clone();
         let result = match frame.kind.as_str() {
             "register" => self.register(frame).await,
-            "message" => self.message(frame).await,
+            "message" => self.message(frame, text.len()).await,
             "subscribe" | "unsubscribe" => self.membership(frame).await,
             "query" => self.query(frame).await,
             "presence" => self.presence(&frame),
@@ -233,8 +239,10 @@ impl Session {
         // workspace is refused here and the holder keeps its socket.
         st.names.claim(self.conn.principal.workspace_id(), &name).await?;
         let p = &frame.payload;
-        let channels = string_list(p, "channels")?;
+        let max_channels = self.state.config.max_channels_per_agent as usize;
+        let channels = string_list(p, "channels", max_channels)?;
         let text = |key: &str| opt_str(p, key).map(|v| v.unwrap_or_default());
+        let task = current_task(p)?.unwrap_or_default();
         let machine = text("machine")?;
         let agent_id = opt_str(p, "agent_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| {
             let host = if machine.is_empty() { crate::client::metrics::hostname() } else { machine.clone() };
@@ -248,7 +256,8 @@ impl Session {
         let now = now_ts();
         let mut info = AgentInfo {
             name: name.clone(),
-            channels: channels.iter().chain(saved.iter()).cloned().collect(),
+            // Channels saved before the cap was lowered stay remembered but are not joined.
+            channels: channels.iter().chain(saved.iter()).take(max_channels).cloned().collect(),
             machine: machine.clone(),
             role: text("role")?,
             model: text("model")?,
@@ -256,7 +265,7 @@ impl Session {
             project: text("project")?,
             multiplexer: text("multiplexer")?,
             status: "online".into(),
-            current_task: truncate(&text("current_task")?, MAX_TASK_CHARS),
+            current_task: task,
             subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
             subagents: Vec::new(),
             health: None,
@@ -309,7 +318,21 @@ impl Session {
         Ok(Flow::Ack)
     }
 
-    async fn message(&mut self, mut frame: Frame) -> Result<Flow, FrameError> {
+    /// `size`: the frame's length, counted against the socket's budget until the commit.
+    async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+        if let Err(next_token) = self.bucket.try_take() {
+            // Not reading meanwhile: a flooder waits in its own socket buffers, not our CPU.
+            tokio::time::sleep(next_token).await;
+            let c = &self.state.config;
+            return Err(FrameError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "over {} messages/s (burst {}); not stored, send again later (SCITEX_OROCHI_RATE_MESSAGES_PER_SEC)",
+                    c.rate_messages_per_sec, c.rate_burst
+                ),
+            ));
+        }
+        frame.ts = now_ts();
         let st = &self.state;
         let principal = &self.conn.principal;
         // A registered socket speaks as its name; an unregistered one (the CLI's `send`, a
@@ -341,15 +364,12 @@ impl Session {
                 }),
             };
             conn.send_text(frame.to_json(), &state.metrics);
-            conn.message_committed();
+            conn.message_committed(size);
         });
-        match st.submit(frame, scope, reply).await? {
-            Submitted::Queued => {
-                self.conn.message_submitted();
-                Ok(Flow::Deferred)
-            }
-            Submitted::NoChannel => Ok(Flow::Ack),
-        }
+        st.submit(frame, scope, reply).await?;
+        self.conn.message_submitted(size);
+        self.conn.uncommitted_within_budget().await;
+        Ok(Flow::Deferred)
     }
 
     async fn membership(&mut self, frame: Frame) -> Result<Flow, FrameError> {
@@ -359,6 +379,14 @@ impl Session {
         {
             let mut inner = self.state.registry.write();
             if join {
+                let cap = self.state.config.max_channels_per_agent as usize;
+                let held = inner.agents.get(&name).map_or(0, |a| a.info.channels.len());
+                if held >= cap && !inner.agents.get(&name).is_some_and(|a| a.info.channels.contains(&channel)) {
+                    return Err(FrameError::new(
+                        ErrorCode::FieldTooLarge,
+                        format!("{name} is in {held} channels; the limit is {cap} (SCITEX_OROCHI_MAX_CHANNELS_PER_AGENT)"),
+                    ));
+                }
                 inner.join(&name, &channel);
             } else {
                 inner.leave(&name, &channel);
@@ -408,16 +436,19 @@ impl Session {
     fn heartbeat(&self, frame: &Frame) -> Result<Flow, FrameError> {
         let Some(name) = &self.name else { return Ok(Flow::Ack) };
         let p = &frame.payload;
-        let task = opt_str(p, "current_task")?;
-        let resources: Map<String, Value> =
-            p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let task = current_task(p)?;
+        let mut resources = Map::new();
+        for (key, v) in p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())) {
+            json_max(p, key, MAX_RESOURCE_BYTES)?;
+            resources.insert(key.clone(), v.clone());
+        }
         let mut inner = self.state.registry.write();
         if let Some(a) = inner.agents.get_mut(name).filter(|a| a.conn.id == self.conn.id) {
             if !resources.is_empty() {
                 a.info.resources = resources;
             }
             if let Some(t) = task {
-                a.info.current_task = truncate(&t, MAX_TASK_CHARS);
+                a.info.current_task = t;
             }
             if let Some(n) = p.get("subagent_count").and_then(as_int) {
                 a.info.subagent_count = n;
@@ -440,10 +471,13 @@ impl Session {
         let name = self.registered()?;
         let p = &frame.payload;
         let mut fields = Vec::new();
-        for key in ["status", "current_task", "machine", "role", "project", "agent_id"] {
+        for key in ["status", "machine", "role", "project", "agent_id"] {
             if let Some(v) = opt_str(p, key)? {
-                fields.push((key, if key == "current_task" { truncate(&v, MAX_TASK_CHARS) } else { v }));
+                fields.push((key, v));
             }
+        }
+        if let Some(v) = current_task(p)? {
+            fields.push(("current_task", v));
         }
         let count = p.get("subagent_count").and_then(as_int);
         let event = {

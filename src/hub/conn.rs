@@ -1,8 +1,9 @@
-//! One socket's outbound side: a bounded queue drained by its own writer task, so a slow peer
-//! never stalls the hub or other peers. Frames arrive already serialized and shared.
+//! One socket's outbound side: a queue bounded in frames and in bytes, drained by its own
+//! writer task, so a slow peer never stalls the hub or other peers, nor grows its memory.
+//! Frames arrive already serialized and shared.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -53,52 +54,79 @@ pub struct Conn {
     /// closes it; `None` for the admin token.
     pub token_hash: Option<String>,
     tx: flume::Sender<Message>,
+    /// Bytes of the frames waiting in the queue, and the most allowed.
+    queued: Arc<AtomicUsize>,
+    byte_budget: usize,
     closer: Mutex<Option<oneshot::Sender<(u16, &'static str)>>>,
     /// Messages this socket submitted and those already committed: a later query waits for
     /// them so a client always reads its own writes.
     submitted: AtomicU64,
     committed: AtomicU64,
+    /// Frame bytes of submitted messages not committed yet (briefly negative when a commit
+    /// is counted before its submission): the socket is not read while over its budget.
+    uncommitted_bytes: AtomicI64,
     committed_changed: Notify,
 }
 
 /// The receiving ends a writer task needs.
 pub struct ConnOutbox {
     rx: flume::Receiver<Message>,
+    queued: Arc<AtomicUsize>,
     close: oneshot::Receiver<(u16, &'static str)>,
 }
 
 impl Conn {
-    pub fn new(principal: Principal, queue: usize) -> (Conn, ConnOutbox) {
+    /// A connection whose queue holds at most `frames` frames and `bytes` bytes (one frame
+    /// always fits into an empty queue, whatever its size).
+    pub fn new(principal: Principal, frames: usize, bytes: usize) -> (Conn, ConnOutbox) {
         // flume rather than tokio's mpsc: its queue grows with use, where tokio's allocates a
         // block of 32 slots up front (1.5 KB on every idle connection).
-        let (tx, rx) = flume::bounded(queue.max(1));
+        let (tx, rx) = flume::bounded(frames.max(1));
         let (close_tx, close) = oneshot::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let conn = Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             principal,
             token_hash: None,
             tx,
+            queued: queued.clone(),
+            byte_budget: bytes,
             closer: Mutex::new(Some(close_tx)),
             submitted: AtomicU64::new(0),
             committed: AtomicU64::new(0),
+            uncommitted_bytes: AtomicI64::new(0),
             committed_changed: Notify::new(),
         };
-        (conn, ConnOutbox { rx, close })
+        (conn, ConnOutbox { rx, queued, close })
     }
 
-    /// Queues a frame without waiting. A full queue cuts the connection (4008); the client
-    /// resumes from its last `seq`. Returns whether the frame was queued.
+    /// Queues a frame without waiting. A queue over its frame or byte bound cuts the
+    /// connection (4008); the client resumes from its last `seq`. Returns whether the frame
+    /// was queued.
     pub fn send(&self, frame: Message, metrics: &Metrics) -> bool {
+        let size = wire_size(&frame);
+        let before = self.queued.fetch_add(size, Ordering::AcqRel);
+        if before > 0 && before + size > self.byte_budget {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            self.cut_slow(metrics);
+            return false;
+        }
         match self.tx.try_send(frame) {
             Ok(()) => true,
-            Err(flume::TrySendError::Full(_)) => {
-                if self.close(close_code::SLOW_CONSUMER, "slow consumer: outbound queue full; reconnect and resume by seq") {
-                    metrics.slow_consumers.inc();
-                    tracing::warn!(conn = self.id, "slow consumer disconnected");
+            Err(e) => {
+                self.queued.fetch_sub(size, Ordering::AcqRel);
+                if matches!(e, flume::TrySendError::Full(_)) {
+                    self.cut_slow(metrics);
                 }
                 false
             }
-            Err(flume::TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    fn cut_slow(&self, metrics: &Metrics) {
+        if self.close(close_code::SLOW_CONSUMER, "slow consumer: outbound queue full; reconnect and resume by seq") {
+            metrics.slow_consumers.inc();
+            tracing::warn!(conn = self.id, "slow consumer disconnected");
         }
     }
 
@@ -117,13 +145,29 @@ impl Conn {
         }
     }
 
-    pub fn message_submitted(&self) {
+    /// A message of `bytes` (its frame) was queued for commit.
+    pub fn message_submitted(&self, bytes: usize) {
+        self.uncommitted_bytes.fetch_add(bytes as i64, Ordering::AcqRel);
         self.submitted.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub fn message_committed(&self) {
+    /// The message of `bytes` submitted earlier was committed (or failed).
+    pub fn message_committed(&self, bytes: usize) {
+        self.uncommitted_bytes.fetch_sub(bytes as i64, Ordering::AcqRel);
         self.committed.fetch_add(1, Ordering::AcqRel);
         self.committed_changed.notify_waiters();
+    }
+
+    /// Waits until this socket's messages still waiting for their commit fit its byte budget,
+    /// so a sender outpacing the store holds a bounded amount of hub memory.
+    pub async fn uncommitted_within_budget(&self) {
+        loop {
+            let changed = self.committed_changed.notified();
+            if self.uncommitted_bytes.load(Ordering::Acquire) <= self.byte_budget as i64 {
+                return;
+            }
+            changed.await;
+        }
     }
 
     /// Waits until every message this socket submitted so far has been committed.
@@ -142,11 +186,26 @@ impl Conn {
 /// Most frames written per flush.
 const BATCH: usize = 256;
 
+/// Bytes a queued frame holds.
+fn wire_size(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    }
+}
+
 /// Drains the queue into the socket, batching whatever is ready into one flush, and sends
 /// protocol pings. Ends on a close request (even while a write is stuck on a peer that stopped
 /// reading), a write error, or when every sender is gone.
 pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOutbox, ping_every: Option<Duration>) {
-    let ConnOutbox { rx, mut close } = outbox;
+    let ConnOutbox { rx, queued, mut close } = outbox;
+    // Frames are taken one at a time as the sink accepts them, so a stuck peer holds at most
+    // one taken frame beyond its budget.
+    let take = |m: Message| {
+        queued.fetch_sub(wire_size(&m), Ordering::AcqRel);
+        m
+    };
     let period = ping_every.unwrap_or(Duration::from_secs(3600));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let close_req = loop {
@@ -154,7 +213,7 @@ pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOut
             tokio::select! {
                 first = rx.recv_async() => {
                     let Ok(first) = first else { return false };
-                    for m in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)) {
+                    for m in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)).map(take) {
                         if sink.feed(m).await.is_err() {
                             return false;
                         }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::HubState;
 use super::names;
-use super::payload::opt_str;
+use super::payload::{opt_str, str_max};
 use super::store::{Store, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
 
@@ -20,6 +20,8 @@ pub const STATES: &[&str] = &["healthy", "idle", "stale", "stuck_prompt", "dead"
 
 /// Longest `reason` kept, in characters.
 const MAX_REASON: usize = 500;
+/// Longest `source`, in characters (an agent name or a monitor's label).
+const MAX_SOURCE: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthRecord {
@@ -53,13 +55,10 @@ impl HealthUpdate {
         if !STATES.contains(&state.as_str()) {
             return Err(invalid(format!("payload.state must be one of {}", STATES.join(", "))));
         }
-        let reason = opt_str(p, "reason")?.unwrap_or_default();
-        if reason.chars().count() > MAX_REASON {
-            return Err(invalid(format!("payload.reason is longer than {MAX_REASON} characters")));
-        }
-        let source = opt_str(p, "source")?.filter(|s| !s.is_empty()).or(reporter.map(String::from)).unwrap_or_default();
-        if source.chars().count() > 128 || source.chars().any(char::is_control) {
-            return Err(invalid("payload.source must be at most 128 printable characters"));
+        let reason = str_max(p, "reason", MAX_REASON)?.unwrap_or_default();
+        let source = str_max(p, "source", MAX_SOURCE)?.filter(|s| !s.is_empty()).or(reporter.map(String::from)).unwrap_or_default();
+        if source.chars().any(char::is_control) {
+            return Err(invalid("payload.source must be printable characters"));
         }
         Ok(HealthUpdate { agent, record: HealthRecord { state, reason, source, ts: now_ts() } })
     }

@@ -15,6 +15,7 @@ mod observer_ws;
 mod payload;
 pub mod push;
 pub mod profile;
+mod rate;
 mod reactions;
 pub mod registry;
 mod router;

@@ -1,9 +1,17 @@
-//! Reading payload fields: each reader accepts a missing or null field and refuses a wrong
-//! type with an `INVALID_FRAME` error naming the field, so handlers never guess.
+//! Reading payload fields: each reader accepts a missing or null field, refuses a wrong type
+//! with an `INVALID_FRAME` error naming the field, and a field over its bound with
+//! `FIELD_TOO_LARGE` naming it, so handlers never guess and nothing unbounded is kept.
 
 use serde_json::{Map, Value};
 
 use crate::protocol::{ErrorCode, FrameError};
+
+/// Longest short text field (register, status, health and query fields), in characters.
+pub const MAX_FIELD_CHARS: usize = 256;
+/// Longest text accepted where the hub keeps a shorter prefix (`current_task`), in characters.
+pub const MAX_LONG_FIELD_CHARS: usize = 4096;
+/// Largest heartbeat resource value, serialized, in bytes.
+pub const MAX_RESOURCE_BYTES: usize = 4096;
 
 /// Checks that `key`, when present, has the JSON type `want` ("string", "object" or "array").
 pub fn field_type<'a>(payload: &'a Map<String, Value>, key: &str, want: &str) -> Result<Option<&'a Value>, FrameError> {
@@ -29,16 +37,42 @@ pub fn field_type<'a>(payload: &'a Map<String, Value>, key: &str, want: &str) ->
 
 pub fn required_channel(p: &Map<String, Value>) -> Result<String, FrameError> {
     match opt_str(p, "channel")? {
-        Some(c) if !c.is_empty() && c.chars().count() <= 256 && !c.chars().any(char::is_control) => Ok(c),
-        _ => Err(FrameError::new(ErrorCode::InvalidFrame, "payload.channel must be a non-empty string (at most 256 characters)")),
+        Some(c) if !c.is_empty() && !c.chars().any(char::is_control) => Ok(c),
+        _ => Err(FrameError::new(ErrorCode::InvalidFrame, "payload.channel must be a non-empty string without control characters")),
     }
 }
 
+/// `payload.key` as a string of at most [`MAX_FIELD_CHARS`].
 pub fn opt_str(p: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
+    str_max(p, key, MAX_FIELD_CHARS)
+}
+
+/// `payload.key` as a string of at most `max` characters.
+pub fn str_max(p: &Map<String, Value>, key: &str, max: usize) -> Result<Option<String>, FrameError> {
     match p.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => match s.chars().count() {
+            n if n > max => Err(FrameError::too_large(&format!("payload.{key}"), n, max, "characters")),
+            _ => Ok(Some(s.clone())),
+        },
         Some(_) => Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a string"))),
+    }
+}
+
+/// `payload.current_task` of register, heartbeat and status_update: up to
+/// [`MAX_LONG_FIELD_CHARS`] accepted, the first `profile::MAX_TASK` kept, as the reference.
+pub fn current_task(p: &Map<String, Value>) -> Result<Option<String>, FrameError> {
+    Ok(str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.map(|t| truncate(&t, super::profile::MAX_TASK)))
+}
+
+/// Refuses `payload.key` when its JSON text is longer than `max` bytes.
+pub fn json_max(p: &Map<String, Value>, key: &str, max: usize) -> Result<(), FrameError> {
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) => match serde_json::to_string(v).map_or(usize::MAX, |s| s.len()) {
+            n if n > max => Err(FrameError::too_large(&format!("payload.{key}"), n, max, "bytes")),
+            _ => Ok(()),
+        },
     }
 }
 
@@ -52,14 +86,18 @@ pub fn opt_int(p: &Map<String, Value>, key: &str) -> Result<Option<i64>, FrameEr
     }
 }
 
-pub fn string_list(p: &Map<String, Value>, key: &str) -> Result<Vec<String>, FrameError> {
+/// A list of at most `max_items` channel names.
+pub fn string_list(p: &Map<String, Value>, key: &str, max_items: usize) -> Result<Vec<String>, FrameError> {
     let bad = || FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a list of channel names"));
     match p.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) if items.len() > max_items => {
+            Err(FrameError::too_large(&format!("payload.{key}"), items.len(), max_items, "items"))
+        }
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
-                Value::String(s) if !s.is_empty() && s.chars().count() <= 256 => Ok(s.clone()),
+                Value::String(s) if !s.is_empty() && s.chars().count() <= MAX_FIELD_CHARS => Ok(s.clone()),
                 _ => Err(bad()),
             })
             .collect(),
@@ -79,4 +117,60 @@ pub fn as_int(v: &Value) -> Option<i64> {
 
 pub fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::hub::{health::HealthUpdate, names, profile, reactions};
+    use crate::protocol::arbitrary;
+
+    /// A reader's answer: a value, or an error a client can be told about.
+    fn answered<T>(r: Result<T, FrameError>) -> Result<Option<T>, TestCaseError> {
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                prop_assert!(!e.detail.is_empty() && e.detail.len() < 1024, "{}", e.detail);
+                Ok(None)
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Every reader answers every payload without panicking, and what it accepts is bounded.
+        #[test]
+        fn every_reader_answers_every_payload(p in arbitrary::payload(), key in prop::sample::select(arbitrary::KEYS)) {
+            for want in ["string", "object", "array"] {
+                answered(field_type(&p, key, want))?;
+            }
+            if let Some(Some(s)) = answered(opt_str(&p, key))? {
+                prop_assert!(s.chars().count() <= MAX_FIELD_CHARS);
+            }
+            answered(str_max(&p, key, 3))?;
+            answered(json_max(&p, key, 64))?;
+            answered(opt_int(&p, key))?;
+            if let Some(list) = answered(string_list(&p, key, 4))? {
+                prop_assert!(list.len() <= 4 && list.iter().all(|c| c.chars().count() <= MAX_FIELD_CHARS));
+            }
+            if let Some(c) = answered(required_channel(&p))? {
+                prop_assert!(!c.is_empty() && c.chars().count() <= MAX_FIELD_CHARS);
+            }
+            if let Some(v) = p.get(key) {
+                let _ = as_int(v);
+                if let Some(s) = v.as_str() {
+                    answered(names::check(s).map_err(FrameError::from))?;
+                    prop_assert!(truncate(s, 200).chars().count() <= 200);
+                }
+            }
+            answered(profile::subagents(&p))?;
+            answered(HealthUpdate::parse(&p, None))?;
+            answered(HealthUpdate::parse(&p, Some("reporter")))?;
+            answered(reactions::message_id(&p))?;
+            answered(reactions::emoji(&p))?;
+        }
+    }
 }

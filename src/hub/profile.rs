@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::payload::opt_str;
+use super::payload::str_max;
 use super::auth::Principal;
 use super::health::HealthUpdate;
 use super::reactions;
@@ -79,9 +79,9 @@ pub async fn handle(st: &Arc<HubState>, principal: &Principal, name: &str, frame
             out
         }
         "task_update" => {
-            let task = opt_str(p, "task")?.or(opt_str(p, "current_task")?).unwrap_or_default();
-            if task.chars().count() > MAX_TASK || task.chars().any(char::is_control) {
-                return Err(invalid(format!("payload.task must be at most {MAX_TASK} printable characters")));
+            let task = str_max(p, "task", MAX_TASK)?.or(str_max(p, "current_task", MAX_TASK)?).unwrap_or_default();
+            if task.chars().any(char::is_control) {
+                return Err(invalid("payload.task must be printable characters"));
             }
             update(st, name, |i| i.current_task = task.clone())?;
             json!({"task": task})

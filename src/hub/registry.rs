@@ -84,10 +84,14 @@ pub struct Registry {
 /// Who a message may reach: `None` reaches every workspace.
 pub type Scope<'a> = Option<&'a str>;
 
+/// The channel listed live even when empty; other channels leave the live list with their
+/// last member.
+const DEFAULT_CHANNEL: &str = "#general";
+
 impl Default for Registry {
     fn default() -> Self {
         let mut inner = Inner::default();
-        inner.channels.insert("#general".into(), BTreeSet::new());
+        inner.channels.insert(DEFAULT_CHANNEL.into(), BTreeSet::new());
         Registry { inner: RwLock::new(inner) }
     }
 }
@@ -183,11 +187,18 @@ impl Inner {
     pub fn remove_agent(&mut self, name: &str) -> Option<Agent> {
         let agent = self.agents.remove(name)?;
         for ch in &agent.info.channels {
-            if let Some(m) = self.channels.get_mut(ch) {
-                m.remove(name);
-            }
+            self.drop_member(ch, name);
         }
         Some(agent)
+    }
+
+    fn drop_member(&mut self, channel: &str, name: &str) {
+        if let Some(m) = self.channels.get_mut(channel) {
+            m.remove(name);
+            if m.is_empty() && channel != DEFAULT_CHANNEL {
+                self.channels.remove(channel);
+            }
+        }
     }
 
     pub fn join(&mut self, name: &str, channel: &str) -> bool {
@@ -201,9 +212,7 @@ impl Inner {
         if let Some(agent) = self.agents.get_mut(name) {
             agent.info.channels.remove(channel);
         }
-        if let Some(m) = self.channels.get_mut(channel) {
-            m.remove(name);
-        }
+        self.drop_member(channel, name);
     }
 
     /// An agent as the API shows it: its info with its workspace's health record.

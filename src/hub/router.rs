@@ -9,23 +9,15 @@ use serde_json::{Map, Value};
 
 use super::HubState;
 use super::store::{NewMessage, StoreError, StoredMessage};
-use super::payload::field_type;
+use super::payload::{field_type, json_max, required_channel};
 use crate::protocol::{ErrorCode, Frame, FrameError, parse_mentions};
 
 /// How the origin of a message learns its outcome, after the commit.
 pub type Reply = Box<dyn FnOnce(Result<&StoredMessage, &StoreError>) + Send>;
 
-/// What happened to a submitted message.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Submitted {
-    /// Queued for commit; the reply will run.
-    Queued,
-    /// No channel: nothing stored, as the reference (the reply does not run).
-    NoChannel,
-}
-
 impl HubState {
-    /// Checks the payload shape and limits of a `message` frame.
+    /// Checks the payload shape and limits of a `message` frame: a message that would not be
+    /// stored is refused here, never acknowledged.
     fn check_message(&self, frame: &Frame) -> Result<(), FrameError> {
         let p = &frame.payload;
         field_type(p, "channel", "string")?;
@@ -33,10 +25,10 @@ impl HubState {
         field_type(p, "text", "string")?;
         field_type(p, "metadata", "object")?;
         field_type(p, "attachments", "array")?;
-        let channel = frame.channel();
-        if channel.chars().count() > 256 || channel.chars().any(char::is_control) {
-            return Err(FrameError::new(ErrorCode::InvalidFrame, "payload.channel must be at most 256 printable characters"));
-        }
+        required_channel(p)?;
+        let max_metadata = self.config.max_metadata_bytes as usize;
+        json_max(p, "metadata", max_metadata)?;
+        json_max(p, "attachments", max_metadata)?;
         let len = frame.content().len() as u64;
         if len > self.config.max_content_bytes {
             return Err(FrameError::new(
@@ -48,12 +40,9 @@ impl HubState {
     }
 
     /// Runs one message through the pipeline. `scope` limits agent delivery to a workspace.
-    pub async fn submit(self: &Arc<Self>, mut frame: Frame, scope: Option<String>, reply: Reply) -> Result<Submitted, FrameError> {
+    /// `Ok` means queued for commit: the reply will run.
+    pub async fn submit(self: &Arc<Self>, mut frame: Frame, scope: Option<String>, reply: Reply) -> Result<(), FrameError> {
         self.check_message(&frame)?;
-        if frame.channel().is_empty() {
-            tracing::debug!(sender = %frame.sender, "message without channel dropped");
-            return Ok(Submitted::NoChannel);
-        }
         let is_agent = {
             let mut inner = self.registry.write();
             match inner.agents.get_mut(&frame.sender) {
@@ -104,6 +93,6 @@ impl HubState {
             .append(msg, done)
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
-        Ok(Submitted::Queued)
+        Ok(())
     }
 }

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     NameTaken,
     StoreUnavailable,
     NotFound,
+    RateLimited,
+    FieldTooLarge,
 }
 
 impl ErrorCode {
@@ -54,6 +56,8 @@ impl ErrorCode {
             Self::NameTaken => "NAME_TAKEN",
             Self::StoreUnavailable => "STORE_UNAVAILABLE",
             Self::NotFound => "NOT_FOUND",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::FieldTooLarge => "FIELD_TOO_LARGE",
         }
     }
 }
@@ -72,7 +76,19 @@ impl FrameError {
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self { code, detail: detail.into(), reference: None }
     }
+
+    /// `field` (as the client wrote it, e.g. `payload.role`) is longer than `limit`.
+    pub fn too_large(field: &str, size: usize, limit: usize, unit: &str) -> Self {
+        Self::new(ErrorCode::FieldTooLarge, format!("{field} is {size} {unit}; the limit is {limit}"))
+    }
 }
+
+/// Longest frame `id`, in characters: ids are keys (acks, idempotency), not content.
+pub const MAX_ID_CHARS: usize = 128;
+/// Longest frame `type`, in characters (the longest known type is 16).
+const MAX_TYPE_CHARS: usize = 64;
+/// Longest envelope `sender`, in characters; names are checked further where they are used.
+const MAX_SENDER_CHARS: usize = 256;
 
 impl Frame {
     /// A frame written by the hub, with a fresh id and timestamp.
@@ -130,10 +146,14 @@ impl Frame {
     }
 }
 
-fn optional_string(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, FrameError> {
+/// An optional envelope string of at most `max` characters.
+fn optional_string(obj: &Map<String, Value>, key: &str, max: usize) -> Result<Option<String>, FrameError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => match s.chars().count() {
+            n if n > max => Err(FrameError::too_large(key, n, max, "characters")),
+            _ => Ok(Some(s.clone())),
+        },
         Some(other) => Err(FrameError::new(
             ErrorCode::InvalidFrame,
             format!("field '{key}' must be a string, got {}", json_type(other)),
@@ -153,7 +173,8 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 }
 
 /// Parses one text frame into an envelope, filling `id`, `ts` and `sender` like the reference.
-/// Every malformed shape becomes a [`FrameError`] instead of a dropped connection.
+/// Every malformed shape becomes a [`FrameError`] instead of a dropped connection. A `message`
+/// must carry a payload object; other types may omit it (or send null) for an empty one.
 pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| FrameError::new(ErrorCode::ParseError, format!("invalid JSON: {e}")))?;
@@ -163,12 +184,15 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
             format!("a frame must be a JSON object, got {}", json_type(&value)),
         ));
     };
-    let id = optional_string(&obj, "id")?;
+    let id = optional_string(&obj, "id", MAX_ID_CHARS)?;
     let with_ref = |mut e: FrameError| {
         e.reference = id.clone();
         e
     };
     let kind = match obj.get("type") {
+        Some(Value::String(t)) if t.chars().count() > MAX_TYPE_CHARS => {
+            return Err(with_ref(FrameError::too_large("type", t.chars().count(), MAX_TYPE_CHARS, "characters")));
+        }
         Some(Value::String(t)) if !t.is_empty() => t.clone(),
         None | Some(Value::Null) => return Err(with_ref(FrameError::new(ErrorCode::ParseError, "missing field 'type'"))),
         Some(other) => {
@@ -178,9 +202,13 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
             )));
         }
     };
-    let sender = optional_string(&obj, "sender").map_err(with_ref)?;
-    let ts = optional_string(&obj, "ts").map_err(with_ref)?;
+    let sender = optional_string(&obj, "sender", MAX_SENDER_CHARS).map_err(with_ref)?;
+    // Clients read the hub's `ts`; the hub stamps its own on everything it stores or forwards.
+    let ts = optional_string(&obj, "ts", MAX_ID_CHARS).map_err(with_ref)?;
     let payload = match obj.remove("payload") {
+        None | Some(Value::Null) if kind == "message" => {
+            return Err(with_ref(FrameError::new(ErrorCode::InvalidFrame, "a message needs a payload object")));
+        }
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(other) => {
@@ -227,7 +255,13 @@ mod tests {
         assert_eq!(code(r##"{"type":"message","sender":{}}"##), ErrorCode::InvalidFrame);
         let e = parse_frame(r##"{"type":"message","id":"abc","payload":"x"}"##).unwrap_err();
         assert_eq!(e.reference.as_deref(), Some("abc"));
-        assert!(parse_frame(r##"{"type":"message","payload":null}"##).unwrap().payload.is_empty());
+        let e = parse_frame(r##"{"type":"message","id":"n","payload":null}"##).unwrap_err();
+        assert_eq!((e.code, e.reference.as_deref()), (ErrorCode::InvalidFrame, Some("n")));
+        assert!(parse_frame(r##"{"type":"heartbeat","payload":null}"##).unwrap().payload.is_empty());
+        let long_id = format!(r##"{{"type":"presence","id":"{}"}}"##, "i".repeat(MAX_ID_CHARS + 1));
+        let e = parse_frame(&long_id).unwrap_err();
+        assert_eq!(e.code, ErrorCode::FieldTooLarge);
+        assert!(e.detail.starts_with("id is 129 characters"), "{}", e.detail);
     }
 
     #[test]
@@ -236,3 +270,49 @@ mod tests {
         assert_eq!(f.content(), "hey");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::protocol::arbitrary;
+
+    /// Every input is answered: a frame, or an error the hub can send back as a frame.
+    fn answered(text: &str) -> Result<(), TestCaseError> {
+        match parse_frame(text) {
+            Ok(f) => {
+                prop_assert!(!f.kind.is_empty() && f.id.chars().count() <= MAX_ID_CHARS);
+                // What the hub forwards parses again (floats may not round-trip exactly).
+                let again = parse_frame(&f.to_json());
+                prop_assert!(again.is_ok_and(|g| (g.kind, g.id, g.sender) == (f.kind, f.id, f.sender)));
+            }
+            Err(e) => {
+                prop_assert!(!e.detail.is_empty());
+                prop_assert!(e.detail.len() < 1024, "errors do not echo the input");
+                prop_assert!(serde_json::from_str::<Value>(&Frame::error(&e).to_json()).is_ok());
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text_is_answered(text in any::<String>()) {
+            answered(&text)?;
+        }
+
+        #[test]
+        fn any_json_is_answered(v in arbitrary::json()) {
+            answered(&v.to_string())?;
+        }
+
+        #[test]
+        fn any_envelope_is_answered(v in arbitrary::frame()) {
+            answered(&v.to_string())?;
+        }
+    }
+}
+

@@ -9,3 +9,6 @@ mod time;
 pub use frame::{ErrorCode, Frame, FrameError, SERVER_SENDER, parse_frame};
 pub use mention::parse_mentions;
 pub use time::now_ts;
+
+#[cfg(test)]
+pub mod arbitrary;

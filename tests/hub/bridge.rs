@@ -126,7 +126,7 @@ async fn task_and_subagents_replace_and_reach_observers() {
     let me = &get(&h, "/api/agents").await[0];
     assert_eq!((me["current_task"].as_str(), me["subagent_count"].as_i64()), (Some("writing tests"), Some(2)));
     let code = |f: &Value| f["payload"]["code"].as_str().unwrap_or("").to_string();
-    assert_eq!(code(&ask(&mut a, "task_update", json!({"task": "x".repeat(201)})).await), "INVALID_FRAME");
+    assert_eq!(code(&ask(&mut a, "task_update", json!({"task": "x".repeat(201)})).await), "FIELD_TOO_LARGE");
     assert_eq!(code(&ask(&mut a, "subagents_update", json!({})).await), "INVALID_FRAME");
     assert_eq!(code(&ask(&mut a, "subagents_update", json!({"subagents": [{"task": "x"}]})).await), "INVALID_FRAME");
     let too_many: Vec<Value> = (0..65).map(|i| json!({"name": format!("s{i}")})).collect();

@@ -20,7 +20,6 @@ use crate::hub::membership;
 use crate::hub::names;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
-use crate::hub::router::Submitted;
 use crate::hub::store::{HistoryQuery, StoreError, StoredMessage};
 use crate::hub::{HubState, VERSION, agent_ws, observer_ws};
 use crate::protocol::{ErrorCode, Frame};
@@ -215,9 +214,6 @@ struct PostMessage {
 /// Posts through the same pipeline as the socket; answers after the commit.
 async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> ApiResult<(StatusCode, Json<Value>)> {
     let payload = body.payload.unwrap_or_default();
-    if !matches!(payload.get("channel"), Some(Value::String(c)) if !c.is_empty()) {
-        return Err(ApiError::bad_request("payload.channel is required"));
-    }
     let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
     st.names.claim(Principal::Admin.workspace_id(), &sender).await?;
     let frame = Frame::new("message", &sender, Value::Object(payload));
@@ -227,9 +223,8 @@ async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> 
         let _ = tx.send(r.map(|s| s.seq).map_err(Clone::clone));
     });
     match st.submit(frame, None, reply).await {
-        Ok(Submitted::Queued) => {}
-        Ok(Submitted::NoChannel) => return Err(ApiError::bad_request("payload.channel is required")),
-        Err(e) if e.code == ErrorCode::ContentTooLarge => return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.detail)),
+        Ok(()) => {}
+        Err(e) if matches!(e.code, ErrorCode::ContentTooLarge | ErrorCode::FieldTooLarge) => return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.detail)),
         Err(e) => return Err(ApiError::bad_request(e.detail)),
     }
     let seq = rx.await.map_err(|_| StoreError::Closed)??;
