@@ -19,8 +19,8 @@ use super::membership;
 use super::payload::{as_int, check_name, opt_int, opt_str, required_channel, string_list, truncate};
 use super::profile;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
-use super::router::Submitted;
-use super::store::{HistoryQuery, StoreError, StoredMessage, page_limit};
+use super::router::{Origin, Submitted};
+use super::store::{Audience, ClientKey, HistoryQuery, Placed, StoreError, page_limit};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
 /// Longest `current_task` kept, in characters (register, heartbeat and status_update).
@@ -300,16 +300,19 @@ impl Session {
             _ => {}
         }
         let principal = &self.conn.principal;
-        let scope = match (&self.name, principal) {
-            (None, Principal::Admin) => None,
-            _ => Some(principal.workspace_id().to_string()),
+        // The reference's routing: the admin without a registered name reaches everyone,
+        // every other sender its own workspace ("" for the admin's agents).
+        let audience = match (&self.name, principal) {
+            (None, Principal::Admin) => Audience::Everyone,
+            _ => Audience::Workspace(principal.workspace_id().to_string()),
         };
         let id = frame.id.clone();
+        let origin = Origin { audience, key: Some(ClientKey { workspace: principal.workspace_id().to_string(), id: id.clone() }) };
         let conn = self.conn.clone();
         let state = self.state.clone();
-        let reply = Box::new(move |result: Result<&StoredMessage, &StoreError>| {
+        let reply = Box::new(move |result: Result<&Placed, &StoreError>| {
             let frame = match result {
-                Ok(stored) => Frame::ack(&id, Some(stored.seq)),
+                Ok(placed) => Frame::ack(&id, Some((placed.seq, &placed.msg_id))),
                 Err(e) => Frame::error(&FrameError {
                     reference: Some(id.clone()),
                     ..FrameError::new(ErrorCode::StoreUnavailable, format!("not stored: {e}"))
@@ -318,7 +321,7 @@ impl Session {
             conn.send_text(frame.to_json(), &state.metrics);
             conn.message_committed();
         });
-        match st.submit(frame, scope, reply).await? {
+        match st.submit(frame, origin, reply).await? {
             Submitted::Queued => {
                 self.conn.message_submitted();
                 Ok(Flow::Deferred)
@@ -356,7 +359,7 @@ impl Session {
         let rows = self
             .state
             .store
-            .history(HistoryQuery { channel: channel.clone(), since, after_seq, limit, sender, contains })
+            .history(HistoryQuery { reader: self.conn.principal.clone(), channel: channel.clone(), since, after_seq, limit, sender, contains })
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let history: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();

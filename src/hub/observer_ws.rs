@@ -9,7 +9,8 @@ use futures_util::StreamExt;
 use super::HubState;
 use super::auth::Principal;
 use super::conn::{Conn, write_loop};
-use super::store::{StoreError, StoredMessage};
+use super::router::Origin;
+use super::store::{Audience, Placed, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
 pub async fn run(state: Arc<HubState>, socket: WebSocket) {
@@ -53,8 +54,9 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     if state.registry.read().agents.contains_key(&frame.sender) {
         return refuse(FrameError::new(ErrorCode::SenderMismatch, "observers cannot post as a connected agent"));
     }
-    let reply = Box::new(|_: Result<&StoredMessage, &StoreError>| {});
-    if let Err(e) = state.submit(frame, None, reply).await {
+    let reply = Box::new(|_: Result<&Placed, &StoreError>| {});
+    // The admin posting without a name: every workspace on the channel receives it.
+    if let Err(e) = state.submit(frame, Origin { audience: Audience::Everyone, key: None }, reply).await {
         refuse(e);
     }
 }

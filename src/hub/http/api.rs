@@ -20,8 +20,8 @@ use crate::hub::membership;
 use crate::hub::payload::check_name;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
-use crate::hub::router::Submitted;
-use crate::hub::store::{HistoryQuery, StoreError, StoredMessage};
+use crate::hub::router::{Origin, Submitted};
+use crate::hub::store::{Audience, HistoryQuery, Placed, StoreError};
 use crate::hub::{HubState, VERSION, observer_ws};
 use crate::protocol::{ErrorCode, Frame};
 
@@ -172,9 +172,9 @@ async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
     })))
 }
 
-async fn recent(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Value>>> {
+async fn recent(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Value>>> {
     let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(0, RECENT_CAP);
-    let rows = st.store.recent(limit).await?;
+    let rows = st.store.recent(who, limit).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
 
@@ -184,7 +184,7 @@ fn with_hash(channel: &str) -> String {
 
 async fn history(
     State(st): S,
-    _: Caller,
+    Caller(reader): Caller,
     Path(channel): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Value>>> {
@@ -193,7 +193,8 @@ async fn history(
     let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
     let text = |k: &str| q.get(k).filter(|s| !s.is_empty()).cloned();
     let (since, sender, contains) = (text("since"), text("sender"), text("contains"));
-    let rows = st.store.history(HistoryQuery { channel: with_hash(&channel), since, after_seq, limit, sender, contains }).await?;
+    let q = HistoryQuery { reader, channel: with_hash(&channel), since, after_seq, limit, sender, contains };
+    let rows = st.store.history(q).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
 
@@ -211,17 +212,17 @@ async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> 
     }
     let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
     let frame = Frame::new("message", &sender, Value::Object(payload));
-    let id = frame.id.clone();
     let (tx, rx) = oneshot::channel();
-    let reply = Box::new(move |r: Result<&StoredMessage, &StoreError>| {
-        let _ = tx.send(r.map(|s| s.seq).map_err(Clone::clone));
+    let reply = Box::new(move |r: Result<&Placed, &StoreError>| {
+        let _ = tx.send(r.cloned().map_err(Clone::clone));
     });
-    match st.submit(frame, None, reply).await {
+    // The admin posting without a name: every workspace on the channel receives it.
+    match st.submit(frame, Origin { audience: Audience::Everyone, key: None }, reply).await {
         Ok(Submitted::Queued) => {}
         Ok(Submitted::NoChannel) => return Err(ApiError::bad_request("payload.channel is required")),
         Err(e) if e.code == ErrorCode::ContentTooLarge => return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.detail)),
         Err(e) => return Err(ApiError::bad_request(e.detail)),
     }
-    let seq = rx.await.map_err(|_| StoreError::Closed)??;
-    Ok((StatusCode::CREATED, Json(json!({"status": "ok", "id": id, "seq": seq}))))
+    let placed = rx.await.map_err(|_| StoreError::Closed)??;
+    Ok((StatusCode::CREATED, Json(json!({"status": "ok", "id": placed.msg_id, "msg_id": placed.msg_id, "seq": placed.seq}))))
 }

@@ -94,6 +94,16 @@ CREATE TABLE IF NOT EXISTS todos (
     closed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_todos_status ON todos(status);
+CREATE TABLE IF NOT EXISTS message_keys (
+    id INTEGER PRIMARY KEY,
+    workspace_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    msg_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    UNIQUE (workspace_id, sender, client_id)
+);
 ";
 
 pub fn configure(conn: &Connection, sync: &str) -> rusqlite::Result<()> {
@@ -119,6 +129,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
     }
     conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_channel_seq ON messages(channel, seq);")?;
+    add_audience(conn)?;
     // The reference's indexes on `channel` (a prefix of the one above), `sender` and `ts` serve
     // no query here (every read is by channel and seq, or by id), and each costs a b-tree insert
     // per message.
@@ -129,4 +140,25 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // Reactions look messages up by id.
     conn.execute_batch("CREATE INDEX IF NOT EXISTS idx_messages_msg_id ON messages(msg_id);")?;
     Ok(())
+}
+
+/// Adds `audience` (who may read a row; NULL: everyone). Rows stored before it get what the
+/// routing then implied where that is known: with no workspace besides the default one, every
+/// agent was an admin-token agent, so registered agents' rows (`sender_type = 'agent'`) reached
+/// the admin's agents only (`''`) and the rest everyone. Otherwise an old row's workspace is
+/// unknown and it stays readable by everyone.
+fn add_audience(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'audience'")?.exists([])?;
+    if has {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch("ALTER TABLE messages ADD COLUMN audience TEXT;")?;
+    let only_default: bool = !tx
+        .prepare("SELECT 1 FROM workspaces WHERE name != ?1")?
+        .exists([crate::hub::workspaces::DEFAULT_NAME])?;
+    if only_default {
+        tx.execute("UPDATE messages SET audience = '' WHERE sender_type = 'agent'", [])?;
+    }
+    tx.commit()
 }
