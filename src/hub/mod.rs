@@ -198,12 +198,13 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         let mut tick = tokio::time::interval(KEY_PURGE_INTERVAL);
         loop {
             tokio::select! {
-                _ = tick.tick() => match purge_state.store.purge_expired_keys().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(removed = n, "purged expired message keys"),
-                    Err(e) => tracing::warn!(error = %e, "purging expired message keys failed"),
-                },
+                _ = tick.tick() => {}
                 _ = stopped.wait_for(|s| *s) => break,
+            }
+            match purge_state.store.purge_expired_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "purged expired message keys"),
+                Err(e) => tracing::warn!(error = %e, "purging expired message keys failed"),
             }
         }
     }));
