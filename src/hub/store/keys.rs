@@ -61,3 +61,58 @@ pub(super) fn purge_step(conn: &Connection, now: i64) -> rusqlite::Result<usize>
     )?
     .execute(params![now - KEY_LIFETIME.as_secs() as i64, PURGE_STEP - 1])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::store::messages::{Audience, ClientKey};
+
+    fn db() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&c).unwrap();
+        c
+    }
+
+    fn msg(sender: &str, id: &str, msg_id: &str) -> NewMessage {
+        NewMessage {
+            msg_id: msg_id.into(),
+            key: Some(ClientKey { workspace: String::new(), id: id.into() }),
+            audience: Audience::Everyone,
+            ts: String::new(),
+            channel: "#g".into(),
+            sender: sender.into(),
+            content: String::new(),
+            mentions: Vec::new(),
+            metadata: Default::default(),
+            sender_type: "agent",
+        }
+    }
+
+    #[test]
+    fn a_key_is_held_per_sender_until_it_expires() {
+        let c = db();
+        let now = 1_000_000;
+        assert_eq!(claim(&c, &msg("a", "m0", "h1"), 1, now).unwrap(), None);
+        assert_eq!(claim(&c, &msg("a", "m0", "h2"), 2, now + 5).unwrap(), Some(Placed { seq: 1, msg_id: "h1".into() }));
+        assert_eq!(claim(&c, &msg("b", "m0", "h3"), 2, now).unwrap(), None, "another sender's key");
+        let later = now + KEY_LIFETIME.as_secs() as i64 + 1;
+        assert_eq!(claim(&c, &msg("a", "m0", "h4"), 3, later).unwrap(), None, "an expired key is free again");
+        assert_eq!(claim(&c, &msg("a", "m0", "h5"), 4, later).unwrap(), Some(Placed { seq: 3, msg_id: "h4".into() }));
+    }
+
+    #[test]
+    fn purge_deletes_only_expired_keys_in_bounded_steps() {
+        let c = db();
+        let now = 1_000_000;
+        for i in 0..(PURGE_STEP + 10) {
+            claim(&c, &msg("a", &format!("old{i}"), "h"), 1, now).unwrap();
+        }
+        claim(&c, &msg("a", "new", "h"), 1, now + 100).unwrap();
+        let at = now + KEY_LIFETIME.as_secs() as i64 + 50;
+        assert_eq!(purge_step(&c, at).unwrap() as i64, PURGE_STEP);
+        assert_eq!(purge_step(&c, at).unwrap(), 10);
+        assert_eq!(purge_step(&c, at).unwrap(), 0);
+        let left: i64 = c.query_row("SELECT COUNT(*) FROM message_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 1);
+    }
+}

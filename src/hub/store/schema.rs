@@ -162,3 +162,47 @@ fn add_audience(conn: &Connection) -> rusqlite::Result<()> {
     }
     tx.commit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database as it was before `audience`: the reference's columns and `seq`.
+    fn old_database(extra_workspace: bool) -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA.replace("sender_type TEXT NOT NULL DEFAULT 'human'", "sender_type TEXT NOT NULL DEFAULT 'human', seq INTEGER").as_str())
+            .unwrap();
+        c.execute("INSERT INTO workspaces (id, name) VALUES ('w0', 'default')", []).unwrap();
+        if extra_workspace {
+            c.execute("INSERT INTO workspaces (id, name) VALUES ('w1', 'team')", []).unwrap();
+        }
+        for (i, kind) in ["agent", "human"].iter().enumerate() {
+            c.execute(
+                "INSERT INTO messages (msg_id, ts, channel, sender, content, sender_type, seq) VALUES (?1, 't', '#g', 's', 'x', ?2, ?3)",
+                rusqlite::params![format!("m{i}"), kind, i as i64 + 1],
+            )
+            .unwrap();
+        }
+        c
+    }
+
+    fn audiences(c: &Connection) -> Vec<Option<String>> {
+        c.prepare("SELECT audience FROM messages ORDER BY id").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn old_rows_get_the_audience_the_old_routing_implied() {
+        let c = old_database(false);
+        migrate(&c).unwrap();
+        assert_eq!(audiences(&c), [Some(String::new()), None], "admin agents' rows to the admin's agents, the rest to everyone");
+        migrate(&c).unwrap();
+        assert_eq!(audiences(&c), [Some(String::new()), None], "migrating again changes nothing");
+    }
+
+    #[test]
+    fn old_rows_of_a_multi_workspace_database_stay_readable_by_everyone() {
+        let c = old_database(true);
+        migrate(&c).unwrap();
+        assert_eq!(audiences(&c), [None, None]);
+    }
+}
