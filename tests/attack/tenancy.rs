@@ -245,6 +245,7 @@ async fn msgs_resent_frame_is_stored_once_even_across_a_restart() {
 /// A WebSocket proxy in front of the hub that, once, swallows the ack of a client's message
 /// and drops the connection: the message is stored, the client never learns it. Returns the
 /// proxy's URL and whether it has swallowed the ack.
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback returns its own error type
 async fn ack_losing_proxy(hub_ws: String) -> (String, Arc<AtomicBool>) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;

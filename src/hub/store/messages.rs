@@ -79,6 +79,8 @@ impl StoredMessage {
 }
 
 /// What an append did.
+// The hot path: boxing the stored message would cost an allocation for each one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Appended {
     /// Stored now; its live frame goes out.
