@@ -130,6 +130,12 @@ async fn tenancy_every_read_shows_exactly_what_the_token_received_live() {
     assert_eq!(seen(get(&hub, &tb, &path).await.1), [id_b.clone(), id_rest.clone()].into());
     assert_eq!(seen(get(&hub, ADMIN, &path).await.1), [id_b, id_rest].into());
 
+    // Channel listings show a workspace only its own members.
+    let channels = get(&hub, &tb, "/api/channels").await.1;
+    assert_eq!(channels["#t"], json!(["b-one", "b-two"]), "{channels}");
+    let channels = get(&hub, ADMIN, "/api/channels").await.1;
+    assert_eq!(channels["#t"].as_array().unwrap().len(), 6, "{channels}");
+
     // The observer socket stays admin-only.
     let r = reqwest::Client::new().get(hub.http(&format!("/ws?token={ta}"))).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -151,6 +157,11 @@ async fn tenancy_unregistered_workspace_socket_reaches_only_its_workspace() {
     b2.expect_silence(QUIET).await;
     d2.expect_silence(QUIET).await;
     assert!(contents(&get(&hub, &tb, "/api/history/u").await.1).is_empty());
+    // A channel only workspace alpha wrote to is not listed for beta.
+    assert_eq!(anon.say("ghost-a", "#alpha-only", "private").await["type"], "ack");
+    assert!(get(&hub, &ta, "/api/channels").await.1.get("#alpha-only").is_some());
+    assert!(get(&hub, &tb, "/api/channels").await.1.get("#alpha-only").is_none());
+    assert!(get(&hub, &tb, "/api/stats").await.1["channels"].as_array().unwrap().iter().all(|c| c != "#alpha-only"));
     hub.assert_serving().await;
 }
 

@@ -130,17 +130,31 @@ async fn resources(State(st): S, Caller(who): Caller) -> Json<Map<String, Value>
     )
 }
 
-/// Live channels with their members, plus stored channels with `[]`.
-async fn channel_map(st: &HubState) -> ApiResult<BTreeMap<String, BTreeSet<String>>> {
-    let mut map = st.registry.read().channels.clone();
-    for ch in st.store.channels().await? {
+/// Live channels with their members, plus stored channels with `[]`. A workspace token sees
+/// its own workspace's members, and the channels where it has members or rows it may read.
+async fn channel_map(st: &HubState, who: &Principal) -> ApiResult<BTreeMap<String, BTreeSet<String>>> {
+    let mut map = {
+        let inner = st.registry.read();
+        if *who == Principal::Admin {
+            inner.channels.clone()
+        } else {
+            let mine = |name: &String| inner.agents.get(name).is_some_and(|a| a.info.workspace_id == who.workspace_id());
+            inner
+                .channels
+                .iter()
+                .map(|(ch, members)| (ch.clone(), members.iter().filter(|m| mine(m)).cloned().collect::<BTreeSet<_>>()))
+                .filter(|(_, members)| !members.is_empty())
+                .collect()
+        }
+    };
+    for ch in st.store.channels(who.clone()).await? {
         map.entry(ch).or_default();
     }
     Ok(map)
 }
 
-async fn channels(State(st): S, _: Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
-    Ok(Json(channel_map(&st).await?))
+async fn channels(State(st): S, Caller(who): Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
+    Ok(Json(channel_map(&st, &who).await?))
 }
 
 #[derive(Deserialize)]
@@ -159,7 +173,7 @@ async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): B
 
 async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
     let agents: Vec<String> = visible(&st, &who).into_iter().map(|a| a.name).collect();
-    let map = channel_map(&st).await?;
+    let map = channel_map(&st, &who).await?;
     let (live_channels, observers) = {
         let inner = st.registry.read();
         (inner.channels.len(), inner.observers.len())

@@ -226,10 +226,13 @@ pub fn recent(conn: &Connection, reader: &Principal, limit: i64) -> rusqlite::Re
     Ok(rows)
 }
 
-pub fn channels(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached("SELECT DISTINCT channel FROM messages ORDER BY channel")?
-        .query_map([], |r| r.get(0))?
-        .collect()
+/// Channels with rows `reader` may see.
+pub fn channels(conn: &Connection, reader: &Principal) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT channel FROM messages WHERE (?1 IS NULL OR audience IS NULL OR audience = ?1) ORDER BY channel",
+    )?
+    .query_map([reader_scope(reader)], |r| r.get(0))?
+    .collect()
 }
 
 pub fn count(conn: &Connection) -> rusqlite::Result<u64> {

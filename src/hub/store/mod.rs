@@ -136,8 +136,9 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn channels(&self) -> Result<Vec<String>, StoreError> {
-        self.read(messages::channels).await
+    /// Channels with rows `reader` may see.
+    pub async fn channels(&self, reader: Principal) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| messages::channels(c, &reader)).await
     }
 
     pub async fn message_count(&self) -> Result<u64, StoreError> {
