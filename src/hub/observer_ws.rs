@@ -45,7 +45,6 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     if frame.sender == "unknown" {
         frame.sender = "user".into();
     }
-    frame.id = uuid::Uuid::new_v4().to_string();
     frame.ts = now_ts();
     let refuse = |e: FrameError| {
         state.metrics.frame_errors.inc();
