@@ -87,7 +87,9 @@ impl HubState {
             frame.payload.insert("metadata".into(), Value::Object(metadata.clone()));
         }
         let content = frame.content().to_string();
-        frame.id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered (UUID v7): the msg_id index grows at its right edge instead of taking
+        // a random page per insert, which halved the group commit's throughput.
+        frame.id = uuid::Uuid::now_v7().to_string();
         let msg = NewMessage {
             msg_id: frame.id.clone(),
             key: origin.key,
