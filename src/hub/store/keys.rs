@@ -1,7 +1,12 @@
 //! Idempotency keys: the client's frame id per (workspace, sender), kept for [`KEY_LIFETIME`]
 //! so a message resent after a lost ack — even across a hub restart — is stored once and acked
-//! with its first `seq` and `msg_id`. Claimed inside the writer's transaction, so two copies in
-//! one group-commit batch are told apart too.
+//! with its first `seq` and `msg_id`. The key lives on the message row (`client_key`, unique per
+//! sender while set: one index entry, no extra row), so the insert itself decides, inside the
+//! writer's transaction, and two copies in one group-commit batch are told apart too.
+//!
+//! Expiry needs no time on each row: every purge run notes how far `messages` reached
+//! (`key_marks`); rows at or below a mark older than the lifetime lose their keys, in steps of
+//! at most [`PURGE_STEP`] ids.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,63 +14,58 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::messages::{NewMessage, Placed};
 
-/// How long a key is remembered.
+/// How long a key is remembered (until the next purge run after that).
 pub const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-/// Most expired keys one purge step deletes (one short write between message batches).
+/// Most message ids one purge step covers (one short write between message batches).
 pub const PURGE_STEP: i64 = 5_000;
 
 pub fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Claims `msg`'s key for the place (`seq`, `msg.msg_id`); when the key is already held and not
-/// expired, returns the holder's place and the message must not be stored.
-pub(super) fn claim(conn: &Connection, msg: &NewMessage, seq: u64, now: i64) -> rusqlite::Result<Option<Placed>> {
+/// The stored place of the message holding `msg`'s key, after an insert that stored nothing.
+pub(super) fn holder(conn: &Connection, msg: &NewMessage) -> rusqlite::Result<Option<Placed>> {
     let Some(key) = &msg.key else { return Ok(None) };
-    let insert = || {
-        conn.prepare_cached(
-            "INSERT INTO message_keys (workspace_id, sender, client_id, msg_id, seq, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![key.workspace, msg.sender, key.id, msg.msg_id, seq as i64, now])
-    };
-    if insert()? == 1 {
-        return Ok(None);
-    }
-    let held: Option<(String, i64)> = conn
-        .prepare_cached(
-            "SELECT msg_id, seq FROM message_keys WHERE workspace_id = ?1 AND sender = ?2 AND client_id = ?3
-               AND created > ?4",
-        )?
-        .query_row(params![key.workspace, msg.sender, key.id, now - KEY_LIFETIME.as_secs() as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    if let Some((msg_id, seq)) = held {
-        return Ok(Some(Placed { seq: seq as u64, msg_id }));
-    }
-    // Expired but not purged yet: a new message. Deleted and inserted again, so the key moves
-    // to the end of the purge order.
-    conn.prepare_cached("DELETE FROM message_keys WHERE workspace_id = ?1 AND sender = ?2 AND client_id = ?3")?
-        .execute(params![key.workspace, msg.sender, key.id])?;
-    insert()?;
-    Ok(None)
+    conn.prepare_cached("SELECT msg_id, seq FROM messages WHERE sender = ?1 AND client_key = ?2")?
+        .query_row(params![msg.sender, key.column()], |r| Ok(Placed { msg_id: r.get(0)?, seq: r.get::<_, i64>(1)? as u64 }))
+        .optional()
 }
 
-/// Deletes expired keys among the oldest [`PURGE_STEP`] ids (keys are inserted in time order, so
-/// the expired ones are at the front); returns how many went. Bounded work per call.
-pub(super) fn purge_step(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
-        "DELETE FROM message_keys WHERE id <= (SELECT MIN(id) FROM message_keys) + ?2 AND created <= ?1",
-    )?
-    .execute(params![now - KEY_LIFETIME.as_secs() as i64, PURGE_STEP - 1])
+/// Notes how far `messages` reaches at `now`, and returns the ids whose keys expired and are
+/// not cleared yet: `(cleared through, expired through)`. The oldest mark kept is where the
+/// last run cleared through.
+pub(super) fn mark(conn: &Connection, now: i64) -> rusqlite::Result<Option<(i64, i64)>> {
+    conn.prepare_cached("INSERT OR REPLACE INTO key_marks (at, last_id) VALUES (?1, (SELECT COALESCE(MAX(id), 0) FROM messages))")?
+        .execute([now])?;
+    let (from, to): (i64, Option<i64>) = conn.query_row(
+        "SELECT (SELECT last_id FROM key_marks ORDER BY at LIMIT 1),
+                (SELECT last_id FROM key_marks WHERE at <= ?1 ORDER BY at DESC LIMIT 1)",
+        [now - KEY_LIFETIME.as_secs() as i64],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(to.filter(|t| *t > from).map(|t| (from, t)))
+}
+
+/// Clears the keys of ids in `(from, to]`, at most [`PURGE_STEP`] ids of them; returns the id it
+/// cleared through and how many keys went.
+pub(super) fn clear_step(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, usize)> {
+    let through = to.min(from + PURGE_STEP);
+    let n = conn
+        .prepare_cached("UPDATE messages SET client_key = NULL WHERE id > ?1 AND id <= ?2 AND client_key IS NOT NULL")?
+        .execute(params![from, through])?;
+    Ok((through, n))
+}
+
+/// After clearing through `to`: the marks below it are spent (the one at `to` stays as the floor).
+pub(super) fn forget_marks(conn: &Connection, to: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM key_marks WHERE last_id < ?1", [to])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::store::messages::{Audience, ClientKey};
+    use crate::hub::store::messages::{Audience, ClientKey, insert};
 
     fn db() -> Connection {
         let c = Connection::open_in_memory().unwrap();
@@ -73,10 +73,10 @@ mod tests {
         c
     }
 
-    fn msg(sender: &str, id: &str, msg_id: &str) -> NewMessage {
+    fn msg(workspace: &str, sender: &str, id: &str, msg_id: &str) -> NewMessage {
         NewMessage {
             msg_id: msg_id.into(),
-            key: Some(ClientKey { workspace: String::new(), id: id.into() }),
+            key: Some(ClientKey { workspace: workspace.into(), id: id.into() }),
             audience: Audience::Everyone,
             ts: String::new(),
             channel: "#g".into(),
@@ -89,30 +89,40 @@ mod tests {
     }
 
     #[test]
-    fn a_key_is_held_per_sender_until_it_expires() {
+    fn a_key_is_held_per_workspace_and_sender() {
         let c = db();
-        let now = 1_000_000;
-        assert_eq!(claim(&c, &msg("a", "m0", "h1"), 1, now).unwrap(), None);
-        assert_eq!(claim(&c, &msg("a", "m0", "h2"), 2, now + 5).unwrap(), Some(Placed { seq: 1, msg_id: "h1".into() }));
-        assert_eq!(claim(&c, &msg("b", "m0", "h3"), 2, now).unwrap(), None, "another sender's key");
-        let later = now + KEY_LIFETIME.as_secs() as i64 + 1;
-        assert_eq!(claim(&c, &msg("a", "m0", "h4"), 3, later).unwrap(), None, "an expired key is free again");
-        assert_eq!(claim(&c, &msg("a", "m0", "h5"), 4, later).unwrap(), Some(Placed { seq: 3, msg_id: "h4".into() }));
+        assert!(insert(&c, &msg("", "a", "m0", "h1"), 1).unwrap());
+        let again = msg("", "a", "m0", "h2");
+        assert!(!insert(&c, &again, 2).unwrap());
+        assert_eq!(holder(&c, &again).unwrap(), Some(Placed { seq: 1, msg_id: "h1".into() }));
+        assert!(insert(&c, &msg("", "b", "m0", "h3"), 2).unwrap(), "another sender's key");
+        assert!(insert(&c, &msg("w1", "a", "m0", "h4"), 3).unwrap(), "another workspace's key");
+        let mut unkeyed = msg("", "a", "", "h5");
+        unkeyed.key = None;
+        assert!(insert(&c, &unkeyed, 4).unwrap());
+        assert!(insert(&c, &NewMessage { msg_id: "h6".into(), ..unkeyed }, 5).unwrap());
     }
 
     #[test]
-    fn purge_deletes_only_expired_keys_in_bounded_steps() {
+    fn keys_expire_after_their_lifetime_in_bounded_steps() {
         let c = db();
-        let now = 1_000_000;
-        for i in 0..(PURGE_STEP + 10) {
-            claim(&c, &msg("a", &format!("old{i}"), "h"), 1, now).unwrap();
+        let t0 = 1_000_000;
+        assert_eq!(mark(&c, t0).unwrap(), None, "nothing expired yet");
+        let old = PURGE_STEP + 10;
+        for i in 0..old {
+            assert!(insert(&c, &msg("", "a", &format!("old{i}"), &format!("h{i}")), i as u64 + 1).unwrap());
         }
-        claim(&c, &msg("a", "new", "h"), 1, now + 100).unwrap();
-        let at = now + KEY_LIFETIME.as_secs() as i64 + 50;
-        assert_eq!(purge_step(&c, at).unwrap() as i64, PURGE_STEP);
-        assert_eq!(purge_step(&c, at).unwrap(), 10);
-        assert_eq!(purge_step(&c, at).unwrap(), 0);
-        let left: i64 = c.query_row("SELECT COUNT(*) FROM message_keys", [], |r| r.get(0)).unwrap();
-        assert_eq!(left, 1);
+        assert_eq!(mark(&c, t0 + 60).unwrap(), None);
+        assert!(insert(&c, &msg("", "a", "young", "hy"), old as u64 + 1).unwrap());
+        let now = t0 + 60 + KEY_LIFETIME.as_secs() as i64;
+        let (from, to) = mark(&c, now).unwrap().expect("the first rows expired");
+        assert_eq!((from, to), (0, old));
+        let (through, n) = clear_step(&c, from, to).unwrap();
+        assert_eq!((through, n as i64), (PURGE_STEP, PURGE_STEP), "one step covers at most PURGE_STEP ids");
+        assert_eq!(clear_step(&c, through, to).unwrap(), (old, 10));
+        forget_marks(&c, to).unwrap();
+        assert_eq!(mark(&c, now + 1).unwrap(), None, "cleared through the expired mark");
+        assert!(insert(&c, &msg("", "a", "old0", "again"), old as u64 + 2).unwrap(), "an expired key is free again");
+        assert!(!insert(&c, &msg("", "a", "young", "hy2"), old as u64 + 3).unwrap(), "a young key still holds");
     }
 }

@@ -41,6 +41,14 @@ pub struct ClientKey {
     pub id: String,
 }
 
+impl ClientKey {
+    /// As stored in `client_key` beside the sender: workspace ids (UUIDs, or "" for the admin)
+    /// hold no space, so the first space ends the workspace.
+    pub fn column(&self) -> String {
+        format!("{} {}", self.workspace, self.id)
+    }
+}
+
 /// Where a message was stored: what its ack tells the sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
@@ -131,17 +139,30 @@ impl HistoryRow {
     }
 }
 
-pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::Result<()> {
+/// Inserts the row unless another row of the sender holds its key; true when stored.
+pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::Result<bool> {
     let mentions = (!m.mentions.is_empty()).then(|| serde_json::to_string(&m.mentions).expect("strings serialize"));
     let metadata = (!m.metadata.is_empty()).then(|| serde_json::to_string(&m.metadata).expect("json serializes"));
-    conn.prepare_cached(
-        "INSERT INTO messages (msg_id, ts, channel, sender, content, mentions, metadata, sender_type, seq, audience)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        m.msg_id, m.ts, m.channel, m.sender, m.content, mentions, metadata, m.sender_type, seq as i64, m.audience.scope()
-    ])?;
-    Ok(())
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO messages (msg_id, ts, channel, sender, content, mentions, metadata, sender_type, seq, audience, client_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (sender, client_key) WHERE client_key IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            m.msg_id,
+            m.ts,
+            m.channel,
+            m.sender,
+            m.content,
+            mentions,
+            metadata,
+            m.sender_type,
+            seq as i64,
+            m.audience.scope(),
+            m.key.as_ref().map(ClientKey::column)
+        ])?;
+    Ok(n == 1)
 }
 
 /// Largest history page one read returns; clients page with `after_seq`.

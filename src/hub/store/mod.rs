@@ -145,16 +145,18 @@ impl Store {
         self.read(messages::count).await
     }
 
-    /// Deletes the idempotency keys older than their lifetime, in bounded steps that each run
+    /// Clears the idempotency keys older than their lifetime, in bounded steps that each run
     /// between message batches; returns how many went.
     pub async fn purge_expired_keys(&self) -> Result<usize, StoreError> {
-        let mut total = 0;
-        loop {
-            let n = self.write(|c| keys::purge_step(c, keys::unix_now())).await?;
-            total += n;
-            if (n as i64) < keys::PURGE_STEP {
-                return Ok(total);
-            }
+        let now = keys::unix_now();
+        let Some((mut from, to)) = self.write(move |c| keys::mark(c, now)).await? else { return Ok(0) };
+        let mut cleared = 0;
+        while from < to {
+            let (through, n) = self.write(move |c| keys::clear_step(c, from, to)).await?;
+            from = through;
+            cleared += n;
         }
+        self.write(move |c| keys::forget_marks(c, to)).await?;
+        Ok(cleared)
     }
 }

@@ -94,15 +94,9 @@ CREATE TABLE IF NOT EXISTS todos (
     closed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_todos_status ON todos(status);
-CREATE TABLE IF NOT EXISTS message_keys (
-    id INTEGER PRIMARY KEY,
-    workspace_id TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    msg_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    created INTEGER NOT NULL,
-    UNIQUE (workspace_id, sender, client_id)
+CREATE TABLE IF NOT EXISTS key_marks (
+    at INTEGER PRIMARY KEY,
+    last_id INTEGER NOT NULL
 );
 ";
 
@@ -130,6 +124,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_channel_seq ON messages(channel, seq);")?;
     add_audience(conn)?;
+    add_client_key(conn)?;
     // The reference's indexes on `channel` (a prefix of the one above), `sender` and `ts` serve
     // no query here (every read is by channel and seq, or by id), and each costs a b-tree insert
     // per message.
@@ -140,6 +135,17 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     // Reactions look messages up by id.
     conn.execute_batch("CREATE INDEX IF NOT EXISTS idx_messages_msg_id ON messages(msg_id);")?;
     Ok(())
+}
+
+/// Adds `client_key` (the sender's idempotency key while it lives, see `keys`), unique per sender.
+fn add_client_key(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'client_key'")?.exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN client_key TEXT;")?;
+    }
+    conn.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_client_key ON messages(sender, client_key) WHERE client_key IS NOT NULL;",
+    )
 }
 
 /// Adds `audience` (who may read a row; NULL: everyone). Rows stored before it get what the

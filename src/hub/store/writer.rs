@@ -135,7 +135,6 @@ impl Writer {
         let mut assigned: HashMap<&str, u64> = HashMap::new();
         // Per message: its new seq, or the place of the copy its key already names.
         let mut placed = Vec::with_capacity(batch.len());
-        let now = keys::unix_now();
         // IMMEDIATE takes the write lock first, so reading each channel's head inside the
         // transaction stays right even when another hub process (dev beside stable) writes too.
         let result = (|| -> rusqlite::Result<()> {
@@ -146,11 +145,12 @@ impl Writer {
                     None => messages::head_seq(&tx, &msg.channel)?,
                 };
                 let next = head + 1;
-                if let Some(first) = keys::claim(&tx, msg, next, now)? {
+                if !messages::insert(&tx, msg, next)? {
+                    // Its key is held: a resend. The first copy's place, not a second row.
+                    let first = keys::holder(&tx, msg)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                     placed.push(Err(first));
                     continue;
                 }
-                messages::insert(&tx, msg, next)?;
                 assigned.insert(&msg.channel, next);
                 placed.push(Ok(next));
             }
