@@ -93,6 +93,7 @@ impl ClientOptions {
 /// What `send` returns once the hub committed the message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
+    /// The hub's `msg_id`: what live frames, history rows and reactions name the message by.
     pub id: String,
     pub seq: u64,
 }
@@ -127,19 +128,20 @@ impl OrochiClient {
         Frame::new(kind, &self.name, payload)
     }
 
-    /// Sends a message; resolves when the hub acked it after the commit.
+    /// Sends a message; resolves when the hub acked it after the commit. A message whose ack a
+    /// dropped connection lost is sent again after the reconnect, with the same frame id, which
+    /// the hub stores once.
     pub async fn send(&self, channel: &str, content: &str, metadata: Option<Map<String, Value>>) -> Result<Receipt, ClientError> {
         let mut payload = json!({"channel": channel, "content": content});
         if let Some(m) = metadata {
             payload["metadata"] = Value::Object(m);
         }
-        let frame = self.frame("message", payload);
-        let id = frame.id.clone();
-        let ack = self.request(frame).await?;
-        let seq = ack.payload.get("seq").and_then(Value::as_u64).ok_or_else(|| {
-            ClientError::Protocol("the ack carries no seq (is this a Rust hub?)".into())
-        })?;
-        Ok(Receipt { id, seq })
+        let ack = self.request(self.frame("message", payload)).await?;
+        let (seq, id) = (ack.payload.get("seq").and_then(Value::as_u64), ack.str_field("msg_id"));
+        match (seq, id) {
+            (Some(seq), Some(id)) => Ok(Receipt { id: id.to_string(), seq }),
+            _ => Err(ClientError::Protocol("the ack carries no seq or msg_id (is this a current Rust hub?)".into())),
+        }
     }
 
     /// Online agents and their channels.

@@ -34,6 +34,10 @@ pub enum Command {
 /// What a reply with a given `ref` completes.
 enum Pending {
     Caller(oneshot::Sender<Result<Frame, ClientError>>),
+    /// A message not acked yet: sent again, with the same id, after a reconnect. The hub keys
+    /// messages by (sender, frame id), so a copy it already stored is acked with its first place
+    /// and not stored twice. `order` keeps resends in the order of the first sends.
+    Send { frame: Frame, order: u64, reply: oneshot::Sender<Result<Frame, ClientError>> },
     Subscribe { channel: String, join: bool, reply: oneshot::Sender<Result<(), ClientError>> },
     /// Learning a channel's head `seq` (limit 1) or replaying after a known one.
     Sync(String),
@@ -51,7 +55,7 @@ pub async fn start(opts: ClientOptions, shared: Arc<Shared>) -> Result<(mpsc::Se
     let (commands, command_rx) = mpsc::channel(1024);
     let (events_tx, events) = mpsc::channel(10_000);
     let tracker = Tracker { last: opts.channels.iter().map(|c| (c.clone(), None)).collect(), ..Default::default() };
-    let mut task = Task { opts, events: events_tx, pending: HashMap::new(), tracker, shared };
+    let mut task = Task { opts, events: events_tx, pending: HashMap::new(), sends: 0, tracker, shared };
     let ws = task.handshake(ws).await?;
     task.shared.connected(false);
     tokio::spawn(task.run(ws, command_rx));
@@ -94,6 +98,8 @@ struct Task {
     opts: ClientOptions,
     events: mpsc::Sender<Frame>,
     pending: HashMap<String, Pending>,
+    /// Number of the next message send (see [`Pending::Send`]).
+    sends: u64,
     tracker: Tracker,
     shared: Arc<Shared>,
 }
@@ -138,9 +144,10 @@ impl Task {
         let mut attempt = 0u32;
         loop {
             let closed = self.serve(&mut ws, &mut commands).await;
-            self.fail_pending();
-            self.shared.disconnected(closed || !self.opts.reconnect);
-            if closed || !self.opts.reconnect {
+            let ends = closed || !self.opts.reconnect;
+            self.fail_pending(!ends);
+            self.shared.disconnected(ends);
+            if ends {
                 break;
             }
             ws = loop {
@@ -151,6 +158,7 @@ impl Task {
                         Ok(w) => break w,
                         Err(ClientError::AuthRefused) => {
                             tracing::error!("hub refused the token on reconnect; giving up");
+                            self.fail_pending(false);
                             self.shared.disconnected(true);
                             return;
                         }
@@ -164,6 +172,8 @@ impl Task {
             attempt = 0;
             self.shared.connected(true);
             tracing::info!(agent = %self.opts.name, "reconnected; resuming channels");
+            // A failed resend shows as a failed read in `serve`, which reconnects again.
+            let _ = self.resend(&mut ws).await;
         }
     }
 
@@ -184,8 +194,15 @@ impl Task {
                         return true;
                     }
                     Some(Command::Request { frame, reply }) => {
-                        self.pending.insert(frame.id.clone(), Pending::Caller(reply));
-                        if write(ws, &frame).await.is_err() { return false; }
+                        let sent = write(ws, &frame).await;
+                        let pending = if frame.kind == "message" {
+                            self.sends += 1;
+                            Pending::Send { frame: frame.clone(), order: self.sends, reply }
+                        } else {
+                            Pending::Caller(reply)
+                        };
+                        self.pending.insert(frame.id.clone(), pending);
+                        if sent.is_err() { return false; }
                     }
                     Some(Command::Subscribe { channel, join, reply }) => {
                         let f = Frame::new(if join { "subscribe" } else { "unsubscribe" }, &self.opts.name, json!({"channel": channel}));
@@ -252,7 +269,7 @@ impl Task {
     async fn complete(&mut self, ws: &mut Ws, pending: Pending, frame: Frame) -> Result<(), ClientError> {
         let result = if frame.kind == "error" { Err(refused(&frame.payload)) } else { Ok(frame) };
         match pending {
-            Pending::Caller(reply) => {
+            Pending::Caller(reply) | Pending::Send { reply, .. } => {
                 let _ = reply.send(result);
             }
             Pending::Subscribe { channel, join, reply } => {
@@ -331,15 +348,39 @@ impl Task {
         let _ = self.events.send(frame).await;
     }
 
-    fn fail_pending(&mut self) {
-        for (_, p) in self.pending.drain() {
+    /// Fails what the lost connection can no longer answer; unacked messages stay for
+    /// [`Task::resend`] when `keep_sends` (a reconnect follows).
+    fn fail_pending(&mut self, keep_sends: bool) {
+        let pending = std::mem::take(&mut self.pending);
+        for (id, p) in pending {
             match p {
-                Pending::Caller(reply) => drop(reply.send(Err(ClientError::Disconnected))),
+                Pending::Send { .. } if keep_sends => drop(self.pending.insert(id, p)),
+                Pending::Caller(reply) | Pending::Send { reply, .. } => drop(reply.send(Err(ClientError::Disconnected))),
                 Pending::Subscribe { reply, .. } => drop(reply.send(Err(ClientError::Disconnected))),
                 Pending::Sync(_) => {}
             }
         }
         self.tracker.syncing.clear();
+    }
+
+    /// Sends every unacked message again, in first-send order, with its original id.
+    async fn resend(&mut self, ws: &mut Ws) -> Result<(), ClientError> {
+        let mut unacked: Vec<(u64, &Frame)> = self
+            .pending
+            .values()
+            .filter_map(|p| match p {
+                Pending::Send { frame, order, .. } => Some((*order, frame)),
+                _ => None,
+            })
+            .collect();
+        unacked.sort_by_key(|(order, _)| *order);
+        if !unacked.is_empty() {
+            tracing::info!(agent = %self.opts.name, count = unacked.len(), "resending unacked messages");
+        }
+        for (_, frame) in unacked {
+            write(ws, frame).await?;
+        }
+        Ok(())
     }
 }
 

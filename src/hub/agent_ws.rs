@@ -24,7 +24,8 @@ use super::payload::{
 use super::profile;
 use super::rate::TokenBucket;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
-use super::store::{HistoryQuery, StoreError, StoredMessage, page_limit};
+use super::router::Origin;
+use super::store::{Audience, ClientKey, HistoryQuery, Placed, StoreError, page_limit};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
@@ -348,16 +349,19 @@ impl Session {
             _ => {}
         }
         st.names.claim(principal.workspace_id(), &frame.sender).await?;
-        let scope = match (&self.name, principal) {
-            (None, Principal::Admin) => None,
-            _ => Some(principal.workspace_id().to_string()),
+        // The reference's routing: the admin without a registered name reaches everyone,
+        // every other sender its own workspace ("" for the admin's agents).
+        let audience = match (&self.name, principal) {
+            (None, Principal::Admin) => Audience::Everyone,
+            _ => Audience::Workspace(principal.workspace_id().to_string()),
         };
         let id = frame.id.clone();
+        let origin = Origin { audience, key: Some(ClientKey { workspace: principal.workspace_id().to_string(), id: id.clone() }) };
         let conn = self.conn.clone();
         let state = self.state.clone();
-        let reply = Box::new(move |result: Result<&StoredMessage, &StoreError>| {
+        let reply = Box::new(move |result: Result<&Placed, &StoreError>| {
             let frame = match result {
-                Ok(stored) => Frame::ack(&id, Some(stored.seq)),
+                Ok(placed) => Frame::ack(&id, Some((placed.seq, &placed.msg_id))),
                 Err(e) => Frame::error(&FrameError {
                     reference: Some(id.clone()),
                     ..FrameError::new(ErrorCode::StoreUnavailable, format!("not stored: {e}"))
@@ -366,7 +370,7 @@ impl Session {
             conn.send_text(frame.to_json(), &state.metrics);
             conn.message_committed(size);
         });
-        st.submit(frame, scope, reply).await?;
+        st.submit(frame, origin, reply).await?;
         self.conn.message_submitted(size);
         self.conn.uncommitted_within_budget().await;
         Ok(Flow::Deferred)
@@ -409,7 +413,7 @@ impl Session {
         let rows = self
             .state
             .store
-            .history(HistoryQuery { channel: channel.clone(), since, after_seq, limit, sender, contains })
+            .history(HistoryQuery { reader: self.conn.principal.clone(), channel: channel.clone(), since, after_seq, limit, sender, contains })
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let history: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();

@@ -39,6 +39,9 @@ use store::{Store, StoreError};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// How often expired idempotency keys are deleted (in bounded steps between message batches).
+const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error(transparent)]
@@ -183,6 +186,22 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
             tokio::select! {
                 _ = tick.tick() => { reaper_state.reap(); }
                 _ = stopped.wait_for(|s| *s) => break,
+            }
+        }
+    }));
+    let purge_state = state.clone();
+    let mut stopped = state.shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_PURGE_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+            match purge_state.store.purge_expired_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "purged expired message keys"),
+                Err(e) => tracing::warn!(error = %e, "purging expired message keys failed"),
             }
         }
     }));

@@ -10,7 +10,8 @@ use super::HubState;
 use super::agent_ws::check_frame_size;
 use super::auth::Principal;
 use super::conn::{Conn, close_code, write_loop};
-use super::store::{StoreError, StoredMessage};
+use super::router::Origin;
+use super::store::{Audience, Placed, StoreError};
 use crate::protocol::{Frame, FrameError, now_ts, parse_frame};
 
 pub async fn run(state: Arc<HubState>, socket: WebSocket) {
@@ -58,14 +59,14 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     if frame.sender == "unknown" {
         frame.sender = "user".into();
     }
-    frame.id = uuid::Uuid::new_v4().to_string();
     frame.ts = now_ts();
     // The same rule as every sender: a name the admin workspace holds, or a free one.
     if let Err(e) = state.names.claim(conn.principal.workspace_id(), &frame.sender).await {
         return refuse(e.into());
     }
-    let reply = Box::new(|_: Result<&StoredMessage, &StoreError>| {});
-    if let Err(e) = state.submit(frame, None, reply).await {
+    let reply = Box::new(|_: Result<&Placed, &StoreError>| {});
+    // The admin posting without a name: every workspace on the channel receives it.
+    if let Err(e) = state.submit(frame, Origin { audience: Audience::Everyone, key: None }, reply).await {
         refuse(e);
     }
 }

@@ -68,7 +68,7 @@ pub async fn handle(st: &Arc<HubState>, principal: &Principal, name: &str, frame
     let extra = match frame.kind.as_str() {
         "react" => {
             let (id, emoji) = (reactions::message_id(p)?, reactions::emoji(p)?);
-            let t = st.toggle_reaction(id.clone(), emoji.clone(), name.to_string()).await?;
+            let t = st.toggle_reaction(principal, id.clone(), emoji.clone(), name.to_string()).await?;
             json!({"action": t.action, "message_id": id, "emoji": emoji, "channel": t.channel, "reactions": t.reactions})
         }
         "health" => {

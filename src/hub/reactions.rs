@@ -7,7 +7,8 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use super::HubState;
-use super::store::{Store, StoreError};
+use super::auth::Principal;
+use super::store::{Store, StoreError, reader_scope};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
 
 /// emoji -> reactors, sorted.
@@ -56,15 +57,21 @@ fn for_message(c: &rusqlite::Connection, id: &str) -> rusqlite::Result<Reactions
 }
 
 impl HubState {
-    /// Adds the reaction, or removes it when `reactor` already gave it; tells observers.
-    pub async fn toggle_reaction(&self, message_id: String, emoji: String, reactor: String) -> Result<Toggled, FrameError> {
-        let (id, e, who) = (message_id.clone(), emoji.clone(), reactor.clone());
+    /// Adds the reaction, or removes it when `reactor` already gave it; tells observers. A
+    /// message `by` may not read is not found.
+    pub async fn toggle_reaction(&self, by: &Principal, message_id: String, emoji: String, reactor: String) -> Result<Toggled, FrameError> {
+        let (id, e, who, scope) = (message_id.clone(), emoji.clone(), reactor.clone(), reader_scope(by));
         let done = self
             .store
             .write(move |c| {
                 let tx = c.transaction()?;
                 let channel: Option<String> = tx
-                    .query_row("SELECT channel FROM messages WHERE msg_id = ?1 LIMIT 1", [&id], |r| r.get(0))
+                    .query_row(
+                        "SELECT channel FROM messages WHERE msg_id = ?1
+                           AND (?2 IS NULL OR audience IS NULL OR audience = ?2) LIMIT 1",
+                        params![id, scope],
+                        |r| r.get(0),
+                    )
                     .optional()?;
                 let Some(channel) = channel else { return Ok(None) };
                 let removed = tx.execute(
@@ -91,12 +98,21 @@ impl HubState {
     }
 }
 
-/// Reactions of the given messages; messages without any are left out.
-pub async fn of_messages(store: &Store, ids: Vec<String>) -> Result<BTreeMap<String, Reactions>, StoreError> {
+/// Reactions of the given messages that `reader` may read; messages without any are left out.
+pub async fn of_messages(store: &Store, reader: &Principal, ids: Vec<String>) -> Result<BTreeMap<String, Reactions>, StoreError> {
+    let scope = reader_scope(reader);
     store
         .read(move |c| {
             let mut out = BTreeMap::new();
+            let mut visible = c.prepare_cached(
+                "SELECT 1 FROM messages WHERE msg_id = ?1 AND (audience IS NULL OR audience = ?2)",
+            )?;
             for id in ids {
+                if let Some(w) = &scope
+                    && !visible.exists(params![id, w])?
+                {
+                    continue;
+                }
                 let r = for_message(c, &id)?;
                 if !r.is_empty() {
                     out.insert(id, r);

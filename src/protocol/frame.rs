@@ -111,11 +111,13 @@ impl Frame {
         }
     }
 
-    /// `{status:"ok", ref}`, plus `seq` for a stored message.
-    pub fn ack(reference: &str, seq: Option<u64>) -> Self {
+    /// `{status:"ok", ref}` (`ref`: the client's frame id), plus `seq` and the hub's `msg_id`
+    /// for a stored message.
+    pub fn ack(reference: &str, stored: Option<(u64, &str)>) -> Self {
         let mut payload = json!({"status": "ok", "ref": reference});
-        if let Some(seq) = seq {
+        if let Some((seq, msg_id)) = stored {
             payload["seq"] = seq.into();
+            payload["msg_id"] = msg_id.into();
         }
         Self::server("ack", payload)
     }

@@ -1,7 +1,6 @@
 //! The real `scitex-orochi serve` in a child process: signals, timeouts, descriptor limits and
 //! memory only show there (the test harness itself ignores SIGPIPE).
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use tokio::process::{Child, Command};
 #[allow(dead_code)]
 pub mod common;
 
-pub use common::{ADMIN, Peer, WAIT};
+pub use common::{ADMIN, Peer};
 
 /// A hub child with ephemeral ports on 127.0.0.1 and its own data folder; killed on drop.
 pub struct ChildHub {
@@ -19,6 +18,32 @@ pub struct ChildHub {
     pub ws_port: u16,
     pub http_port: u16,
     pub dir: tempfile::TempDir,
+    /// The settings given to [`ChildHub::start_with`], kept for [`ChildHub::restart`].
+    extra: Vec<(String, String)>,
+}
+
+/// Starts `serve` on `dir` and the ports; `None` when it exits or never becomes healthy.
+async fn launch(dir: &std::path::Path, ws_port: u16, http_port: u16, extra: &[(String, String)]) -> Option<Child> {
+    let mut cmd = Command::new(binary());
+    cmd.arg("serve").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCITEX_OROCHI_")) {
+        cmd.env_remove(k);
+    }
+    cmd.envs(base_env(dir, ws_port, http_port));
+    cmd.envs(extra.iter().cloned());
+    let mut child = cmd.spawn().expect("the hub binary starts");
+    let base = format!("http://127.0.0.1:{http_port}");
+    for _ in 0..300 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+            return Some(child);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill().await;
+    None
 }
 
 /// Settings every child gets; tests add their own with [`ChildHub::start_with`].
@@ -48,29 +73,26 @@ impl ChildHub {
     /// between choosing it and binding it.
     pub async fn start_with(extra: &[(&str, &str)]) -> ChildHub {
         let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<(String, String)> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         for _ in 0..5 {
             let (ws_port, http_port) = (common::free_port(), common::free_port());
-            let mut cmd = Command::new(binary());
-            cmd.arg("serve").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true);
-            for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SCITEX_OROCHI_")) {
-                cmd.env_remove(k);
+            if let Some(child) = launch(dir.path(), ws_port, http_port, &extra).await {
+                return ChildHub { child, ws_port, http_port, dir, extra };
             }
-            cmd.envs(base_env(dir.path(), ws_port, http_port));
-            cmd.envs(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-            let mut child = cmd.spawn().expect("the hub binary starts");
-            let base = format!("http://127.0.0.1:{http_port}");
-            for _ in 0..300 {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                if reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
-                    return ChildHub { child, ws_port, http_port, dir };
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let _ = child.kill().await;
         }
         panic!("the hub child never became healthy");
+    }
+
+    /// Kills the child (SIGKILL) and starts it again on the same data folder, ports and settings.
+    pub async fn restart(&mut self) {
+        self.child.kill().await.unwrap();
+        for _ in 0..5 {
+            if let Some(child) = launch(self.dir.path(), self.ws_port, self.http_port, &self.extra).await {
+                self.child = child;
+                return;
+            }
+        }
+        panic!("the restarted hub child never became healthy");
     }
 
     pub fn pid(&self) -> u32 {
@@ -123,9 +145,6 @@ impl ChildHub {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
 }
 
 /// The binary under test, built by cargo for this test target.

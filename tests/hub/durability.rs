@@ -56,7 +56,8 @@ async fn every_acked_message_survives_kill_9_with_gapless_seq() {
         let Message::Text(t) = msg else { continue };
         let f: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
         if f["type"] == "ack" {
-            acked.insert(f["payload"]["ref"].as_str().unwrap().into(), f["payload"]["seq"].as_u64().unwrap());
+            // Stored rows are named by the hub's msg_id, which the ack carries.
+            acked.insert(f["payload"]["msg_id"].as_str().unwrap().into(), f["payload"]["seq"].as_u64().unwrap());
             if acked.len() == 300 {
                 hub.start_kill().unwrap();
             }

@@ -20,7 +20,9 @@ async fn message_reaches_subscribers_not_sender_with_seq_and_durable_ack() {
     assert_eq!(got["sender"], "alice");
     assert_eq!(got["payload"]["content"], "hello");
     assert_eq!(got["seq"], 1);
-    assert_eq!(got["id"], ack["payload"]["ref"]);
+    // The live frame is named by the hub's msg_id (from the ack), not the client's frame id.
+    assert_eq!(got["id"], ack["payload"]["msg_id"]);
+    assert_ne!(got["id"], ack["payload"]["ref"]);
     // Key order of the envelope is the reference's.
     let text = got.to_string();
     assert!(text.find("\"type\"") < text.find("\"sender\"") && text.find("\"payload\"") < text.find("\"id\""));

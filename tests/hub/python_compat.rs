@@ -234,14 +234,16 @@ async fn published_python_client_works_against_our_hub() {
         assert_eq!(got["payload"]["channel"], "#general");
         assert_eq!(got["payload"]["content"], "hello from python, @rust-other");
         assert_eq!(got["payload"]["metadata"], json!({"k": "v", "n": 1}));
-        assert_eq!(got["id"], sent["id"], "the original frame id is forwarded");
+        // The hub names the message: the live id is its msg_id, not the client's frame id.
+        assert_ne!(got["id"], sent["id"], "the hub's msg_id, not the client's frame id");
+        let msg_id = got["id"].clone();
         assert!(got["ts"].as_str().is_some_and(|t| t >= sent["ts"].as_str().unwrap()), "the hub stamps its own ts");
         let by_mention = other.recv_until(|f| f["type"] == "message").await;
-        assert_eq!(by_mention["id"], sent["id"], "@rust-other reaches an agent not on #general");
+        assert_eq!(by_mention["id"], msg_id, "@rust-other reaches an agent not on #general");
         assert_eq!(by_mention["payload"]["channel"], "#general");
         watch.expect_silence(Duration::from_millis(200)).await;
         other.expect_silence(Duration::from_millis(100)).await;
-        let seen_by_observer = observer.recv_until(|f| f["type"] == "message" && f["id"] == sent["id"]).await;
+        let seen_by_observer = observer.recv_until(|f| f["type"] == "message" && f["id"] == msg_id).await;
         assert_eq!(seen_by_observer["sender"], PY);
 
         // --- subscribe, update_status, heartbeat ---
@@ -300,7 +302,7 @@ async fn published_python_client_works_against_our_hub() {
         assert_eq!(general.len(), 1, "{general:?}");
         let row = &general[0];
         check_row_shape(row);
-        assert_eq!(row["msg_id"], sent["id"]);
+        assert_eq!(row["msg_id"], msg_id);
         assert!(row["ts"].as_str().is_some_and(|t| t >= sent["ts"].as_str().unwrap()), "the stored ts is the hub's");
         assert_eq!(row["channel"], "#general");
         assert_eq!(row["sender"], PY);

@@ -48,13 +48,13 @@ async fn react(State(st): S, _: Admin, Body(body): Body<Map<String, Value>>) -> 
         _ => return Err(ApiError::bad_request("reactor must be an agent or user name")),
     };
     names::check(&reactor)?;
-    let t = st.toggle_reaction(id.clone(), emoji.clone(), reactor.clone()).await.map_err(frame_error)?;
+    let t = st.toggle_reaction(&Principal::Admin, id.clone(), emoji.clone(), reactor.clone()).await.map_err(frame_error)?;
     Ok(Json(json!({"status": "ok", "action": t.action, "message_id": id, "emoji": emoji, "reactor": reactor,
         "channel": t.channel, "reactions": t.reactions})))
 }
 
 /// `?message_ids=a,b,c` → `{id: {emoji: [reactors]}}` for the ids that have reactions.
-async fn list_reactions(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
+async fn list_reactions(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Value>> {
     let ids: Vec<String> = q
         .get("message_ids")
         .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
@@ -62,7 +62,7 @@ async fn list_reactions(State(st): S, _: Caller, Query(q): Query<HashMap<String,
     if ids.is_empty() || ids.len() > MAX_IDS {
         return Err(ApiError::bad_request(format!("message_ids must list 1-{MAX_IDS} comma-separated ids")));
     }
-    Ok(Json(json!(reactions::of_messages(&st.store, ids).await?)))
+    Ok(Json(json!(reactions::of_messages(&st.store, &who, ids).await?)))
 }
 
 /// `{agent, state, reason?, source?, workspace_id?}`: records health (admin; `workspace_id`

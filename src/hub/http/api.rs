@@ -20,7 +20,8 @@ use crate::hub::membership;
 use crate::hub::names;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
-use crate::hub::store::{HistoryQuery, StoreError, StoredMessage};
+use crate::hub::router::Origin;
+use crate::hub::store::{Audience, HistoryQuery, Placed, StoreError};
 use crate::hub::{HubState, VERSION, agent_ws, observer_ws};
 use crate::protocol::{ErrorCode, Frame};
 
@@ -130,25 +131,31 @@ async fn resources(State(st): S, Caller(who): Caller) -> Json<Map<String, Value>
     )
 }
 
-/// Live channels with their members, plus stored channels with `[]`.
-async fn channel_map(st: &HubState) -> ApiResult<BTreeMap<String, BTreeSet<String>>> {
-    let mut map = st.registry.read().channels.clone();
-    for ch in st.store.channels().await? {
+/// Live channels with their members, plus stored channels with `[]`. A workspace token sees
+/// its own workspace's members, and the channels where it has members or rows it may read.
+async fn channel_map(st: &HubState, who: &Principal) -> ApiResult<BTreeMap<String, BTreeSet<String>>> {
+    let mut map = {
+        let inner = st.registry.read();
+        if *who == Principal::Admin {
+            inner.channels.clone()
+        } else {
+            let mine = |name: &String| inner.agents.get(name).is_some_and(|a| a.info.workspace_id == who.workspace_id());
+            inner
+                .channels
+                .iter()
+                .map(|(ch, members)| (ch.clone(), members.iter().filter(|m| mine(m)).cloned().collect::<BTreeSet<_>>()))
+                .filter(|(_, members)| !members.is_empty())
+                .collect()
+        }
+    };
+    for ch in st.store.channels(who.clone()).await? {
         map.entry(ch).or_default();
     }
     Ok(map)
 }
 
-/// Channel names are shared; a workspace token sees only its own workspace's members.
 async fn channels(State(st): S, Caller(who): Caller) -> ApiResult<Json<BTreeMap<String, BTreeSet<String>>>> {
-    let mut map = channel_map(&st).await?;
-    if who != Principal::Admin {
-        let inner = st.registry.read();
-        for members in map.values_mut() {
-            members.retain(|n| inner.agents.get(n).is_some_and(|a| a.info.workspace_id == who.workspace_id()));
-        }
-    }
-    Ok(Json(map))
+    Ok(Json(channel_map(&st, &who).await?))
 }
 
 #[derive(Deserialize)]
@@ -167,7 +174,7 @@ async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): B
 
 async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
     let agents: Vec<String> = visible(&st, &who).into_iter().map(|a| a.name).collect();
-    let map = channel_map(&st).await?;
+    let map = channel_map(&st, &who).await?;
     let (live_channels, observers) = {
         let inner = st.registry.read();
         (inner.channels.len(), inner.observers.len())
@@ -180,9 +187,9 @@ async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
     })))
 }
 
-async fn recent(State(st): S, _: Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Value>>> {
+async fn recent(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Value>>> {
     let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(0, RECENT_CAP);
-    let rows = st.store.recent(limit).await?;
+    let rows = st.store.recent(who, limit).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
 
@@ -192,7 +199,7 @@ fn with_hash(channel: &str) -> String {
 
 async fn history(
     State(st): S,
-    _: Caller,
+    Caller(reader): Caller,
     Path(channel): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Value>>> {
@@ -201,7 +208,8 @@ async fn history(
     let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
     let text = |k: &str| q.get(k).filter(|s| !s.is_empty()).cloned();
     let (since, sender, contains) = (text("since"), text("sender"), text("contains"));
-    let rows = st.store.history(HistoryQuery { channel: with_hash(&channel), since, after_seq, limit, sender, contains }).await?;
+    let q = HistoryQuery { reader, channel: with_hash(&channel), since, after_seq, limit, sender, contains };
+    let rows = st.store.history(q).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
 
@@ -217,16 +225,16 @@ async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> 
     let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
     st.names.claim(Principal::Admin.workspace_id(), &sender).await?;
     let frame = Frame::new("message", &sender, Value::Object(payload));
-    let id = frame.id.clone();
     let (tx, rx) = oneshot::channel();
-    let reply = Box::new(move |r: Result<&StoredMessage, &StoreError>| {
-        let _ = tx.send(r.map(|s| s.seq).map_err(Clone::clone));
+    let reply = Box::new(move |r: Result<&Placed, &StoreError>| {
+        let _ = tx.send(r.cloned().map_err(Clone::clone));
     });
-    match st.submit(frame, None, reply).await {
+    // The admin posting without a name: every workspace on the channel receives it.
+    match st.submit(frame, Origin { audience: Audience::Everyone, key: None }, reply).await {
         Ok(()) => {}
         Err(e) if matches!(e.code, ErrorCode::ContentTooLarge | ErrorCode::FieldTooLarge) => return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.detail)),
         Err(e) => return Err(ApiError::bad_request(e.detail)),
     }
-    let seq = rx.await.map_err(|_| StoreError::Closed)??;
-    Ok((StatusCode::CREATED, Json(json!({"status": "ok", "id": id, "seq": seq}))))
+    let placed = rx.await.map_err(|_| StoreError::Closed)??;
+    Ok((StatusCode::CREATED, Json(json!({"status": "ok", "id": placed.msg_id, "msg_id": placed.msg_id, "seq": placed.seq}))))
 }

@@ -3,10 +3,67 @@
 use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value, json};
 
+use crate::hub::auth::Principal;
+
+/// Who may read a stored message: fixed when it is stored, to the reach of its live delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every workspace on the channel (the admin posting without registering). Stored as NULL.
+    Everyone,
+    /// One workspace's agents (`""`: the admin token's agents).
+    Workspace(String),
+}
+
+impl Audience {
+    /// The live routing scope: `None` reaches every workspace.
+    pub fn scope(&self) -> Option<&str> {
+        match self {
+            Audience::Everyone => None,
+            Audience::Workspace(w) => Some(w),
+        }
+    }
+}
+
+/// The reader's workspace as the visibility filter's parameter: `None` (the admin) reads every
+/// row, a workspace rows for everyone and its own. Every message read binds it to the clause
+/// `(?n IS NULL OR audience IS NULL OR audience = ?n)`.
+pub fn reader_scope(reader: &Principal) -> Option<String> {
+    match reader {
+        Principal::Admin => None,
+        Principal::Workspace(w) => Some(w.clone()),
+    }
+}
+
+/// A sender's idempotency key: the client's frame id, per (workspace, sender).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    pub workspace: String,
+    pub id: String,
+}
+
+impl ClientKey {
+    /// As stored in `client_key` beside the sender: workspace ids (UUIDs, or "" for the admin)
+    /// hold no space, so the first space ends the workspace.
+    pub fn column(&self) -> String {
+        format!("{} {}", self.workspace, self.id)
+    }
+}
+
+/// Where a message was stored: what its ack tells the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub seq: u64,
+    pub msg_id: String,
+}
+
 /// A message as the pipeline hands it to the store.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// The hub's own id, globally unique.
     pub msg_id: String,
+    /// Set when the sender gave its frame an id: a resend with the same key is stored once.
+    pub key: Option<ClientKey>,
+    pub audience: Audience,
     pub ts: String,
     pub channel: String,
     pub sender: String,
@@ -21,6 +78,23 @@ pub struct NewMessage {
 pub struct StoredMessage {
     pub seq: u64,
     pub msg: NewMessage,
+}
+
+impl StoredMessage {
+    pub fn placed(&self) -> Placed {
+        Placed { seq: self.seq, msg_id: self.msg.msg_id.clone() }
+    }
+}
+
+/// What an append did.
+// The hot path: boxing the stored message would cost an allocation for each one.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Appended {
+    /// Stored now; its live frame goes out.
+    New(StoredMessage),
+    /// Its key was seen within the key lifetime: nothing stored, the first copy's place.
+    Repeat(Placed),
 }
 
 /// One history row as stored: owned text, so it can come from the database.
@@ -65,15 +139,30 @@ impl HistoryRow {
     }
 }
 
-pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::Result<()> {
+/// Inserts the row unless another row of the sender holds its key; true when stored.
+pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::Result<bool> {
     let mentions = (!m.mentions.is_empty()).then(|| serde_json::to_string(&m.mentions).expect("strings serialize"));
     let metadata = (!m.metadata.is_empty()).then(|| serde_json::to_string(&m.metadata).expect("json serializes"));
-    conn.prepare_cached(
-        "INSERT INTO messages (msg_id, ts, channel, sender, content, mentions, metadata, sender_type, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![m.msg_id, m.ts, m.channel, m.sender, m.content, mentions, metadata, m.sender_type, seq as i64])?;
-    Ok(())
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO messages (msg_id, ts, channel, sender, content, mentions, metadata, sender_type, seq, audience, client_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (sender, client_key) WHERE client_key IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            m.msg_id,
+            m.ts,
+            m.channel,
+            m.sender,
+            m.content,
+            mentions,
+            metadata,
+            m.sender_type,
+            seq as i64,
+            m.audience.scope(),
+            m.key.as_ref().map(ClientKey::column)
+        ])?;
+    Ok(n == 1)
 }
 
 /// Largest history page one read returns; clients page with `after_seq`.
@@ -85,8 +174,10 @@ pub fn page_limit(limit: i64) -> i64 {
 }
 
 /// What a history read asks for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HistoryQuery {
+    /// Who reads: rows its token could not have received live are left out.
+    pub reader: Principal,
     pub channel: String,
     /// Inclusive lower bound on `ts` (string comparison, as the reference).
     pub since: Option<String>,
@@ -106,16 +197,21 @@ pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<Hist
         return filtered(conn, q);
     }
     let since = q.since.clone().unwrap_or_default();
+    let reader = reader_scope(&q.reader);
     match q.after_seq {
         Some(after) => conn
             .prepare_cached(
-                "SELECT * FROM messages WHERE channel = ?1 AND seq > ?2 AND ts >= ?3 ORDER BY seq ASC LIMIT ?4",
+                "SELECT * FROM messages WHERE channel = ?1 AND seq > ?2 AND ts >= ?3
+                   AND (?5 IS NULL OR audience IS NULL OR audience = ?5) ORDER BY seq ASC LIMIT ?4",
             )?
-            .query_map(params![q.channel, after as i64, since, q.limit], HistoryRow::from_row)?
+            .query_map(params![q.channel, after as i64, since, q.limit, reader], HistoryRow::from_row)?
             .collect(),
         None => conn
-            .prepare_cached("SELECT * FROM messages WHERE channel = ?1 AND ts >= ?2 ORDER BY seq DESC LIMIT ?3")?
-            .query_map(params![q.channel, since, q.limit], HistoryRow::from_row)?
+            .prepare_cached(
+                "SELECT * FROM messages WHERE channel = ?1 AND ts >= ?2
+                   AND (?4 IS NULL OR audience IS NULL OR audience = ?4) ORDER BY seq DESC LIMIT ?3",
+            )?
+            .query_map(params![q.channel, since, q.limit, reader], HistoryRow::from_row)?
             .collect(),
     }
 }
@@ -127,29 +223,37 @@ fn filtered(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<History
     let sql = format!(
         "SELECT * FROM messages WHERE channel = ?1 AND seq > ?2 AND ts >= ?3
            AND (?4 IS NULL OR sender = ?4) AND (?5 IS NULL OR instr(lower(content), lower(?5)) > 0)
+           AND (?7 IS NULL OR audience IS NULL OR audience = ?7)
          ORDER BY seq {order} LIMIT ?6"
     );
     let after = q.after_seq.unwrap_or(0) as i64;
     let since = q.since.clone().unwrap_or_default();
+    let reader = reader_scope(&q.reader);
     conn.prepare_cached(&sql)?
-        .query_map(params![q.channel, after, since, q.sender, q.contains, q.limit], HistoryRow::from_row)?
+        .query_map(params![q.channel, after, since, q.sender, q.contains, q.limit, reader], HistoryRow::from_row)?
         .collect()
 }
 
-/// The newest `limit` rows over all channels, oldest first (the reference's `/api/messages`).
-pub fn recent(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<HistoryRow>> {
+/// The newest `limit` rows over all channels that `reader` may see, oldest first (the
+/// reference's `/api/messages`).
+pub fn recent(conn: &Connection, reader: &Principal, limit: i64) -> rusqlite::Result<Vec<HistoryRow>> {
     let mut rows: Vec<HistoryRow> = conn
-        .prepare_cached("SELECT * FROM messages ORDER BY id DESC LIMIT ?1")?
-        .query_map([limit], HistoryRow::from_row)?
+        .prepare_cached(
+            "SELECT * FROM messages WHERE (?2 IS NULL OR audience IS NULL OR audience = ?2) ORDER BY id DESC LIMIT ?1",
+        )?
+        .query_map(params![limit, reader_scope(reader)], HistoryRow::from_row)?
         .collect::<Result<_, _>>()?;
     rows.reverse();
     Ok(rows)
 }
 
-pub fn channels(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached("SELECT DISTINCT channel FROM messages ORDER BY channel")?
-        .query_map([], |r| r.get(0))?
-        .collect()
+/// Channels with rows `reader` may see.
+pub fn channels(conn: &Connection, reader: &Principal) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT channel FROM messages WHERE (?1 IS NULL OR audience IS NULL OR audience = ?1) ORDER BY channel",
+    )?
+    .query_map([reader_scope(reader)], |r| r.get(0))?
+    .collect()
 }
 
 pub fn count(conn: &Connection) -> rusqlite::Result<u64> {

@@ -3,6 +3,7 @@
 //! `spawn_blocking`.
 
 mod checkpoint;
+mod keys;
 mod messages;
 mod schema;
 mod writer;
@@ -11,9 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+
+use crate::hub::auth::Principal;
 use tokio::sync::{mpsc, oneshot};
 
-pub use messages::{HistoryQuery, HistoryRow, NewMessage, StoredMessage, page_limit};
+pub use messages::{
+    Appended, Audience, ClientKey, HistoryQuery, HistoryRow, NewMessage, Placed, StoredMessage, page_limit, reader_scope,
+};
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
 
@@ -124,19 +129,35 @@ impl Store {
         Ok(rows)
     }
 
-    /// The newest rows of all channels; returns as [`Store::history`] does.
-    pub async fn recent(&self, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
-        let rows = self.read(move |c| messages::recent(c, limit)).await?;
+    /// The newest rows of all channels that `reader` may see; returns as [`Store::history`] does.
+    pub async fn recent(&self, reader: Principal, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = self.read(move |c| messages::recent(c, &reader, limit)).await?;
         self.progress.reads_delivered().await;
         Ok(rows)
     }
 
-    pub async fn channels(&self) -> Result<Vec<String>, StoreError> {
-        self.read(messages::channels).await
+    /// Channels with rows `reader` may see.
+    pub async fn channels(&self, reader: Principal) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| messages::channels(c, &reader)).await
     }
 
     pub async fn message_count(&self) -> Result<u64, StoreError> {
         self.read(messages::count).await
+    }
+
+    /// Clears the idempotency keys older than their lifetime, in bounded steps that each run
+    /// between message batches; returns how many went.
+    pub async fn purge_expired_keys(&self) -> Result<usize, StoreError> {
+        let now = keys::unix_now();
+        let Some((mut from, to)) = self.write(move |c| keys::mark(c, now)).await? else { return Ok(0) };
+        let mut cleared = 0;
+        while from < to {
+            let (through, n) = self.write(move |c| keys::clear_step(c, from, to)).await?;
+            from = through;
+            cleared += n;
+        }
+        self.write(move |c| keys::forget_marks(c, to)).await?;
+        Ok(cleared)
     }
 }
 

@@ -94,6 +94,10 @@ CREATE TABLE IF NOT EXISTS todos (
     closed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_todos_status ON todos(status);
+CREATE TABLE IF NOT EXISTS key_marks (
+    at INTEGER PRIMARY KEY,
+    last_id INTEGER NOT NULL
+);
 ";
 
 pub fn configure(conn: &Connection, sync: &str) -> rusqlite::Result<()> {
@@ -119,6 +123,8 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         )?;
     }
     conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_channel_seq ON messages(channel, seq);")?;
+    add_audience(conn)?;
+    add_client_key(conn)?;
     // The reference's indexes on `channel` (a prefix of the one above), `sender` and `ts` serve
     // no query here (every read is by channel and seq, or by id), and each costs a b-tree insert
     // per message.
@@ -179,6 +185,38 @@ fn own_by_workspace(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Adds `client_key` (the sender's idempotency key while it lives, see `keys`), unique per sender.
+fn add_client_key(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'client_key'")?.exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE messages ADD COLUMN client_key TEXT;")?;
+    }
+    conn.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_messages_client_key ON messages(sender, client_key) WHERE client_key IS NOT NULL;",
+    )
+}
+
+/// Adds `audience` (who may read a row; NULL: everyone). Rows stored before it get what the
+/// routing then implied where that is known: with no workspace besides the default one, every
+/// agent was an admin-token agent, so registered agents' rows (`sender_type = 'agent'`) reached
+/// the admin's agents only (`''`) and the rest everyone. Otherwise an old row's workspace is
+/// unknown and it stays readable by everyone.
+fn add_audience(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.prepare("SELECT 1 FROM pragma_table_info('messages') WHERE name = 'audience'")?.exists([])?;
+    if has {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute_batch("ALTER TABLE messages ADD COLUMN audience TEXT;")?;
+    let only_default: bool = !tx
+        .prepare("SELECT 1 FROM workspaces WHERE name != ?1")?
+        .exists([crate::hub::workspaces::DEFAULT_NAME])?;
+    if only_default {
+        tx.execute("UPDATE messages SET audience = '' WHERE sender_type = 'agent'", [])?;
+    }
+    tx.commit()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +253,44 @@ mod tests {
         assert_eq!(owner, "");
         assert!(c.prepare("SELECT workspace_id FROM push_subscriptions").is_ok());
         assert!(c.prepare("SELECT path, workspace_id FROM media_files").is_ok());
+}
+
+    /// A database as it was before `audience`: the reference's columns and `seq`.
+    fn old_database(extra_workspace: bool) -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA.replace("sender_type TEXT NOT NULL DEFAULT 'human'", "sender_type TEXT NOT NULL DEFAULT 'human', seq INTEGER").as_str())
+            .unwrap();
+        c.execute("INSERT INTO workspaces (id, name) VALUES ('w0', 'default')", []).unwrap();
+        if extra_workspace {
+            c.execute("INSERT INTO workspaces (id, name) VALUES ('w1', 'team')", []).unwrap();
+        }
+        for (i, kind) in ["agent", "human"].iter().enumerate() {
+            c.execute(
+                "INSERT INTO messages (msg_id, ts, channel, sender, content, sender_type, seq) VALUES (?1, 't', '#g', 's', 'x', ?2, ?3)",
+                rusqlite::params![format!("m{i}"), kind, i as i64 + 1],
+            )
+            .unwrap();
+        }
+        c
+    }
+
+    fn audiences(c: &Connection) -> Vec<Option<String>> {
+        c.prepare("SELECT audience FROM messages ORDER BY id").unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn old_rows_get_the_audience_the_old_routing_implied() {
+        let c = old_database(false);
+        migrate(&c).unwrap();
+        assert_eq!(audiences(&c), [Some(String::new()), None], "admin agents' rows to the admin's agents, the rest to everyone");
+        migrate(&c).unwrap();
+        assert_eq!(audiences(&c), [Some(String::new()), None], "migrating again changes nothing");
+    }
+
+    #[test]
+    fn old_rows_of_a_multi_workspace_database_stay_readable_by_everyone() {
+        let c = old_database(true);
+        migrate(&c).unwrap();
+        assert_eq!(audiences(&c), [None, None]);
     }
 }

@@ -13,10 +13,11 @@ use tokio::sync::{mpsc, watch};
 
 use super::StoreError;
 use super::checkpoint::Nudge;
-use super::messages::{self, NewMessage, StoredMessage};
+use super::keys;
+use super::messages::{self, Appended, NewMessage, StoredMessage};
 
 /// Called in the delivery task after the message's transaction committed (or failed).
-pub type OnCommit = Box<dyn FnOnce(Result<StoredMessage, StoreError>) + Send>;
+pub type OnCommit = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
 
 // Appends are the hot path: boxing the message would cost an allocation for each one.
 #[allow(clippy::large_enum_variant)]
@@ -31,7 +32,7 @@ const MAX_BATCH: usize = 4096;
 /// Committed batches waiting for delivery; when full, the writer waits (back-pressure).
 const DELIVERY_QUEUE: usize = 16;
 
-type Outcome = (Result<StoredMessage, StoreError>, OnCommit);
+type Outcome = (Result<Appended, StoreError>, OnCommit);
 
 /// How far the batches have come, so a read never shows a message before its live frame was
 /// queued to its recipients: a client that learns a channel's head from history and then drops
@@ -132,7 +133,8 @@ impl Writer {
         self.batches += 1;
         let number = self.batches;
         let mut assigned: HashMap<&str, u64> = HashMap::new();
-        let mut seqs = Vec::with_capacity(batch.len());
+        // Per message: its new seq, or the place of the copy its key already names.
+        let mut placed = Vec::with_capacity(batch.len());
         // IMMEDIATE takes the write lock first, so reading each channel's head inside the
         // transaction stays right even when another hub process (dev beside stable) writes too.
         let result = (|| -> rusqlite::Result<()> {
@@ -143,9 +145,14 @@ impl Writer {
                     None => messages::head_seq(&tx, &msg.channel)?,
                 };
                 let next = head + 1;
-                messages::insert(&tx, msg, next)?;
+                if !messages::insert(&tx, msg, next)? {
+                    // Its key is held: a resend. The first copy's place, not a second row.
+                    let first = keys::holder(&tx, msg)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                    placed.push(Err(first));
+                    continue;
+                }
                 assigned.insert(&msg.channel, next);
-                seqs.push(next);
+                placed.push(Ok(next));
             }
             self.progress.committing.store(number, Ordering::Release);
             tx.commit()
@@ -153,9 +160,18 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.checkpoint.committed();
-                self.rows += batch.len() as u64;
-                let outcomes =
-                    batch.drain(..).zip(seqs).map(|((msg, done), seq)| (Ok(StoredMessage { seq, msg }), done)).collect();
+                self.rows += placed.iter().filter(|p| p.is_ok()).count() as u64;
+                let outcomes = batch
+                    .drain(..)
+                    .zip(placed)
+                    .map(|((msg, done), place)| {
+                        let appended = match place {
+                            Ok(seq) => Appended::New(StoredMessage { seq, msg }),
+                            Err(first) => Appended::Repeat(first),
+                        };
+                        (Ok(appended), done)
+                    })
+                    .collect();
                 self.enforce_retention();
                 (number, outcomes)
             }
