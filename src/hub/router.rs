@@ -100,7 +100,7 @@ impl HubState {
                 let m = &stored.msg;
                 let reached = state.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &state.metrics);
                 state.metrics.deliveries.inc_by(reached);
-                state.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions);
+                state.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
                 reply(Ok(&stored.placed()));
             }
             Ok(Appended::Repeat(first)) => reply(Ok(&first)),

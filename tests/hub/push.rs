@@ -119,13 +119,22 @@ async fn a_workspace_subscription_hears_only_its_workspace() {
     let mut insider = h.raw(&wks).await;
     insider.register("insider", &["#shared"]).await;
     assert_eq!(insider.say("insider", "#shared", "@lab-human from the lab").await["type"], "ack");
-    wait_for(&fake, 1).await;
+    // The admin posting without a name reaches every workspace, live and by push.
+    let posted = json!({"sender": "user", "payload": {"channel": "#shared", "content": "@lab-human from the admin"}});
+    assert_eq!(http.post(h.http("/api/messages")).bearer_auth(ADMIN).json(&posted).send().await.unwrap().status(), 201);
+    wait_for(&fake, 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let received = fake.lock().unwrap().received.clone();
-    assert_eq!(received.len(), 1, "one push: the lab's message only");
-    let plain = web_push_native::decrypt(received[0].1.clone(), &ua_secret, &auth.into()).unwrap();
-    let note: Value = serde_json::from_slice(&plain).unwrap();
-    assert_eq!(note["body"], "@lab-human from the lab");
+    assert_eq!(received.len(), 2, "two pushes: the lab's message and the admin's, not the other workspace's");
+    let mut bodies: Vec<String> = received
+        .iter()
+        .map(|r| {
+            let plain = web_push_native::decrypt(r.1.clone(), &ua_secret, &auth.into()).unwrap();
+            serde_json::from_slice::<Value>(&plain).unwrap()["body"].as_str().unwrap().to_string()
+        })
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["@lab-human from the admin", "@lab-human from the lab"]);
 }
 
 fn rand_core_rng() -> impl p256::elliptic_curve::rand_core::CryptoRngCore {

@@ -28,6 +28,9 @@ pub struct PushJob {
     pub sender: String,
     pub content: String,
     pub mentions: Vec<String>,
+    /// The message's audience (`None`: every workspace): a workspace's subscriptions hear what
+    /// its token could read, the admin's everything.
+    pub audience: Option<String>,
 }
 
 /// Totals of one delivery round.
@@ -76,7 +79,7 @@ impl Push {
     }
 
     /// Called after a commit; only a set lookup and a `try_send`, never a wait.
-    pub fn enqueue(&self, channel: &str, sender: &str, content: &str, mentions: &[String]) {
+    pub fn enqueue(&self, channel: &str, sender: &str, content: &str, mentions: &[String], audience: Option<&str>) {
         if self.keys.is_none() {
             return;
         }
@@ -86,7 +89,13 @@ impl Push {
                 return;
             }
         }
-        let job = PushJob { channel: channel.into(), sender: sender.into(), content: content.into(), mentions: mentions.to_vec() };
+        let job = PushJob {
+            channel: channel.into(),
+            sender: sender.into(),
+            content: content.into(),
+            mentions: mentions.to_vec(),
+            audience: audience.map(String::from),
+        };
         if self.queue.try_send(job).is_err() {
             tracing::warn!("push queue full; a notification was dropped");
         }

@@ -112,16 +112,16 @@ pub async fn all(store: &Store) -> Result<Vec<Subscription>, StoreError> {
 /// its agents would live; the admin's hear everyone.
 pub async fn targets(store: &Store, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
     let mentions = Value::from(job.mentions.clone()).to_string();
-    let (channel, sender) = (job.channel.clone(), job.sender.clone());
+    let (channel, sender, audience) = (job.channel.clone(), job.sender.clone(), job.audience.clone());
     store
         .read(move |c| {
             c.prepare_cached(
                 "SELECT * FROM push_subscriptions WHERE owner != ?3 AND (
                     owner IN (SELECT value FROM json_each(?1))
                     OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))
-                    AND (workspace_id = '' OR workspace_id = (SELECT workspace_id FROM name_claims WHERE name = ?3))",
+                    AND (workspace_id = '' OR ?4 IS NULL OR workspace_id = ?4)",
             )?
-            .query_map(params![mentions, channel, sender], from_row)?
+            .query_map(params![mentions, channel, sender, audience], from_row)?
             .collect()
         })
         .await
