@@ -123,7 +123,7 @@ async fn deployment(spec: Option<&Spec>, out: &mut Vec<Check>) {
         }
     }
     for inst in spec.instances.values() {
-        let Some(up) = inst.upstream.as_ref().and_then(|u| spec.instances.get(u)) else { continue };
+        let Some(up) = spec.upstream_of(inst) else { continue };
         let label = format!("wiring {}->{}", inst.name, up.name);
         let (Some(down_c), Some(up_c)) = (seen.get(&inst.name), seen.get(&up.name)) else {
             out.push(check(&label, Status::Skip, "both instances are not deployed here"));
@@ -131,13 +131,13 @@ async fn deployment(spec: Option<&Spec>, out: &mut Vec<Check>) {
         };
         let get = |o: &docker::Observed, k: &str| o.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
         let origin = inst.public_url.trim_end_matches('/');
-        let upstream_ok = get(down_c, WS_UPSTREAM) == up.public_ws_url;
+        let upstream_ok = get(down_c, WS_UPSTREAM) == up.public_url;
         let cors_ok = get(up_c, CORS_ORIGINS).split(',').any(|o| o.trim() == origin);
         let status = if upstream_ok && cors_ok { Status::Ok } else { Status::Fail };
         let detail = format!(
             "{} upstream {}; {} CORS {} {origin}",
             inst.name,
-            if upstream_ok { format!("= {}", up.public_ws_url) } else { "is not stable's WebSocket URL (redeploy)".into() },
+            if upstream_ok { format!("= {}", up.public_url) } else { format!("is not {}'s dashboard URL (redeploy)", up.name) },
             up.name,
             if cors_ok { "admits" } else { "does not admit" }
         );

@@ -103,7 +103,8 @@ pub struct Instance {
     /// Variables its env file must set.
     #[serde(default)]
     pub required: Vec<String>,
-    /// Instance whose hub this one's dashboard observes; that one's CORS admits this origin.
+    /// Instance whose hub this one's dashboard observes: its `public_url` becomes this one's
+    /// `SCITEX_OROCHI_DASHBOARD_WS_UPSTREAM`, and its CORS admits this one's `public_url`.
     #[serde(default)]
     pub upstream: Option<String>,
     /// `uid:gid` the hub runs as; default: the owner of `data_dir`.
@@ -230,6 +231,11 @@ impl Spec {
         self.instances.values().filter(|i| i.upstream.as_deref() == Some(name)).collect()
     }
 
+    /// The instance whose hub `inst`'s dashboard observes.
+    pub fn upstream_of(&self, inst: &Instance) -> Option<&Instance> {
+        inst.upstream.as_ref().and_then(|u| self.instances.get(u))
+    }
+
     /// Address the controller probes the published ports on.
     pub fn probe_host(&self) -> String {
         match self.defaults.publish_ip.as_str() {
@@ -252,8 +258,8 @@ impl Spec {
         for (k, v) in self.managed_values() {
             env.insert(k.into(), v);
         }
-        if let Some(up) = inst.upstream.as_ref().and_then(|u| self.instances.get(u)) {
-            env.insert(WS_UPSTREAM.into(), up.public_ws_url.clone());
+        if let Some(up) = self.upstream_of(inst) {
+            env.insert(WS_UPSTREAM.into(), up.public_url.clone());
         }
         let downstream: Vec<String> = self.downstreams(&inst.name).iter().map(|d| d.public_url.trim_end_matches('/').to_string()).collect();
         if !downstream.is_empty() {
@@ -354,7 +360,8 @@ upstream = "stable"
         assert_eq!(get(&stable, "SCITEX_OROCHI_PORT").unwrap(), "9559");
         assert!(get(&stable, "SCITEX_OROCHI_CLOUDFLARE_API_TOKEN").is_none());
         let dev = spec.container_env(spec.instance("dev").unwrap(), &[]);
-        assert_eq!(get(&dev, WS_UPSTREAM).unwrap(), "wss://ws.orochi.example/");
+        // The dashboard URL (observer socket /ws and REST), not the agent socket.
+        assert_eq!(get(&dev, WS_UPSTREAM).unwrap(), "https://orochi.example");
     }
 
     #[test]

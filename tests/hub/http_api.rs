@@ -288,3 +288,37 @@ async fn join_adds_a_member_for_good() {
     let r = http().post(h.http("/api/channels/alerts/members")).bearer_auth(ADMIN).json(&json!({"agent": "bad name"})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Browsers apply no CORS to WebSockets: the observer socket checks `Origin` itself (listed
+/// origins and the hub's own), refuses a foreign one with 403 before the upgrade, and lets a
+/// client without `Origin` in on its token alone.
+#[tokio::test]
+async fn observer_socket_admits_listed_and_own_origins_only() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let h = start_hub_with(|c| c.cors_origins = vec!["https://orochi-dev.example.org".into()]).await;
+    let ws_url = format!("{}?token={ADMIN}", h.http("/ws").replace("http", "ws"));
+    let own = h.http("").trim_end_matches('/').to_string();
+    let status = |origin: Option<&str>, url: &str| {
+        let mut req = url.into_client_request().unwrap();
+        if let Some(o) = origin {
+            req.headers_mut().insert("Origin", o.parse().unwrap());
+        }
+        async move {
+            match tokio_tungstenite::connect_async(req).await {
+                Ok((_, resp)) => resp.status().as_u16(),
+                Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(status(None, &ws_url).await, 101, "no Origin: not a browser, the token decides");
+    assert_eq!(status(Some("https://orochi-dev.example.org"), &ws_url).await, 101);
+    assert_eq!(status(Some(&own), &ws_url).await, 101, "the page's own origin {own}");
+    for foreign in ["https://evil.example.org", "null", "http://127.0.0.1:1"] {
+        assert_eq!(status(Some(foreign), &ws_url).await, 403, "{foreign}");
+    }
+    // A foreign page is refused even with the admin token; a listed one still needs a token.
+    let no_token = h.http("/ws").replace("http", "ws");
+    assert_eq!(status(Some("https://orochi-dev.example.org"), &no_token).await, 401);
+    assert_eq!(status(None, &no_token).await, 401);
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -61,11 +61,17 @@ async fn metrics(State(st): S, _: Admin) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], st.metrics.render()).into_response()
 }
 
+/// A browser page from a foreign origin is refused (403) before the token is looked at.
 async fn observer(
     State(st): S,
+    headers: HeaderMap,
     caller: Result<Admin, ApiError>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    if !super::origin::admitted(&st.config.cors_origins, &headers) {
+        tracing::info!(origin = ?headers.get(header::ORIGIN), "observer socket refused: foreign origin");
+        return (StatusCode::FORBIDDEN, "Forbidden: origin not allowed").into_response();
+    }
     if caller.is_err() {
         return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
     }

@@ -7,6 +7,7 @@ mod api;
 mod dashboard;
 mod library;
 mod names;
+mod origin;
 mod push;
 mod todos;
 mod workspaces;
