@@ -77,6 +77,11 @@ pub fn screenshot_dir() -> PathBuf {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Self::start_with(&[]).await
+    }
+
+    /// A session with Chromium flags added to the usual ones.
+    pub async fn start_with(extra_flags: &[String]) -> Browser {
         let chromedriver = which("chromedriver").expect(
             "chromedriver is not installed: apt-get install -y chromium chromium-driver (.ci/run does this)",
         );
@@ -96,7 +101,8 @@ impl Browser {
             assert!(started.elapsed() < WAIT, "chromedriver did not answer on {url}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let mut options = json!({"args": CHROME_FLAGS});
+        let args: Vec<String> = CHROME_FLAGS.iter().map(|f| f.to_string()).chain(extra_flags.iter().cloned()).collect();
+        let mut options = json!({"args": args});
         if let Some(bin) = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].iter().find(|p| std::path::Path::new(p).exists()) {
             options["binary"] = json!(bin);
         }

@@ -9,5 +9,6 @@ mod common;
 mod chat;
 mod dashboard;
 mod driver;
+mod origins;
 mod panels;
 mod push;

@@ -27,9 +27,16 @@ async fn stable_then_dev_are_wired_and_a_changed_env_swaps_the_container() {
         let r = get(&format!("{}/healthz", fx.http(instance))).await;
         assert!(r.status().is_success(), "{instance} /healthz: {}", r.status());
     }
-    // dev's dashboard is wired to stable's public WebSocket ...
+    // dev's dashboard is wired to stable's public dashboard URL, as the spec declares it (the
+    // observer socket /ws and REST live there, not on the agent socket) ...
+    let spec = scitex_orochi::deploy::spec::Spec::load(&fx.spec_path()).unwrap();
+    let stable_dashboard = spec.instance("stable").unwrap().public_url.clone();
+    assert_ne!(stable_dashboard, spec.instance("stable").unwrap().public_ws_url);
+    let dev_container = fx.observed("dev").await.unwrap();
+    let upstream = dev_container.env.iter().find(|(k, _)| k == scitex_orochi::deploy::spec::WS_UPSTREAM).map(|(_, v)| v.as_str());
+    assert_eq!(upstream, Some(stable_dashboard.as_str()), "dev container env: {:?}", dev_container.env);
     let config: serde_json::Value = get(&format!("{}/api/config", fx.http("dev"))).await.json().await.unwrap();
-    assert_eq!(config["ws_upstream"], "wss://ws.stable.orochi.test/");
+    assert_eq!(config["ws_upstream"], stable_dashboard.as_str());
     // ... and stable admits dev's origin (preflight and a real request).
     let client = reqwest::Client::new();
     let pre = client
@@ -42,6 +49,21 @@ async fn stable_then_dev_are_wired_and_a_changed_env_swaps_the_container() {
     assert_eq!(pre.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some("https://dev.orochi.test"));
     let foreign = client.get(format!("{}/healthz", fx.http("stable"))).header("Origin", "https://evil.test").send().await.unwrap();
     assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    // ... and so does its observer socket (browsers apply no CORS to WebSockets).
+    let observer = |origin: &'static str| {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/ws?token={ADMIN_TOKEN}", fx.http("stable").replace("http", "ws")).into_client_request().unwrap();
+        req.headers_mut().insert("Origin", origin.parse().unwrap());
+        async move {
+            match tokio_tungstenite::connect_async(req).await {
+                Ok((_, r)) => r.status().as_u16(),
+                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(observer("https://dev.orochi.test").await, 101);
+    assert_eq!(observer("https://evil.test").await, 403);
 
     // The purge reached the fake Cloudflare: token, zone, each instance's answering page.
     // (Which pages and assets answer depends on the dashboard; "/" always does.)
