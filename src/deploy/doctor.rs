@@ -1,4 +1,4 @@
-//! `doctor`: one line per check of the whole stack. A check that does not apply on this
+//! `doctor`: one line per check of the whole stack (the public URLs: [`super::public_urls`]). A check that does not apply on this
 //! machine (no Docker engine, no local database, nothing deployed) is skipped, never failed.
 
 use std::path::Path;
@@ -26,7 +26,7 @@ pub struct Check {
     pub detail: String,
 }
 
-fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
+pub(super) fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
     Check { check: name.into(), status, detail: detail.into() }
 }
 
@@ -152,6 +152,10 @@ pub async fn run(config: &Config, spec: Option<&Spec>) -> Vec<Check> {
     out.push(database(config));
     out.push(environment());
     deployment(spec, &mut out).await;
+    match spec {
+        Some(spec) => out.extend(super::public_urls::check_all(spec, &crate::http_client::client(super::public_urls::TIMEOUT)).await),
+        None => out.push(check("public URLs", Status::Skip, "no deploy/instances.toml here")),
+    }
     out.push(match purge::settings(config, None) {
         Some(_) => check("cloudflare", Status::Ok, "API token and zone set"),
         None => check("cloudflare", Status::Warn, "SCITEX_OROCHI_CLOUDFLARE_API_TOKEN/_ZONE_ID not set here; deploys skip the purge unless the env file has them"),

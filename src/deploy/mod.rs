@@ -14,6 +14,7 @@ pub mod image;
 pub mod inspect;
 pub mod lock;
 pub mod plan;
+pub mod public_urls;
 pub mod purge;
 pub mod spec;
 pub mod validate;
