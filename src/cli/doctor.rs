@@ -10,10 +10,12 @@ use crate::config::Config;
 use crate::deploy::doctor::{self, Status};
 use crate::deploy::spec::Spec;
 
-/// Diagnose hub, auth, database, env, Docker, instances, dev/stable wiring, Cloudflare and push keys.
+/// Diagnose hub, auth, database, env, Docker, instances, dev/stable wiring, public URLs (TLS and
+/// route), Cloudflare and push keys.
 #[derive(Args, Debug)]
 #[command(after_help = "Checks that do not apply on this machine (no Docker engine, no local database,
-nothing deployed) are skipped, not failed.
+nothing deployed, a public host that does not resolve here) are skipped, not failed. A public
+URL that fails says whether its certificate or its route is at fault.
 
 Examples:
   scitex-orochi doctor
