@@ -13,22 +13,23 @@ pub fn admitted(cors_origins: &[String], headers: &HeaderMap) -> bool {
     if cors_origins.iter().any(|o| o.eq_ignore_ascii_case(origin)) {
         return true;
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    host.is_some_and(|host| authority(origin).is_some_and(|a| a.eq_ignore_ascii_case(host)))
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let Some((name, port)) = authority(origin) else { return false };
+    // An edge that forwards only the host name (nginx's `$host`) drops the port.
+    match host.rsplit_once(':').filter(|(_, p)| p.parse::<u16>().is_ok()) {
+        Some((h, p)) => h.eq_ignore_ascii_case(&name) && port.is_some_and(|port| port.to_string() == p),
+        None => host.eq_ignore_ascii_case(&name),
+    }
 }
 
-/// `host[:port]` of an `http(s)://host[:port]` origin, as a `Host` header carries it
-/// (a default port is not written).
-fn authority(origin: &str) -> Option<String> {
+/// Host name and explicit port of an `http(s)://host[:port]` origin (a default port is not
+/// written, as in a `Host` header).
+fn authority(origin: &str) -> Option<(String, Option<u16>)> {
     let u = url::Url::parse(origin).ok()?;
     if !matches!(u.scheme(), "http" | "https") {
         return None;
     }
-    let host = u.host_str()?;
-    Some(match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    })
+    Some((u.host_str()?.to_string(), u.port()))
 }
 
 #[cfg(test)]
@@ -51,6 +52,8 @@ mod tests {
         assert!(admitted(&list, &headers(Some("https://orochi.example.org"), "orochi.example.org")));
         assert!(admitted(&list, &headers(Some("http://127.0.0.1:8559"), "127.0.0.1:8559")));
         assert!(admitted(&list, &headers(Some("https://orochi-dev.example.org"), "orochi.example.org")));
+        // Behind an edge that forwards the host name without its port.
+        assert!(admitted(&list, &headers(Some("https://localhost:8443"), "localhost")));
     }
 
     #[test]
@@ -59,6 +62,8 @@ mod tests {
         for foreign in ["https://evil.example.org", "http://127.0.0.1:8560", "null", "https://orochi-dev.example.org.evil", "file://x"] {
             assert!(!admitted(&list, &headers(Some(foreign), "127.0.0.1:8559")), "{foreign}");
         }
-        assert!(!admitted(&[], &headers(Some("https://orochi.example.org:444"), "orochi.example.org")));
+        assert!(!admitted(&[], &headers(Some("https://orochi.example.org:444"), "orochi.example.org:443")));
+        assert!(!admitted(&[], &headers(Some("https://orochi.example.org"), "orochi.example.org:8559")));
+        assert!(!admitted(&[], &headers(Some("https://evil.example.org"), "orochi.example.org")));
     }
 }
