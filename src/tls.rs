@@ -39,15 +39,19 @@ pub struct TlsFailure {
 }
 
 impl TlsFailure {
-    /// The rustls error somewhere in `err`'s chain (I/O errors carry it inside), described.
+    /// The rustls error somewhere in `err`'s chain, described.
     pub fn find(host: &str, err: &(dyn Error + 'static)) -> Option<TlsFailure> {
         let mut cur = Some(err);
         while let Some(e) = cur {
-            let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref::<rustls::Error>());
-            if let Some(r) = e.downcast_ref::<rustls::Error>().or(inner) {
+            if let Some(r) = e.downcast_ref::<rustls::Error>() {
                 return Some(TlsFailure { host: host.to_string(), reason: describe(r) });
             }
-            cur = e.source();
+            // An I/O error's `source` skips the error it wraps, which is where TLS libraries
+            // put theirs (sometimes inside another I/O error).
+            cur = match e.downcast_ref::<std::io::Error>() {
+                Some(io) => io.get_ref().map(|inner| inner as &(dyn Error + 'static)),
+                None => e.source(),
+            };
         }
         None
     }
