@@ -1,11 +1,15 @@
 //! Through a real TLS edge (nginx with a private CA, see edge.rs): the CLI, `OrochiClient` with
-//! resume across an edge restart, the MCP-bridge URL convention (`wss://host:port` base with
+//! resume across an edge restart, the MCP bridge (bridge.rs), the URL convention (`wss://host:port` base with
 //! `/ws/agent/` appended, REST on the same origin), `?token=&agent=` on `/ws/agent/`, a wrong CA
 //! as a clear exit-3 error, and an `HTTPS_PROXY` tunnel for both the socket and REST.
 
 #[path = "../hub/common.rs"]
 #[allow(dead_code)]
 mod common;
+#[path = "../mcp/harness.rs"]
+#[allow(dead_code)]
+mod mcp_harness;
+mod bridge;
 mod edge;
 mod proxy;
 
