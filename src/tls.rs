@@ -15,6 +15,14 @@ pub fn client_config() -> Arc<rustls::ClientConfig> {
 }
 
 fn build() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("aws-lc-rs supports the default TLS versions")
+        .with_root_certificates(roots())
+        .with_no_client_auth()
+}
+
+fn roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let system = rustls_native_certs::load_native_certs();
     for e in &system.errors {
@@ -23,11 +31,7 @@ fn build() -> rustls::ClientConfig {
     let (system_added, _) = roots.add_parsable_certificates(system.certs);
     let (bundled, _) = roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
     tracing::debug!(system = system_added, bundled, "TLS roots loaded");
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports the default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth()
+    roots
 }
 
 /// A TLS handshake that failed: which host, and what was wrong.
@@ -69,5 +73,26 @@ fn describe(e: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "its certificate has expired".into(),
         rustls::Error::InvalidCertificate(c) => format!("its certificate was refused: {c:?}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_certificate_error_inside_nested_io_errors() {
+        let cert = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let outer = std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, cert));
+        let f = TlsFailure::find("hub.example.org", &outer).expect("found");
+        assert!(f.to_string().starts_with("TLS with hub.example.org failed: its certificate is signed by an unknown CA"), "{f}");
+        assert!(TlsFailure::find("h", &std::io::Error::other("connection refused")).is_none());
+    }
+
+    #[test]
+    fn the_bundled_roots_are_always_there() {
+        // Whatever the system store holds (nothing in a FROM-scratch image).
+        assert!(roots().len() >= webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 9 / 10);
+        assert!(Arc::ptr_eq(&client_config(), &client_config()), "built once");
     }
 }

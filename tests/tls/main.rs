@@ -143,6 +143,7 @@ async fn the_client_resumes_after_the_edge_restarts() {
     let got = vec![next().await, next().await, next().await];
     assert_eq!(got, ["while the edge was down 1", "while the edge was down 2", "after"]);
     assert!(client.is_connected());
+    assert_eq!(client.status().reconnects, 1, "the edge restart cut the socket once");
     let receipt = client.send("#general", "back through TLS", None).await.expect("sends after the restart");
     println!("resumed; own message stored at seq {}", receipt.seq);
 }
