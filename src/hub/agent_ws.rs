@@ -213,10 +213,10 @@ impl Session {
             Ok(f) => f,
             Err(e) => return self.refuse(e),
         };
-        if let (None, Some(agent)) = (&self.name, &self.default_sender) {
-            if frame.sender == "unknown" {
-                frame.sender = agent.clone();
-            }
+        if let (None, Some(agent)) = (&self.name, &self.default_sender)
+            && frame.sender == "unknown"
+        {
+            frame.sender = agent.clone();
         }
         let id = frame.id.clone();
         let result = match frame.kind.as_str() {

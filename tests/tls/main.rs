@@ -168,7 +168,7 @@ async fn the_agent_path_takes_token_and_agent_from_the_query() {
     }
     // A name no sender may have is refused at the upgrade.
     let url = format!("{}/ws/agent/?token={ADMIN}&agent=two%20words", edge.base());
-    let err = dial::connect(url.as_str().into_client_request().unwrap(), None).await.err().expect("refused");
+    let err = dial::connect(url.as_str().into_client_request().unwrap(), None).await.expect_err("refused");
     assert!(err.to_string().contains("400"), "{err}");
     // A wrong token on the agent path is the agent protocol's refusal.
     let url = format!("{}/ws/agent/?token=wrong", edge.base());
