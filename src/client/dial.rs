@@ -1,11 +1,13 @@
 //! Opening a WebSocket to the hub: straight to it, or through an HTTP proxy with `CONNECT`
-//! (`HTTPS_PROXY` for `wss://`, `HTTP_PROXY` for `ws://`, either unless `NO_PROXY` names the
-//! host, as reqwest does for REST); then TLS with the one shared configuration.
+//! when the environment names one for the host (`HTTPS_PROXY` for `wss://`, `HTTP_PROXY` for
+//! `ws://`, `ALL_PROXY`, `NO_PROXY`: reqwest's own rules, through the same matcher); then TLS
+//! with the one shared configuration.
 
-use base64::Engine;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
+use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, client_async_tls_with_config};
 
@@ -32,7 +34,7 @@ pub async fn connect(request: Request, config: Option<WebSocketConfig>) -> Resul
     let host = uri.host().ok_or_else(|| DialError::Other("the URL names no host".into()))?.trim_matches(['[', ']']).to_string();
     let tls = uri.scheme_str() == Some("wss");
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let tcp = match proxy_for(&host, tls) {
+    let tcp = match proxy_for(&host, port, tls) {
         Some(proxy) => through_proxy(&proxy, &host, port).await?,
         None => TcpStream::connect((host.as_str(), port)).await.map_err(|e| DialError::Other(e.to_string()))?,
     };
@@ -44,43 +46,26 @@ pub async fn connect(request: Request, config: Option<WebSocketConfig>) -> Resul
     })
 }
 
-fn env(names: [&str; 2]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok()).filter(|v| !v.trim().is_empty())
-}
-
-/// The proxy for `host`, from the environment.
-fn proxy_for(host: &str, tls: bool) -> Option<url::Url> {
-    let proxy = if tls { env(["HTTPS_PROXY", "https_proxy"]) } else { env(["HTTP_PROXY", "http_proxy"]) }?;
-    if env(["NO_PROXY", "no_proxy"]).is_some_and(|list| bypassed(host, &list)) {
-        return None;
-    }
-    url::Url::parse(&proxy).or_else(|_| url::Url::parse(&format!("http://{proxy}"))).ok()
-}
-
-/// `NO_PROXY` entries: `*`, an exact host or IP, or a domain (`example.org` and `.example.org`
-/// both cover its subdomains).
-fn bypassed(host: &str, list: &str) -> bool {
-    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
-        let domain = entry.trim_start_matches('.');
-        entry == "*" || host.eq_ignore_ascii_case(domain) || host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase()))
-    })
+/// The proxy for `host:port`, as reqwest would choose it for the same `https://` (or `http://`) URL.
+fn proxy_for(host: &str, port: u16, tls: bool) -> Option<Intercept> {
+    let shown = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+    let uri: Uri = format!("{}://{shown}:{port}/", if tls { "https" } else { "http" }).parse().ok()?;
+    Matcher::from_env().intercept(&uri)
 }
 
 /// A tunnel to `host:port` through an `http://` proxy.
-async fn through_proxy(proxy: &url::Url, host: &str, port: u16) -> Result<TcpStream, DialError> {
-    let shown = format!("{}:{}", proxy.host_str().unwrap_or("?"), proxy.port_or_known_default().unwrap_or(80));
+async fn through_proxy(proxy: &Intercept, host: &str, port: u16) -> Result<TcpStream, DialError> {
+    let p = proxy.uri();
+    let shown = format!("{}:{}", p.host().unwrap_or("?"), p.port_u16().unwrap_or(80));
     let fail = |reason: String| DialError::Proxy { proxy: shown.clone(), reason };
-    if proxy.scheme() != "http" {
-        return Err(fail(format!("only http:// proxies are supported, not {}://", proxy.scheme())));
+    if p.scheme_str() != Some("http") {
+        return Err(fail(format!("only http:// proxies can tunnel the agent socket, not {}://", p.scheme_str().unwrap_or("?"))));
     }
     let mut tcp = TcpStream::connect(shown.as_str()).await.map_err(|e| fail(e.to_string()))?;
     let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if !proxy.username().is_empty() {
-        let user = urlencoding_decode(proxy.username());
-        let pass = urlencoding_decode(proxy.password().unwrap_or(""));
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        head.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
+    if let Some(auth) = proxy.basic_auth().and_then(|v| v.to_str().ok()) {
+        head.push_str(&format!("Proxy-Authorization: {auth}\r\n"));
     }
     head.push_str("\r\n");
     tcp.write_all(head.as_bytes()).await.map_err(|e| fail(e.to_string()))?;
@@ -97,25 +82,5 @@ async fn through_proxy(proxy: &url::Url, host: &str, port: u16) -> Result<TcpStr
     match status.split_whitespace().nth(1) {
         Some(code) if code.starts_with('2') => Ok(tcp),
         _ => Err(fail(format!("CONNECT {target} refused: {status}"))),
-    }
-}
-
-/// Percent-decodes URL user info (`+` stays itself).
-fn urlencoding_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bypassed;
-
-    #[test]
-    fn no_proxy_matches_hosts_and_domains() {
-        assert!(bypassed("localhost", "localhost,127.0.0.1"));
-        assert!(bypassed("ws.orochi.scitex.ai", ".scitex.ai"));
-        assert!(bypassed("orochi.scitex.ai", "scitex.ai"));
-        assert!(bypassed("anything", "*"));
-        assert!(!bypassed("evilscitex.ai", "scitex.ai"));
-        assert!(!bypassed("orochi.scitex.ai", ""));
     }
 }

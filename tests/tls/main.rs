@@ -185,7 +185,7 @@ async fn socket_and_rest_tunnel_through_an_https_proxy() {
     let proxy = proxy::Connect::start().await;
     let with_proxy = |agent: &str, args: &[&str], no_proxy: &str| {
         let mut c = cli(&edge.base(), &ca().file, agent, args);
-        c.env("HTTPS_PROXY", format!("http://127.0.0.1:{}", proxy.port)).env("NO_PROXY", no_proxy);
+        c.env("HTTPS_PROXY", format!("http://orochi:pa%20ss@127.0.0.1:{}", proxy.port)).env("NO_PROXY", no_proxy);
         c
     };
     let target = format!("localhost:{}", edge.port);
@@ -195,6 +195,8 @@ async fn socket_and_rest_tunnel_through_an_https_proxy() {
     let seen = proxy.targets();
     println!("CONNECT targets: {seen:?}");
     assert_eq!(seen, [target.clone(), target.clone()], "one tunnel for the socket, one for REST");
+    // "orochi:pa ss", the URL's user info decoded.
+    assert_eq!(proxy.auths(), ["Basic b3JvY2hpOnBhIHNz", "Basic b3JvY2hpOnBhIHNz"]);
     // NO_PROXY names the host: straight there.
     json_out(&run(with_proxy("direct", &["send", "#general", "not proxied", "--json"], "example.org,localhost")).await);
     assert_eq!(proxy.targets().len(), 2);

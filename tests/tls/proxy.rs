@@ -1,4 +1,5 @@
-//! A minimal HTTP `CONNECT` proxy on 127.0.0.1 that records each tunnel's target.
+//! A minimal HTTP `CONNECT` proxy on 127.0.0.1 that records each tunnel's target and its
+//! `Proxy-Authorization`.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,7 +8,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub struct Connect {
     pub port: u16,
-    targets: Arc<Mutex<Vec<String>>>,
+    targets: Arc<Mutex<Vec<(String, String)>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -26,7 +27,12 @@ impl Connect {
     }
 
     pub fn targets(&self) -> Vec<String> {
-        self.targets.lock().unwrap().clone()
+        self.targets.lock().unwrap().iter().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// The `Proxy-Authorization` of each tunnel ("" without one).
+    pub fn auths(&self) -> Vec<String> {
+        self.targets.lock().unwrap().iter().map(|(_, a)| a.clone()).collect()
     }
 }
 
@@ -36,7 +42,7 @@ impl Drop for Connect {
     }
 }
 
-async fn tunnel(mut client: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+async fn tunnel(mut client: TcpStream, seen: Arc<Mutex<Vec<(String, String)>>>) {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
         let Ok(b) = client.read_u8().await else { return };
@@ -48,7 +54,8 @@ async fn tunnel(mut client: TcpStream, seen: Arc<Mutex<Vec<String>>>) {
         let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n").await;
         return;
     };
-    seen.lock().unwrap().push(target.to_string());
+    let auth = head.lines().find_map(|l| l.strip_prefix("Proxy-Authorization: ").or_else(|| l.strip_prefix("proxy-authorization: "))).unwrap_or("");
+    seen.lock().unwrap().push((target.to_string(), auth.to_string()));
     let Ok(mut upstream) = TcpStream::connect(target.replace("localhost", "127.0.0.1")).await else {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n").await;
         return;
