@@ -35,3 +35,30 @@ async fn the_mcp_bridge_works_through_the_edge() {
     assert_eq!(rows[0]["attachments"][0]["size"], 17);
     peer.close().await;
 }
+
+#[tokio::test]
+async fn the_mcp_bridge_names_a_refused_certificate_and_never_prints_the_token() {
+    let hub = Hub::start().await;
+    let edge = Edge::start(SocketAddr::from(([127, 0, 0, 1], hub.config.dashboard_port)));
+    let other = tempfile::tempdir().unwrap();
+    let other_file = other.path().join("other-ca.pem");
+    std::fs::write(&other_file, crate::edge::Ca::new("some other CA").pem).unwrap();
+    // A URL with the token in it, as the TypeScript bridge's users write it.
+    let url = format!("{}/ws/agent/?token={}&agent=tls-bridge", edge.base(), crate::mcp_harness::ADMIN);
+    let (mut mcp, _) = Mcp::start(&hub, "tls-bridge", &[("SCITEX_OROCHI_URL", &url), ("SSL_CERT_FILE", &other_file.to_string_lossy())]).await;
+    let mut status = json!(null);
+    for _ in 0..50 {
+        status = mcp.ok("status", json!({})).await;
+        if status["detail"].as_str().is_some_and(|d| d.contains("TLS")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("status: {status}");
+    assert_eq!(status["state"], "connecting");
+    assert!(status["detail"].as_str().unwrap().contains("TLS with localhost failed: its certificate is signed by an unknown CA"), "{status}");
+    assert!(!status.to_string().contains(crate::mcp_harness::ADMIN), "token shown: {status}");
+    assert!(status["hub"].as_str().unwrap().contains("token=***"), "{status}");
+    let code = mcp.error_code("orochi_send", json!({"channel": "#general", "message": "x"})).await;
+    assert_eq!(code, "agent_offline");
+}
