@@ -1,7 +1,8 @@
 //! Through a real TLS edge (nginx with a private CA, see edge.rs): the CLI, `OrochiClient` with
 //! resume across an edge restart, the MCP bridge (bridge.rs), the URL convention (`wss://host:port` base with
 //! `/ws/agent/` appended, REST on the same origin), `?token=&agent=` on `/ws/agent/`, a wrong CA
-//! as a clear exit-3 error, and an `HTTPS_PROXY` tunnel for both the socket and REST.
+//! as a clear exit-3 error, an `HTTPS_PROXY` tunnel for both the socket and REST, and the
+//! TypeScript bridge's own frames and REST calls (ts_bridge.rs).
 
 #[path = "../hub/common.rs"]
 #[allow(dead_code)]
@@ -12,6 +13,7 @@ mod mcp_harness;
 mod bridge;
 mod edge;
 mod proxy;
+mod ts_bridge;
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
