@@ -83,32 +83,14 @@ async fn probe(client: &reqwest::Client, label: &str, raw: &str, what: Probe) ->
 
 /// The certificate error inside a failed request, else the route that failed.
 fn failure(label: &str, host: &str, port: u16, e: &reqwest::Error) -> Check {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut innermost = e.to_string();
-    while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return check(label, Status::Fail, format!("certificate of {host}:{port}: {}", certificate_problem(host, tls)));
-        }
-        innermost = err.to_string();
-        // An io::Error's source() skips the error it wraps, which is where rustls's is.
-        source = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
-        };
+    if let Some(tls) = crate::tls::TlsFailure::find(&format!("{host}:{port}"), e) {
+        return check(label, Status::Fail, format!("certificate of {}: {}", tls.host, tls.reason));
+    }
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = innermost.source() {
+        innermost = next;
     }
     check(label, Status::Fail, format!("route: cannot reach {host}:{port}: {innermost}"))
-}
-
-fn certificate_problem(host: &str, e: &rustls::Error) -> String {
-    use rustls::CertificateError as C;
-    match e {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            "signed by an unknown CA (not in the system store, SSL_CERT_FILE/SSL_CERT_DIR or the bundled roots)".into()
-        }
-        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!("not valid for the name {host}"),
-        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "expired".into(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -119,7 +101,6 @@ mod tests {
     use hyper::{Request, Response, StatusCode};
     use hyper_util::rt::TokioIo;
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    use tokio_rustls::rustls;
 
     use super::*;
 
@@ -208,12 +189,12 @@ mod tests {
         let checks = check_all(&spec(&format!("https://localhost:{port}"), &format!("wss://localhost:{port}/ws/agent/")), &crate::http_client::client(TIMEOUT)).await;
         for c in &checks {
             assert_eq!(c.status, Status::Fail, "{c:?}");
-            assert!(c.detail.starts_with(&format!("certificate of localhost:{port}: signed by an unknown CA")), "{c:?}");
+            assert!(c.detail.starts_with(&format!("certificate of localhost:{port}: its certificate is signed by an unknown CA")), "{c:?}");
         }
         // A certificate for another name.
         let port = ca.serve("other.example").await;
         let checks = check_all(&spec(&format!("https://localhost:{port}"), &format!("wss://localhost:{port}/")), &ca.client()).await;
-        assert!(checks.iter().all(|c| c.status == Status::Fail && c.detail.contains("not valid for the name localhost")), "{checks:#?}");
+        assert!(checks.iter().all(|c| c.status == Status::Fail && c.detail.contains("does not name this host")), "{checks:#?}");
     }
 
     #[tokio::test]
