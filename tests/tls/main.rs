@@ -11,6 +11,7 @@ mod common;
 #[allow(dead_code)]
 mod mcp_harness;
 mod bridge;
+mod doctor;
 mod edge;
 mod proxy;
 mod ts_bridge;
