@@ -204,7 +204,7 @@ settings! {
     retention_max_rows: u64 = "RETENTION_MAX_ROWS", Kind::Count, "0", secret = false,
         "Keep at most this many messages (oldest pruned first); 0 keeps everything.";
     dashboard_ws_upstream: String = "DASHBOARD_WS_UPSTREAM", Kind::Url, "", secret = false,
-        "Hub the dashboard observes and posts to (dev wired to stable); served as /api/config ws_upstream.";
+        "Dashboard URL of the hub this dashboard observes and posts to (dev: stable's public_url, set by the deploy controller); served as /api/config ws_upstream.";
     cors_origins: Vec<String> = "CORS_ORIGINS", Kind::Origins, "", secret = false,
         "Comma-separated exact origins allowed to call the REST API from a browser.";
     media_root: PathBuf = "MEDIA_ROOT", Kind::Path, "orochi-data/media", secret = false,
