@@ -314,9 +314,48 @@ impl Session {
         for n in &evicted {
             st.announce_disconnect(n);
         }
-        self.name = Some(name);
+        self.name = Some(name.clone());
         st.registry.to_observers(&Frame::server("presence_change", connected), &st.metrics);
-        Ok(Flow::Ack)
+        self.send(&Frame::ack(&frame.id, None));
+        self.hand_inbox(name).await;
+        Ok(Flow::Done)
+    }
+
+    /// After the register ack: the mentions no socket of this agent received, oldest first, as
+    /// `message` frames marked `"inbox": true`, then an `inbox` frame with the counts. At most
+    /// half the socket's queue in one go, so handing them out never cuts the socket (4008); the
+    /// rest wait for the next register and are counted as `remaining`.
+    async fn hand_inbox(&self, name: String) {
+        let st = &self.state;
+        let workspace = self.conn.principal.workspace_id().to_string();
+        let waiting = match st.store.inbox(workspace.clone(), name.clone(), st.config.inbox_days).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(agent = %name, error = %e, "cannot read the agent's inbox; its mentions keep waiting");
+                return;
+            }
+        };
+        if waiting.rows.is_empty() && waiting.dropped == 0 {
+            return;
+        }
+        let budget = (st.config.queue_bytes / 2) as usize;
+        let (mut bytes, mut sent, mut through) = (0usize, 0usize, 0i64);
+        for (id, row) in &waiting.rows {
+            let mut f = row.to_frame();
+            f.payload.insert("inbox".into(), Value::Bool(true));
+            let text = f.to_json();
+            bytes += text.len();
+            if sent > 0 && bytes > budget || !self.conn.send_text(text, &st.metrics) {
+                break;
+            }
+            (sent, through) = (sent + 1, *id);
+        }
+        let remaining = waiting.rows.len() - sent;
+        let summary = json!({"delivered": sent, "dropped": waiting.dropped, "remaining": remaining});
+        let told = self.conn.send_text(Frame::server("inbox", summary).to_json(), &st.metrics);
+        if let Err(e) = st.store.inbox_handed(workspace, name.clone(), through, told).await {
+            tracing::warn!(agent = %name, error = %e, "cannot forget the handed mentions; they may come again");
+        }
     }
 
     /// `size`: the frame's length, counted against the socket's budget until the commit.
