@@ -323,8 +323,8 @@ impl Session {
 
     /// After the register ack: the mentions no socket of this agent received, oldest first, as
     /// `message` frames marked `"inbox": true`, then an `inbox` frame with the counts. At most
-    /// half the socket's queue in one go, so handing them out never cuts the socket (4008); the
-    /// rest wait for the next register and are counted as `remaining`.
+    /// half the socket's queue (frames and bytes) in one go, so handing them out never cuts the
+    /// socket (4008); the rest wait for the next register and are counted as `remaining`.
     async fn hand_inbox(&self, name: String) {
         let st = &self.state;
         let workspace = self.conn.principal.workspace_id().to_string();
@@ -338,14 +338,15 @@ impl Session {
         if waiting.rows.is_empty() && waiting.dropped == 0 {
             return;
         }
-        let budget = (st.config.queue_bytes / 2) as usize;
+        let (byte_budget, frame_budget) = ((st.config.queue_bytes / 2) as usize, (st.config.queue_frames / 2).max(1) as usize);
         let (mut bytes, mut sent, mut through) = (0usize, 0usize, 0i64);
         for (id, row) in &waiting.rows {
             let mut f = row.to_frame();
             f.payload.insert("inbox".into(), Value::Bool(true));
             let text = f.to_json();
             bytes += text.len();
-            if sent > 0 && bytes > budget || !self.conn.send_text(text, &st.metrics) {
+            let over = sent > 0 && (bytes > byte_budget || sent >= frame_budget);
+            if over || !self.conn.send_text(text, &st.metrics) {
                 break;
             }
             (sent, through) = (sent + 1, *id);
