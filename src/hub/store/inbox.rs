@@ -65,7 +65,7 @@ pub(super) fn waiting(conn: &Connection, workspace: &str, agent: &str, since: i6
         .prepare_cached(
             "SELECT i.id AS inbox_id, m.* FROM inbox i JOIN messages m ON m.id = i.message_id
              WHERE i.workspace_id = ?1 AND i.agent = ?2 AND i.at >= ?3 AND (m.audience IS NULL OR m.audience = ?1)
-             ORDER BY i.id",
+             ORDER BY m.id",
         )?
         .query_map(params![workspace, agent, since], |r| Ok((r.get("inbox_id")?, HistoryRow::from_row(r)?)))?
         .collect::<Result<_, _>>()?;
@@ -76,14 +76,25 @@ pub(super) fn waiting(conn: &Connection, workspace: &str, agent: &str, since: i6
     Ok(Waiting { rows, dropped: dropped.unwrap_or(0) as u64 })
 }
 
-/// Forgets what the agent was handed: its rows up to `through` (and any older that it could
-/// not be handed: expired, or no longer readable), and the dropped count once it was told.
-/// Writes only when there is something to forget.
-pub(super) fn handed(conn: &mut Connection, workspace: &str, agent: &str, through: i64, told: bool) -> rusqlite::Result<()> {
+/// Forgets what the agent was handed: the `sent` rows, and the dropped count once it was told.
+pub(super) fn handed(conn: &mut Connection, workspace: &str, agent: &str, sent: &[i64], told: bool) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM inbox WHERE workspace_id = ?1 AND agent = ?2 AND id <= ?3", params![workspace, agent, through])?;
+    delivered(&tx, sent)?;
     if told {
         tx.execute("DELETE FROM inbox_dropped WHERE workspace_id = ?1 AND agent = ?2", params![workspace, agent])?;
+    }
+    tx.commit()
+}
+
+/// Puts the messages named by `msg_ids` back into `r`'s inbox, in one transaction.
+pub(super) fn requeue(conn: &mut Connection, r: &Recipient, msg_ids: &[String], max: u64) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for msg_id in msg_ids {
+        let row: Option<i64> =
+            tx.prepare_cached("SELECT id FROM messages WHERE msg_id = ?1")?.query_row([msg_id], |r| r.get(0)).optional()?;
+        if let Some(row) = row {
+            insert(&tx, r, row, max)?;
+        }
     }
     tx.commit()
 }
@@ -123,10 +134,10 @@ mod tests {
         let w = waiting(&c, "w", "BOB", 0).unwrap();
         assert_eq!(ids(&w), [3, 4, 5], "the oldest two went");
         assert_eq!(w.dropped, 2);
-        handed(&mut c, "w", "bob", w.rows[1].0, false).unwrap();
+        handed(&mut c, "w", "bob", &[w.rows[0].0, w.rows[1].0], false).unwrap();
         let w = waiting(&c, "w", "bob", 0).unwrap();
         assert_eq!((ids(&w), w.dropped), (vec![5], 2), "the unsent one and the count stay");
-        handed(&mut c, "w", "bob", w.rows[0].0, true).unwrap();
+        handed(&mut c, "w", "bob", &[w.rows[0].0], true).unwrap();
         let w = waiting(&c, "w", "bob", 0).unwrap();
         assert!(w.rows.is_empty() && w.dropped == 0);
     }

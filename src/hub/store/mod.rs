@@ -133,9 +133,15 @@ impl Store {
         self.write(move |c| inbox::waiting(c, &workspace, &agent, since)).await
     }
 
-    /// Forgets the agent's inbox rows up to `through`, and its dropped count once `told`.
-    pub async fn inbox_handed(&self, workspace: String, agent: String, through: i64, told: bool) -> Result<(), StoreError> {
-        self.write(move |c| inbox::handed(c, &workspace, &agent, through, told)).await
+    /// Forgets the inbox rows `sent` to an agent, and its dropped count once `told`.
+    pub async fn inbox_handed(&self, workspace: String, agent: String, sent: Vec<i64>, told: bool) -> Result<(), StoreError> {
+        self.write(move |c| inbox::handed(c, &workspace, &agent, &sent, told)).await
+    }
+
+    /// Puts the stored messages named by `msg_ids` back into an agent's inbox (their frames
+    /// never left a socket that was cut), bounded by `max` as new mentions are.
+    pub async fn requeue_inbox(&self, who: Recipient, msg_ids: Vec<String>, max: u64) -> Result<(), StoreError> {
+        self.write(move |c| inbox::requeue(c, &who, &msg_ids, max)).await
     }
 
     /// Drops mentions older than `max_age_days`; returns how many went.
