@@ -65,6 +65,10 @@ async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuer
         })
 }
 
+/// How long handing over an inbox waits for a client to read, and how often it looks.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
+const HAND_OVER_POLL: Duration = Duration::from_millis(10);
+
 /// How long a refused socket waits for the client's first frame before it is told.
 const REJECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -322,9 +326,10 @@ impl Session {
     }
 
     /// After the register ack: the mentions no socket of this agent received, oldest first, as
-    /// `message` frames marked `"inbox": true`, then an `inbox` frame with the counts. At most
-    /// half the socket's queue (frames and bytes) in one go, so handing them out never cuts the
-    /// socket (4008); the rest wait for the next register and are counted as `remaining`.
+    /// `message` frames marked `"inbox": true`, then an `inbox` frame with the counts. The queue
+    /// is filled to half at most, then drained by the client, so handing them out never cuts the
+    /// socket (4008); what a client does not take within [`HAND_OVER_WAIT`] waits for its next
+    /// register and is counted as `remaining`.
     async fn hand_inbox(&self, name: String) {
         let st = &self.state;
         let workspace = self.conn.principal.workspace_id().to_string();
@@ -339,14 +344,22 @@ impl Session {
             return;
         }
         let (byte_budget, frame_budget) = ((st.config.queue_bytes / 2) as usize, (st.config.queue_frames / 2).max(1) as usize);
-        let (mut bytes, mut sent) = (0usize, Vec::new());
+        // Room for a frame of `len` bytes: within half the queue, or an empty queue (one frame
+        // always fits).
+        let room = |len: usize| {
+            let (frames, bytes) = self.conn.backlog();
+            frames == 0 || (frames < frame_budget && bytes + len <= byte_budget)
+        };
+        let deadline = Instant::now() + HAND_OVER_WAIT;
+        let mut sent = Vec::new();
         for (id, row) in &waiting.rows {
             let mut f = row.to_frame();
             f.payload.insert("inbox".into(), Value::Bool(true));
             let text = f.to_json();
-            bytes += text.len();
-            let over = !sent.is_empty() && (bytes > byte_budget || sent.len() >= frame_budget);
-            if over || !self.conn.send_text(text, &st.metrics) {
+            while !room(text.len()) && Instant::now() < deadline && !self.conn.is_closing() {
+                tokio::time::sleep(HAND_OVER_POLL).await;
+            }
+            if !room(text.len()) || !self.conn.send_text(text, &st.metrics) {
                 break;
             }
             sent.push(*id);

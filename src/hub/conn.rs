@@ -136,6 +136,16 @@ impl Conn {
         }
     }
 
+    /// Frames and bytes waiting in the queue.
+    pub fn backlog(&self) -> (usize, usize) {
+        (self.tx.len(), self.queued.load(Ordering::Acquire))
+    }
+
+    /// Whether [`Conn::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
     pub fn send_text(&self, text: String, metrics: &Metrics) -> bool {
         self.send(Message::Text(Utf8Bytes::from(text)), metrics)
     }

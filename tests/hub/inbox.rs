@@ -127,7 +127,8 @@ async fn an_agent_cut_as_a_slow_consumer_gets_the_mentions_it_missed() {
     assert_eq!(code, 4008);
     let after = sender.say("sender", "#firehose", "@slow after the cut").await;
 
-    // Handed in pieces that fit the socket's queue; each register takes the next.
+    // Handed over as the client reads them (never more than half the queue at once); a
+    // register that left some (`remaining`) is followed by another.
     let mut slow = h.raw(ADMIN).await;
     let mut got: Vec<Value> = Vec::new();
     let mut registers = 0;
