@@ -58,6 +58,12 @@ pub(super) fn delivered(conn: &Connection, ids: &[i64]) -> rusqlite::Result<()> 
     Ok(())
 }
 
+/// Whether anything waits for the agent: mentions or a dropped count. One index step.
+pub(super) fn any(conn: &Connection, workspace: &str, agent: &str) -> rusqlite::Result<bool> {
+    Ok(conn.prepare_cached("SELECT 1 FROM inbox WHERE workspace_id = ?1 AND agent = ?2 LIMIT 1")?.exists(params![workspace, agent])?
+        || conn.prepare_cached("SELECT 1 FROM inbox_dropped WHERE workspace_id = ?1 AND agent = ?2")?.exists(params![workspace, agent])?)
+}
+
 /// The agent's waiting mentions newer than `since` (unix seconds) that its workspace may read,
 /// oldest first.
 pub(super) fn waiting(conn: &Connection, workspace: &str, agent: &str, since: i64) -> rusqlite::Result<Waiting> {

@@ -128,6 +128,12 @@ impl Store {
     /// call is delivered first, and delivered marks are applied before the read, so a mention
     /// that reached the agent live is not among them.
     pub async fn inbox(&self, workspace: String, agent: String, max_age_days: u64) -> Result<Waiting, StoreError> {
+        // Most registers find nothing: a read says so without breaking into the group commit. A
+        // mention committed after this read reaches the (already registered) agent live.
+        let (w, a) = (workspace.clone(), agent.clone());
+        if !self.read(move |c| inbox::any(c, &w, &a)).await? {
+            return Ok(Waiting::default());
+        }
         self.progress.reads_delivered().await;
         let since = inbox::unix_now().saturating_sub((max_age_days * 86_400) as i64);
         self.write(move |c| inbox::waiting(c, &workspace, &agent, since)).await
