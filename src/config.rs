@@ -190,7 +190,7 @@ settings! {
     dashboard_port: u16 = "DASHBOARD_PORT", Kind::Port, "8559", secret = false,
         "HTTP port: dashboard, REST API, observer socket /ws, media.";
     url: String = "URL", Kind::Url, "", secret = false,
-        "Client only: hub WebSocket URL; overrides HOST and PORT when set.";
+        "Client only: hub base URL such as wss://orochi.example.org (agent socket at /ws/agent/, REST on the same origin); a URL naming PORT is the agent listener itself, REST then on DASHBOARD_PORT. Overrides HOST and PORT when set.";
     token: String = "TOKEN", Kind::Text, "", secret = true,
         "Client token; on the hub, the admin token when ADMIN_TOKEN is unset.";
     admin_token: String = "ADMIN_TOKEN", Kind::Text, "", secret = true,
@@ -275,6 +275,18 @@ settings! {
         "Deploy controller: Cloudflare API base URL (tests point it at a fake on 127.0.0.1).";
 }
 
+/// `url` with the value of any `token=` query parameter replaced by `***`, for errors and logs.
+pub fn redact_token(url: &str) -> String {
+    let Ok(mut u) = url::Url::parse(url) else { return url.to_string() };
+    if !u.query_pairs().any(|(k, _)| k == "token") {
+        return url.to_string();
+    }
+    let pairs: Vec<(String, String)> =
+        u.query_pairs().map(|(k, v)| (k.to_string(), if k == "token" { "***".to_string() } else { v.to_string() })).collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u.to_string()
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -291,25 +303,46 @@ impl Config {
         if self.token.is_empty() { &self.admin_token } else { &self.token }
     }
 
-    /// The agent WebSocket URL a client connects to.
+    /// The agent WebSocket URL a client connects to. URL is a base such as
+    /// `wss://orochi.example.org`, to which `/ws/agent/` is appended unless it is already there
+    /// (the TypeScript bridge's convention); a URL naming the agent port (PORT) is used as it is.
+    /// `http(s)://` is taken as `ws(s)://`. Unset: the agent port on HOST.
     pub fn hub_url(&self) -> String {
-        if self.url.is_empty() { format!("ws://{}:{}/", self.host, self.port) } else { self.url.clone() }
+        let Some(mut u) = self.client_url() else { return format!("ws://{}:{}/", self.host, self.port) };
+        if !self.names_agent_port(&u) && !u.path().contains("/ws/agent") {
+            let path = format!("{}/ws/agent/", u.path().trim_end_matches('/'));
+            u.set_path(&path);
+        }
+        u.to_string()
     }
 
-    /// The REST base URL a client uses: the dashboard port on the hub's host; when URL names no
-    /// port (a proxy on 443/80 serving both), the same origin.
+    /// The REST base URL a client uses: the origin of URL (`wss` gives `https`); when URL names
+    /// the agent port (the separate agent listener), the dashboard port on that host.
     pub fn http_base(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(u) if u.host_str().is_some() => {
-                let scheme = if matches!(u.scheme(), "wss" | "https") { "https" } else { "http" };
-                let host = u.host_str().unwrap_or(&self.host);
-                match u.port() {
-                    Some(_) => format!("{scheme}://{host}:{}", self.dashboard_port),
-                    None => format!("{scheme}://{host}"),
-                }
-            }
-            _ => format!("http://{}:{}", self.host, self.dashboard_port),
+        let Some(u) = self.client_url() else { return format!("http://{}:{}", self.host, self.dashboard_port) };
+        let scheme = if u.scheme() == "wss" { "https" } else { "http" };
+        let host = u.host_str().unwrap_or(&self.host);
+        match u.port() {
+            _ if self.names_agent_port(&u) => format!("{scheme}://{host}:{}", self.dashboard_port),
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
         }
+    }
+
+    /// URL parsed, with `http(s)` mapped to `ws(s)`; `None` when unset.
+    fn client_url(&self) -> Option<url::Url> {
+        let mut u = url::Url::parse(&self.url).ok().filter(|u| u.host_str().is_some())?;
+        let ws = match u.scheme() {
+            "https" | "wss" => "wss",
+            _ => "ws",
+        };
+        // Only fails between special and non-special schemes; these are all special.
+        let _ = u.set_scheme(ws);
+        Some(u)
+    }
+
+    fn names_agent_port(&self, u: &url::Url) -> bool {
+        u.port() == Some(self.port)
     }
 
     /// The agent name a client uses: AGENT, else the host name.
@@ -357,8 +390,37 @@ mod tests {
         assert_eq!(Config::defaults().http_base(), "http://127.0.0.1:8559");
         let c = with(&[("SCITEX_OROCHI_URL", "wss://orochi.example.org/")]).unwrap();
         assert_eq!(c.http_base(), "https://orochi.example.org");
-        let c = with(&[("SCITEX_OROCHI_URL", "ws://10.0.0.5:9560/"), ("SCITEX_OROCHI_DASHBOARD_PORT", "8560")]).unwrap();
+        // The agent port itself: REST is on the dashboard port of that host.
+        let c = with(&[("SCITEX_OROCHI_URL", "ws://10.0.0.5:9560/"), ("SCITEX_OROCHI_PORT", "9560"), ("SCITEX_OROCHI_DASHBOARD_PORT", "8560")])
+            .unwrap();
         assert_eq!(c.http_base(), "http://10.0.0.5:8560");
+        // Any other port is an origin serving both.
+        let c = with(&[("SCITEX_OROCHI_URL", "wss://127.0.0.1:8443")]).unwrap();
+        assert_eq!(c.http_base(), "https://127.0.0.1:8443");
+        let c = with(&[("SCITEX_OROCHI_URL", "ws://hub.lan:8559/ws/agent/")]).unwrap();
+        assert_eq!(c.http_base(), "http://hub.lan:8559");
+    }
+
+    #[test]
+    fn hub_url_appends_the_agent_path_to_a_base() {
+        let url = |v: &str| with(&[("SCITEX_OROCHI_URL", v)]).unwrap().hub_url();
+        assert_eq!(Config::defaults().hub_url(), "ws://127.0.0.1:9559/");
+        assert_eq!(url("wss://orochi.example.org"), "wss://orochi.example.org/ws/agent/");
+        assert_eq!(url("wss://orochi.example.org/"), "wss://orochi.example.org/ws/agent/");
+        assert_eq!(url("wss://127.0.0.1:8443"), "wss://127.0.0.1:8443/ws/agent/");
+        assert_eq!(url("wss://orochi.example.org/ws/agent"), "wss://orochi.example.org/ws/agent");
+        assert_eq!(url("wss://orochi.example.org/ws/agent/?agent=a"), "wss://orochi.example.org/ws/agent/?agent=a");
+        assert_eq!(url("https://orochi.example.org/edge/"), "wss://orochi.example.org/edge/ws/agent/");
+        assert_eq!(url("http://hub.lan:8559?agent=a"), "ws://hub.lan:8559/ws/agent/?agent=a");
+        // The agent listener itself keeps its URL.
+        assert_eq!(url("ws://hub.lan:9559/"), "ws://hub.lan:9559/");
+    }
+
+    #[test]
+    fn tokens_in_urls_are_redacted() {
+        assert_eq!(redact_token("wss://h/ws/agent/?token=s3cret&agent=a"), "wss://h/ws/agent/?token=***&agent=a");
+        assert_eq!(redact_token("wss://h/ws/agent/"), "wss://h/ws/agent/");
+        assert!(!redact_token("ws://h:1/?a=1&token=s3cret").contains("s3cret"));
     }
 
     #[test]

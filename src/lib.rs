@@ -10,6 +10,7 @@ pub mod hub;
 pub mod mcp;
 pub mod library;
 pub mod protocol;
+pub mod tls;
 
 
 pub use client::{ClientError, ClientOptions, OrochiClient, Receipt};

@@ -40,7 +40,8 @@ struct Args {
     /// How long senders send, per scenario.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
-    /// Benchmark this hub instead of starting ours.
+    /// Benchmark this hub instead of starting ours: its agent socket URL as it is, `ws://` or
+    /// `wss://` (e.g. `wss://orochi.example.org/ws/agent/`; TLS and proxies as the client's).
     #[arg(long)]
     url: Option<String>,
     #[arg(long, env = "SCITEX_OROCHI_TOKEN", hide_env_values = true)]

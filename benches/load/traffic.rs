@@ -10,16 +10,17 @@ use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt, TryStreamExt, stream};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async_with_config};
 
 use crate::Res;
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The client's own dialler: `wss://` with the shared TLS config, proxies as the client honours them.
+pub use scitex_orochi::client::dial::Ws;
 
 const CONNECT_WAIT: Duration = Duration::from_secs(30);
 const CONNECT_CONCURRENCY: usize = 100;
@@ -46,13 +47,13 @@ pub struct Target {
 
 /// Connects and registers `name` on `channels`, returning once the register ack arrived.
 pub async fn connect(t: &Target, name: &str, channels: &[String]) -> Res<Ws> {
-    let token: String = url::form_urlencoded::byte_serialize(t.token.as_bytes()).collect();
-    let sep = if t.url.contains('?') { '&' } else { '?' };
     // tungstenite's default 128 KiB read buffer is zero-filled on every read: keep it small so
-    // the generator spends its CPU on frames. Nagle off: a paced sender must not wait for ACKs.
+    // the generator spends its CPU on frames. The dialler turns Nagle off: a paced sender must
+    // not wait for ACKs.
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
-    let url = format!("{}{sep}token={token}", t.url);
-    let (mut ws, _) = timeout(CONNECT_WAIT, connect_async_with_config(url, Some(config), true)).await??;
+    let mut request = t.url.as_str().into_client_request()?;
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {}", t.token))?);
+    let (mut ws, _) = timeout(CONNECT_WAIT, scitex_orochi::client::dial::connect(request, Some(config))).await??;
     let id = format!("reg-{name}");
     let reg =
         json!({"type": "register", "sender": name, "id": id, "payload": {"channels": channels, "machine": "bench"}});

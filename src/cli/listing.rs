@@ -21,7 +21,14 @@ impl Rest {
     }
 
     async fn finish(&self, r: Result<reqwest::Response, reqwest::Error>) -> Result<Value, CliError> {
-        let r = r.map_err(|e| if e.is_connect() || e.is_timeout() { CliError::HttpUnreachable(self.base.clone()) } else { CliError::Failed(e.to_string()) })?;
+        let r = r.map_err(|e| {
+            let host = url::Url::parse(&self.base).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
+            match crate::tls::TlsFailure::find(&host, &e) {
+                Some(t) => CliError::Tls(t),
+                None if e.is_connect() || e.is_timeout() => CliError::HttpUnreachable(self.base.clone()),
+                None => CliError::Failed(e.to_string()),
+            }
+        })?;
         let status = r.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(CliError::HttpUnauthorized);

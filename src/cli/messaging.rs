@@ -34,7 +34,7 @@ pub struct SendArgs {
 
 pub async fn send(config: Config, a: SendArgs) -> CliResult {
     if a.dry_run {
-        let plan = json!({"action": "send", "channel": a.channel, "message": a.message, "sender": config.agent_name(), "hub": config.hub_url()});
+        let plan = json!({"action": "send", "channel": a.channel, "message": a.message, "sender": config.agent_name(), "hub": crate::config::redact_token(&config.hub_url())});
         if a.json { print_json(&plan) } else { println!("[dry-run] would send to {} as {}: {}", a.channel, config.agent_name(), a.message) }
         return Ok(());
     }

@@ -59,6 +59,8 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error("cannot reach the hub at {0}")]
     HttpUnreachable(String),
+    #[error(transparent)]
+    Tls(crate::tls::TlsFailure),
     #[error("the hub refused the token (HTTP 401); set SCITEX_OROCHI_TOKEN")]
     HttpUnauthorized,
     #[error("{0}")]
@@ -72,7 +74,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(e) if e.is_connectivity() => 3,
-            CliError::HttpUnreachable(_) | CliError::HttpUnauthorized => 3,
+            CliError::HttpUnreachable(_) | CliError::Tls(_) | CliError::HttpUnauthorized => 3,
             CliError::Exit { code, .. } => *code,
             _ => 1,
         }

@@ -4,6 +4,7 @@
 //! again and replays every subscribed channel from its last `seq`, with no gap and no duplicate.
 
 mod agent;
+pub mod dial;
 pub mod metrics;
 mod session;
 mod status;
@@ -25,6 +26,9 @@ use status::Shared;
 pub enum ClientError {
     #[error("cannot reach the hub at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    /// The hub's certificate (or the TLS handshake) failed: names the host and what was wrong.
+    #[error(transparent)]
+    Tls(crate::tls::TlsFailure),
     #[error("the hub refused the token")]
     AuthRefused,
     #[error("the hub answered {code}: {detail}")]
@@ -38,16 +42,17 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Unreachable hub or refused token: the CLI's exit code 3.
+    /// Unreachable hub, failed TLS or refused token: the CLI's exit code 3.
     pub fn is_connectivity(&self) -> bool {
-        matches!(self, ClientError::Unreachable { .. } | ClientError::AuthRefused)
+        matches!(self, ClientError::Unreachable { .. } | ClientError::Tls(_) | ClientError::AuthRefused)
     }
 }
 
 /// Who the client is and where it connects.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// `ws://host:port/`; the token goes in an `Authorization: Bearer` header.
+    /// `ws://host:port/` or `wss://host/ws/agent/` ([`crate::Config::hub_url`]); the token goes
+    /// in an `Authorization: Bearer` header.
     pub url: String,
     pub token: String,
     pub name: String,

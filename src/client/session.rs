@@ -8,19 +8,16 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
+use super::dial::{self, DialError, Ws};
 use super::status::Shared;
 use super::{ClientError, ClientOptions, metrics, refused};
 use crate::protocol::{Frame, SERVER_SENDER, parse_frame};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest page asked for when replaying a channel.
 const RESUME_PAGE: i64 = 1000;
@@ -63,14 +60,17 @@ pub async fn start(opts: ClientOptions, shared: Arc<Shared>) -> Result<(mpsc::Se
 }
 
 async fn open(opts: &ClientOptions) -> Result<Ws, ClientError> {
-    let unreachable = |reason: String| ClientError::Unreachable { url: opts.url.clone(), reason };
+    let unreachable = |reason: String| ClientError::Unreachable { url: crate::config::redact_token(&opts.url), reason };
     let mut request = opts.url.as_str().into_client_request().map_err(|e| unreachable(format!("bad URL: {e}")))?;
     // In a header rather than `?token=`: proxies and edges log URLs.
     if !opts.token.is_empty() {
         let bearer = HeaderValue::from_str(&format!("Bearer {}", opts.token)).map_err(|_| unreachable("the token is not a valid header value".into()))?;
         request.headers_mut().insert(AUTHORIZATION, bearer);
     }
-    let (ws, _) = connect_async(request).await.map_err(|e| unreachable(e.to_string()))?;
+    let (ws, _) = dial::connect(request, None).await.map_err(|e| match e {
+        DialError::Tls(t) => ClientError::Tls(t),
+        other => unreachable(other.to_string()),
+    })?;
     Ok(ws)
 }
 

@@ -1,6 +1,6 @@
-//! The agent socket (port 9559, any path, `Authorization: Bearer` or `?token=`): one session
-//! per connection, frames handled in arrival order, replies and acks queued on the
-//! connection's own writer.
+//! The agent socket (port 9559, any path; and `/ws/agent/` on the HTTP listener, so one origin
+//! serves everything; `Authorization: Bearer` or `?token=`): one session per connection,
+//! frames handled in arrival order, replies and acks queued on the connection's own writer.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
@@ -38,7 +38,25 @@ pub fn router(state: Arc<HubState>) -> Router {
     Router::new().fallback(any(upgrade)).with_state(state)
 }
 
+/// The same socket on the HTTP listener.
+pub fn routes() -> Router<Arc<HubState>> {
+    Router::new().route("/ws/agent", any(upgrade)).route("/ws/agent/", any(upgrade))
+}
+
+/// `?agent=`: the sender of frames that name none (the TypeScript bridge builds its URL so);
+/// checked like any agent name.
+fn default_sender(query: Option<&str>) -> Result<Option<String>, String> {
+    let Some(name) = query.and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "agent")).map(|(_, v)| v.into_owned()) else {
+        return Ok(None);
+    };
+    super::names::check(&name).map(|()| Some(name)).map_err(|e| e.to_string())
+}
+
 async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {
+    let default_sender = match default_sender(query.as_deref()) {
+        Ok(a) => a,
+        Err(detail) => return (StatusCode::BAD_REQUEST, format!("agent: {detail}")).into_response(),
+    };
     let token = presented_token(&headers, query.as_deref());
     let principal = match auth::verify(&state.store, &state.admin_token, &token).await {
         Ok(p) => p,
@@ -59,7 +77,7 @@ async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuer
             match principal {
                 // Its own task: axum's upgrade task would hold the session future next to its
                 // own state for the connection's whole life (measured: 7 KB instead of 3).
-                Some(p) => drop(tokio::spawn(Session::run(state, socket, p, token_hash))),
+                Some(p) => drop(tokio::spawn(Session::run(state, socket, p, token_hash, default_sender))),
                 None => reject(socket).await,
             }
         })
@@ -107,10 +125,12 @@ struct Session {
     name: Option<String>,
     /// `message` frames this socket may still send now.
     bucket: TokenBucket,
+    /// `?agent=` of the upgrade: the sender of frames without one until the socket registers.
+    default_sender: Option<String>,
 }
 
 impl Session {
-    async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal, token_hash: Option<String>) {
+    async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal, token_hash: Option<String>, default_sender: Option<String>) {
         let (sink, mut stream) = socket.split();
         let (mut conn, outbox) = Conn::new(principal, state.config.queue_frames as usize, state.config.queue_bytes as usize);
         conn.token_hash = token_hash;
@@ -128,7 +148,7 @@ impl Session {
             Principal::Admin => TokenBucket::unlimited(),
             _ => TokenBucket::new(state.config.rate_messages_per_sec, state.config.rate_burst),
         };
-        let mut session = Session { state, conn, name: None, bucket };
+        let mut session = Session { state, conn, name: None, bucket, default_sender };
         let mut writer_done = false;
         loop {
             let wait = if spoke { idle } else { idle.min(speak_by.saturating_duration_since(Instant::now())) };
@@ -200,10 +220,15 @@ impl Session {
         if let Err(e) = check_frame_size(text, self.state.config.max_frame_bytes) {
             return self.refuse(e);
         }
-        let frame = match parse_frame(text) {
+        let mut frame = match parse_frame(text) {
             Ok(f) => f,
             Err(e) => return self.refuse(e),
         };
+        if let (None, Some(agent)) = (&self.name, &self.default_sender)
+            && frame.sender == "unknown"
+        {
+            frame.sender = agent.clone();
+        }
         let id = frame.id.clone();
         let result = match frame.kind.as_str() {
             "register" => self.register(frame).await,

@@ -92,6 +92,10 @@ impl HubState {
             frame.payload.insert("metadata".into(), Value::Object(metadata.clone()));
         }
         let content = frame.content().to_string();
+        // `text` is an alias (the TypeScript bridge sends it): recipients read `content`.
+        if !matches!(frame.payload.get("content"), Some(Value::String(_))) {
+            frame.payload.insert("content".into(), Value::String(content.clone()));
+        }
         let mentions = parse_mentions(&content);
         let inbox = self.inbox_for(&mentions, &frame.sender, &origin.audience);
         // Time-ordered (UUID v7): the msg_id index grows at its right edge instead of taking

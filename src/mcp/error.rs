@@ -76,6 +76,11 @@ impl From<ClientError> for ToolError {
             ClientError::Unreachable { .. } | ClientError::Disconnected | ClientError::Closed => {
                 ToolError::new(Code::AgentOffline, e.to_string(), "the bridge reconnects by itself; retry shortly (status shows progress)")
             }
+            ClientError::Tls(_) => ToolError::new(
+                Code::AgentOffline,
+                e.to_string(),
+                "point SSL_CERT_FILE or SSL_CERT_DIR at the CA that signs the hub's certificate, or fix SCITEX_OROCHI_URL",
+            ),
             ClientError::Protocol(_) => ToolError::internal(e.to_string()),
         }
     }

@@ -179,12 +179,12 @@ impl Inner {
             super::link::State::Connecting(why) => ("connecting", why),
             super::link::State::Refused => ("refused", "the hub refused the token".to_string()),
         };
-        json!({"state": state, "detail": detail, "agent": self.agent, "hub": self.config.hub_url(), "channels": self.channels_joined})
+        json!({"state": state, "detail": detail, "agent": self.agent, "hub": crate::config::redact_token(&self.config.hub_url()), "channels": self.channels_joined})
     }
 
     fn connected_status(&self, c: &OrochiClient) -> Value {
         let s = c.status();
-        json!({"state": s.state, "agent": self.agent, "hub": self.config.hub_url(), "connected_since": s.connected_since,
+        json!({"state": s.state, "agent": self.agent, "hub": crate::config::redact_token(&self.config.hub_url()), "connected_since": s.connected_since,
             "uptime_secs": s.uptime_secs, "reconnects": s.reconnects, "last_pong_age_ms": s.last_pong_age_ms,
             "channels": self.channels_joined})
     }

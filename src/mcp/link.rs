@@ -26,7 +26,7 @@ pub struct Link {
 
 impl Link {
     pub fn start(options: ClientOptions) -> Link {
-        let url = options.url.clone();
+        let url = crate::config::redact_token(&options.url);
         let (tx, state) = watch::channel(State::Connecting("connecting".into()));
         tokio::spawn(async move {
             let mut delay = Duration::from_millis(200);

@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 use super::error::{Code, ToolError, ToolResult};
+use crate::client::ClientError;
 
 pub struct Rest {
     http: reqwest::Client,
@@ -34,6 +35,10 @@ fn status_error(status: StatusCode, body: &str) -> ToolError {
 }
 
 fn unreachable(base: &str, e: reqwest::Error) -> ToolError {
+    let host = url::Url::parse(base).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
+    if let Some(tls) = crate::tls::TlsFailure::find(&host, &e) {
+        return ClientError::Tls(tls).into();
+    }
     ToolError::new(Code::AgentOffline, format!("cannot reach the hub at {base}: {e}"), "the hub may be restarting; retry shortly")
 }
 

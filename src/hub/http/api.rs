@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<HubState>> {
         .route("/api/agents/purge-stale", post(purge_stale))
         .route("/api/resources", get(resources))
         .route("/api/channels", get(channels))
+        .route("/api/channels/", get(channel_list))
         .route("/api/channels/{channel}/members", post(join))
         .route("/api/stats", get(stats))
         .route("/api/messages", get(recent).post(post_message))
@@ -158,6 +159,13 @@ async fn channels(State(st): S, Caller(who): Caller) -> ApiResult<Json<BTreeMap<
     Ok(Json(channel_map(&st, &who).await?))
 }
 
+/// `/api/channels/`: the same channels as a list of `{name, description, members}`, the shape
+/// the TypeScript channel bridge looks a channel up in (channels carry no description here).
+async fn channel_list(State(st): S, Caller(who): Caller) -> ApiResult<Json<Vec<Value>>> {
+    let map = channel_map(&st, &who).await?;
+    Ok(Json(map.into_iter().map(|(name, members)| json!({"name": name, "description": "", "members": members})).collect()))
+}
+
 #[derive(Deserialize)]
 struct JoinBody {
     agent: String,
@@ -189,7 +197,17 @@ async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
 
 async fn recent(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<String, String>>) -> ApiResult<Json<Vec<Value>>> {
     let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(0, RECENT_CAP);
-    let rows = st.store.recent(who, limit).await?;
+    let rows = match q.get("channel").filter(|c| !c.is_empty()) {
+        // One channel's newest rows, oldest first (the TypeScript bridge's history tool).
+        Some(channel) => {
+            let (since, after_seq, sender, contains) = (None, None, None, None);
+            let q = HistoryQuery { reader: who, channel: with_hash(channel), since, after_seq, limit, sender, contains };
+            let mut rows = st.store.history(q).await?;
+            rows.reverse();
+            rows
+        }
+        None => st.store.recent(who, limit).await?,
+    };
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
 

@@ -30,7 +30,7 @@ use super::store::StoreError;
 pub fn router(state: Arc<HubState>) -> Router {
     let app = api::routes().merge(workspaces::routes()).merge(library::routes()).merge(push::routes()).merge(super::media::routes(&state.config));
     let app = app.merge(dashboard::routes()).merge(todos::routes());
-    let app = app.merge(agents_ext::routes()).merge(names::routes());
+    let app = app.merge(agents_ext::routes()).merge(names::routes()).merge(super::agent_ws::routes());
     let app = match cors(&state.config.cors_origins) {
         Some(layer) => app.layer(layer),
         None => app,
