@@ -21,7 +21,8 @@ async fn gone(hub: &Hub, name: &str) {
 async fn contents(mcp: &mut Mcp, n: usize) -> Vec<String> {
     let mut got = Vec::new();
     while got.len() < n {
-        let Some(note) = mcp.notification(Duration::from_secs(5)).await else { break };
+        // Generous: the bridge's reconnect backoff grows while the hub is down.
+        let Some(note) = mcp.notification(Duration::from_secs(15)).await else { break };
         got.push(note["content"].as_str().unwrap().to_string());
     }
     got
@@ -38,7 +39,7 @@ async fn an_offline_mention_is_pushed_once_after_the_bridge_comes_back() {
 
     let (mut mcp, _) = Mcp::start(&hub, "bridge", &[]).await;
     mcp.wait_connected().await;
-    let note = mcp.notification(Duration::from_secs(5)).await.expect("the waiting mention is pushed");
+    let note = mcp.notification(Duration::from_secs(10)).await.expect("the waiting mention is pushed");
     assert_eq!(note["content"], "@bridge while you were away");
     assert_eq!(note["meta"]["msg_id"], Value::from(r.id.as_str()));
     assert_eq!(note["meta"]["chat_id"], "#elsewhere");
