@@ -233,6 +233,10 @@ settings! {
         "A socket silent this long after a ping is closed.";
     stale_secs: u64 = "STALE_SECS", Kind::Seconds, "300", secret = false,
         "An agent without heartbeat for this long is reaped and its socket closed (4003).";
+    inbox_max: u64 = "INBOX_MAX", Kind::Count, "1000", secret = false,
+        "Most undelivered @mentions kept per agent; beyond it the oldest go and the agent is told how many at its next register.";
+    inbox_days: u64 = "INBOX_DAYS", Kind::Count, "7", secret = false,
+        "Days an undelivered @mention waits for its agent; older ones are dropped unsent.";
     names_per_workspace: u64 = "NAMES_PER_WORKSPACE", Kind::Count, "1000", secret = false,
         "Most agent names one workspace token may claim (the admin token is exempt); the admin releases names with DELETE /api/names/{name}.";
     reap_interval_secs: u64 = "REAP_INTERVAL_SECS", Kind::Seconds, "60", secret = false,

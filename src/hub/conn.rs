@@ -2,7 +2,7 @@
 //! writer task, so a slow peer never stalls the hub or other peers, nor grows its memory.
 //! Frames arrive already serialized and shared.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +58,8 @@ pub struct Conn {
     queued: Arc<AtomicUsize>,
     byte_budget: usize,
     closer: Mutex<Option<oneshot::Sender<(u16, &'static str)>>>,
+    /// Set by [`Conn::close`]: frames queued after it would never be written, so none are taken.
+    closing: AtomicBool,
     /// Messages this socket submitted and those already committed: a later query waits for
     /// them so a client always reads its own writes.
     submitted: AtomicU64,
@@ -92,6 +94,7 @@ impl Conn {
             queued: queued.clone(),
             byte_budget: bytes,
             closer: Mutex::new(Some(close_tx)),
+            closing: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
             committed: AtomicU64::new(0),
             uncommitted_bytes: AtomicI64::new(0),
@@ -104,6 +107,9 @@ impl Conn {
     /// connection (4008); the client resumes from its last `seq`. Returns whether the frame
     /// was queued.
     pub fn send(&self, frame: Message, metrics: &Metrics) -> bool {
+        if self.closing.load(Ordering::Acquire) {
+            return false;
+        }
         let size = wire_size(&frame);
         let before = self.queued.fetch_add(size, Ordering::AcqRel);
         if before > 0 && before + size > self.byte_budget {
@@ -130,12 +136,23 @@ impl Conn {
         }
     }
 
+    /// Frames and bytes waiting in the queue.
+    pub fn backlog(&self) -> (usize, usize) {
+        (self.tx.len(), self.queued.load(Ordering::Acquire))
+    }
+
+    /// Whether [`Conn::close`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
     pub fn send_text(&self, text: String, metrics: &Metrics) -> bool {
         self.send(Message::Text(Utf8Bytes::from(text)), metrics)
     }
 
     /// Asks the writer task to close with `code`; true the first time.
     pub fn close(&self, code: u16, reason: &'static str) -> bool {
+        self.closing.store(true, Ordering::Release);
         match self.closer.lock().expect("closer lock").take() {
             Some(tx) => {
                 let _ = tx.send((code, reason));
@@ -197,8 +214,10 @@ fn wire_size(m: &Message) -> usize {
 
 /// Drains the queue into the socket, batching whatever is ready into one flush, and sends
 /// protocol pings. Ends on a close request (even while a write is stuck on a peer that stopped
-/// reading), a write error, or when every sender is gone.
-pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOutbox, ping_every: Option<Duration>) {
+/// reading), a write error, or when every sender is gone. A socket cut as a slow consumer
+/// (4008) hands the frames still queued to `on_cut` before it is told, so what they carried
+/// is not lost with them.
+pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOutbox, ping_every: Option<Duration>, on_cut: Option<OnCut>) {
     let ConnOutbox { rx, queued, mut close } = outbox;
     // Frames are taken one at a time as the sink accepts them, so a stuck peer holds at most
     // one taken frame beyond its budget.
@@ -229,9 +248,15 @@ pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOut
             ok = write => if !ok { break None },
         }
     };
+    if let (Some((close_code::SLOW_CONSUMER, _)), Some(on_cut)) = (close_req, on_cut) {
+        on_cut(rx.drain().collect()).await;
+    }
     if let Some((code, reason)) = close_req {
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
         let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), sink.close()).await;
 }
+
+/// What a socket's owner does with the frames a slow-consumer cut left unsent.
+pub type OnCut = Box<dyn FnOnce(Vec<Message>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;

@@ -131,7 +131,7 @@ async fn bind(host: &str, port: u16) -> Result<TcpListener, HubError> {
 
 /// Opens the store, binds both ports (0 = ephemeral) and starts serving.
 pub async fn start(config: Config) -> Result<RunningHub, HubError> {
-    let store = Store::open(&config.db, &config.db_sync, config.retention_max_rows)?;
+    let store = Store::open(&config.db, &config.db_sync, config.retention_max_rows, config.inbox_max)?;
     let data_dir = config.db.parent().map(PathBuf::from).unwrap_or_default();
     let configured = if config.admin_token.is_empty() { &config.token } else { &config.admin_token };
     let admin_token = auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)?;
@@ -202,6 +202,11 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "purged expired message keys"),
                 Err(e) => tracing::warn!(error = %e, "purging expired message keys failed"),
+            }
+            match purge_state.store.expire_inbox(purge_state.config.inbox_days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "expired waiting mentions"),
+                Err(e) => tracing::warn!(error = %e, "expiring waiting mentions failed"),
             }
         }
     }));

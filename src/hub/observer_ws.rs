@@ -18,7 +18,7 @@ pub async fn run(state: Arc<HubState>, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
     let (conn, outbox) = Conn::new(Principal::Admin, state.config.queue_frames as usize, state.config.queue_bytes as usize);
     let conn = Arc::new(conn);
-    let mut writer = tokio::spawn(write_loop(sink, outbox, None));
+    let mut writer = tokio::spawn(write_loop(sink, outbox, None, None));
     state.registry.write().observers.insert(conn.id, conn.clone());
     state.metrics.observer_connections.inc();
     loop {

@@ -106,7 +106,9 @@ impl Registry {
     }
 
     /// Sends one serialized message frame to channel subscribers and @mentioned agents (never
-    /// the sender, only within `scope`), and to every observer. Returns the number reached.
+    /// the sender, only within `scope`), and to every observer. Returns the number reached;
+    /// `reached_agent` learns the name of each agent whose socket took the frame.
+    #[allow(clippy::too_many_arguments)]
     pub fn deliver(
         &self,
         frame: &Message,
@@ -115,6 +117,7 @@ impl Registry {
         mentions: &[String],
         scope: Scope<'_>,
         metrics: &Metrics,
+        mut reached_agent: impl FnMut(&str),
     ) -> u64 {
         let inner = self.read();
         let in_scope = |a: &Agent| scope.is_none_or(|s| a.info.workspace_id == s);
@@ -122,6 +125,7 @@ impl Registry {
         let mut send = |a: &Agent| {
             if a.conn.send(frame.clone(), metrics) {
                 reached += 1;
+                reached_agent(&a.info.name);
             }
         };
         let members = inner.channels.get(channel);

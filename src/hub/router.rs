@@ -8,7 +8,7 @@ use axum::extract::ws::Message;
 use serde_json::{Map, Value};
 
 use super::HubState;
-use super::store::{Appended, Audience, ClientKey, NewMessage, Placed, StoreError};
+use super::store::{Appended, Audience, ClientKey, NewMessage, Placed, Recipient, StoreError};
 use super::payload::{field_type, json_max, required_channel};
 use crate::protocol::{ErrorCode, Frame, FrameError, parse_mentions};
 
@@ -49,6 +49,22 @@ impl HubState {
         Ok(())
     }
 
+    /// Whose inbox keeps the message: each mentioned name (but the sender's) held by the
+    /// workspace that may read it, or by any workspace for a message to everyone.
+    fn inbox_for(&self, mentions: &[String], sender: &str, audience: &Audience) -> Vec<Recipient> {
+        let mut out: Vec<Recipient> = Vec::new();
+        for name in mentions {
+            if name.eq_ignore_ascii_case(sender) || out.iter().any(|r| r.agent.eq_ignore_ascii_case(name)) {
+                continue;
+            }
+            let Some(holder) = self.names.holder(name) else { continue };
+            if audience.scope().is_none_or(|w| w == holder) {
+                out.push(Recipient { workspace: holder, agent: name.clone() });
+            }
+        }
+        out
+    }
+
     /// Runs one message through the pipeline. The hub names it: the live frame's `id` is the
     /// stored `msg_id`, never the client's frame id (that is `origin.key`). `Ok` means queued
     /// for commit: the reply will run.
@@ -80,6 +96,8 @@ impl HubState {
         if !matches!(frame.payload.get("content"), Some(Value::String(_))) {
             frame.payload.insert("content".into(), Value::String(content.clone()));
         }
+        let mentions = parse_mentions(&content);
+        let inbox = self.inbox_for(&mentions, &frame.sender, &origin.audience);
         // Time-ordered (UUID v7): the msg_id index grows at its right edge instead of taking
         // a random page per insert, which halved the group commit's throughput.
         frame.id = uuid::Uuid::now_v7().to_string();
@@ -90,7 +108,8 @@ impl HubState {
             ts: frame.ts.clone(),
             channel: frame.channel().to_string(),
             sender: frame.sender.clone(),
-            mentions: parse_mentions(&content),
+            inbox,
+            mentions,
             content,
             metadata,
             sender_type: if is_agent { "agent" } else { "human" },
@@ -102,7 +121,15 @@ impl HubState {
                 frame.seq = Some(stored.seq);
                 let out = Message::Text(frame.to_json().into());
                 let m = &stored.msg;
-                let reached = state.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &state.metrics);
+                // A waiting mention is done once a socket of its agent took the live frame.
+                let mut delivered = Vec::new();
+                let reached = state.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &state.metrics, |name| {
+                    let got = m.inbox.iter().zip(&stored.inbox_ids).filter(|(r, _)| r.agent.eq_ignore_ascii_case(name));
+                    delivered.extend(got.map(|(_, id)| *id));
+                });
+                if !delivered.is_empty() {
+                    state.store.delivered(delivered);
+                }
                 state.metrics.deliveries.inc_by(reached);
                 state.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
                 reply(Ok(&stored.placed()));

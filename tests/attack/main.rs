@@ -6,5 +6,6 @@ mod harness;
 
 mod bounds;
 mod edge;
+mod inbox;
 mod names;
 mod tenancy;

@@ -11,6 +11,7 @@ mod client;
 mod docs;
 mod durability;
 mod http_api;
+mod inbox;
 mod library;
 mod robustness;
 mod todos;

@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod harness;
+mod inbox;
 mod push;
 mod tools;

@@ -85,6 +85,7 @@ mod tests {
             mentions: Vec::new(),
             metadata: Default::default(),
             sender_type: "agent",
+            inbox: Vec::new(),
         }
     }
 

@@ -3,7 +3,9 @@
 use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value, json};
 
+use super::inbox::Recipient;
 use crate::hub::auth::Principal;
+use crate::protocol::Frame;
 
 /// Who may read a stored message: fixed when it is stored, to the reach of its live delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +73,8 @@ pub struct NewMessage {
     pub mentions: Vec<String>,
     pub metadata: Map<String, Value>,
     pub sender_type: &'static str,
+    /// Mentioned agents whose inbox keeps it until a live frame reaches them; empty for most.
+    pub inbox: Vec<Recipient>,
 }
 
 /// A committed message with its per-channel `seq`.
@@ -78,6 +82,8 @@ pub struct NewMessage {
 pub struct StoredMessage {
     pub seq: u64,
     pub msg: NewMessage,
+    /// The inbox rows written for `msg.inbox`, in its order.
+    pub inbox_ids: Vec<i64>,
 }
 
 impl StoredMessage {
@@ -122,7 +128,23 @@ impl HistoryRow {
         })
     }
 
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+    /// The live `message` frame the row was, with its `seq`.
+    pub fn to_frame(&self) -> Frame {
+        let mut payload = json!({"channel": self.channel, "content": self.content});
+        if !self.metadata.is_empty() {
+            payload["metadata"] = Value::Object(self.metadata.clone());
+            if let Some(a) = self.metadata.get("attachments") {
+                payload["attachments"] = a.clone();
+            }
+        }
+        let mut f = Frame::new("message", &self.sender, payload);
+        f.id = self.msg_id.clone();
+        f.ts = self.ts.clone();
+        f.seq = Some(self.seq);
+        f
+    }
+
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
         let mentions: Option<String> = row.get("mentions")?;
         let metadata: Option<String> = row.get("metadata")?;
         Ok(HistoryRow {

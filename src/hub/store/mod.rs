@@ -3,6 +3,7 @@
 //! `spawn_blocking`.
 
 mod checkpoint;
+mod inbox;
 mod keys;
 mod messages;
 mod schema;
@@ -19,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use messages::{
     Appended, Audience, ClientKey, HistoryQuery, HistoryRow, NewMessage, Placed, StoredMessage, page_limit, reader_scope,
 };
+pub use inbox::{Recipient, Waiting};
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
 
@@ -74,7 +76,7 @@ impl ReadPool {
 impl Store {
     /// Opens (creating if needed) the database and starts the store's threads. Call it inside a
     /// Tokio runtime: the delivery task runs there.
-    pub fn open(path: &Path, sync: &str, retention_max_rows: u64) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, sync: &str, retention_max_rows: u64, inbox_max: u64) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Folder { path: dir.to_path_buf(), reason: e.to_string() })?;
@@ -89,7 +91,7 @@ impl Store {
         let nudge = checkpoint::spawn(checkpoints).map_err(thread_error)?;
         let (jobs, rx) = mpsc::channel(65_536);
         let progress = Arc::new(Progress::new());
-        Writer::new(conn, nudge, progress.clone(), retention_max_rows)?.spawn(rx).map_err(thread_error)?;
+        Writer::new(conn, nudge, progress.clone(), retention_max_rows, inbox_max)?.spawn(rx).map_err(thread_error)?;
         let readers = Arc::new(ReadPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         Ok(Store { jobs, readers, progress })
     }
@@ -111,6 +113,47 @@ impl Store {
         }));
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Forgets inbox rows whose mention reached its agent live. Never waits: called from the
+    /// delivery task, which the writer itself may be waiting for.
+    pub fn delivered(&self, ids: Vec<i64>) {
+        if let Err(mpsc::error::TrySendError::Full(job)) = self.jobs.try_send(Job::Delivered(ids)) {
+            let jobs = self.jobs.clone();
+            tokio::spawn(async move { jobs.send(job).await });
+        }
+    }
+
+    /// The mentions waiting for an agent (see [`Waiting`]). Every batch committed before the
+    /// call is delivered first, and delivered marks are applied before the read, so a mention
+    /// that reached the agent live is not among them.
+    pub async fn inbox(&self, workspace: String, agent: String, max_age_days: u64) -> Result<Waiting, StoreError> {
+        // Most registers find nothing: a read says so without breaking into the group commit. A
+        // mention committed after this read reaches the (already registered) agent live.
+        let (w, a) = (workspace.clone(), agent.clone());
+        if !self.read(move |c| inbox::any(c, &w, &a)).await? {
+            return Ok(Waiting::default());
+        }
+        self.progress.reads_delivered().await;
+        let since = inbox::unix_now().saturating_sub((max_age_days * 86_400) as i64);
+        self.write(move |c| inbox::waiting(c, &workspace, &agent, since)).await
+    }
+
+    /// Forgets the inbox rows `sent` to an agent, and its dropped count once `told`.
+    pub async fn inbox_handed(&self, workspace: String, agent: String, sent: Vec<i64>, told: bool) -> Result<(), StoreError> {
+        self.write(move |c| inbox::handed(c, &workspace, &agent, &sent, told)).await
+    }
+
+    /// Puts the stored messages named by `msg_ids` back into an agent's inbox (their frames
+    /// never left a socket that was cut), bounded by `max` as new mentions are.
+    pub async fn requeue_inbox(&self, who: Recipient, msg_ids: Vec<String>, max: u64) -> Result<(), StoreError> {
+        self.write(move |c| inbox::requeue(c, &who, &msg_ids, max)).await
+    }
+
+    /// Drops mentions older than `max_age_days`; returns how many went.
+    pub async fn expire_inbox(&self, max_age_days: u64) -> Result<usize, StoreError> {
+        let before = inbox::unix_now().saturating_sub((max_age_days * 86_400) as i64);
+        self.write(move |c| inbox::expire(c, before)).await
     }
 
     /// Runs a read on a pooled read-only connection off the async threads.

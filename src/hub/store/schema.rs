@@ -94,6 +94,20 @@ CREATE TABLE IF NOT EXISTS todos (
     closed_at TEXT
 );
 CREATE INDEX IF NOT EXISTS idx_todos_status ON todos(status);
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    workspace_id TEXT NOT NULL,
+    agent TEXT NOT NULL COLLATE NOCASE,
+    message_id INTEGER NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_inbox_agent ON inbox(workspace_id, agent, id);
+CREATE TABLE IF NOT EXISTS inbox_dropped (
+    workspace_id TEXT NOT NULL,
+    agent TEXT NOT NULL COLLATE NOCASE,
+    dropped INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, agent)
+);
 CREATE TABLE IF NOT EXISTS key_marks (
     at INTEGER PRIMARY KEY,
     last_id INTEGER NOT NULL

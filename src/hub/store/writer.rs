@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::StoreError;
 use super::checkpoint::Nudge;
+use super::inbox;
 use super::keys;
 use super::messages::{self, Appended, NewMessage, StoredMessage};
 
@@ -23,6 +24,8 @@ pub type OnCommit = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
 #[allow(clippy::large_enum_variant)]
 pub enum Job {
     Append(NewMessage, OnCommit),
+    /// Inbox rows whose mention reached its agent live: deleted in the next batch's transaction.
+    Delivered(Vec<i64>),
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
@@ -65,6 +68,9 @@ pub(super) struct Writer {
     batches: u64,
     retention_max_rows: u64,
     rows: u64,
+    inbox_max: u64,
+    /// Delivered inbox rows not yet deleted.
+    delivered: Vec<i64>,
 }
 
 impl Writer {
@@ -73,9 +79,10 @@ impl Writer {
         checkpoint: Nudge,
         progress: Arc<Progress>,
         retention_max_rows: u64,
+        inbox_max: u64,
     ) -> Result<Self, StoreError> {
         let rows = messages::count(&conn)?;
-        Ok(Writer { conn, checkpoint, progress, batches: 0, retention_max_rows, rows })
+        Ok(Writer { conn, checkpoint, progress, batches: 0, retention_max_rows, rows, inbox_max, delivered: Vec::new() })
     }
 
     /// Starts the writer thread and the delivery task; both end when every job sender is gone.
@@ -110,8 +117,11 @@ impl Writer {
             while let Some(job) = next.take() {
                 match job {
                     Job::Append(msg, done) => batch.push((msg, done)),
+                    Job::Delivered(ids) => self.delivered.extend(ids),
                     Job::Exec(f) => {
                         deliver(self.commit(&mut batch));
+                        // A write (an agent taking its inbox) sees every delivered mention gone.
+                        self.forget_delivered();
                         f(&mut self.conn);
                     }
                 }
@@ -135,6 +145,9 @@ impl Writer {
         let mut assigned: HashMap<&str, u64> = HashMap::new();
         // Per message: its new seq, or the place of the copy its key already names.
         let mut placed = Vec::with_capacity(batch.len());
+        let mut inbox_ids: Vec<Vec<i64>> = Vec::new();
+        let delivered = std::mem::take(&mut self.delivered);
+        let inbox_max = self.inbox_max;
         // IMMEDIATE takes the write lock first, so reading each channel's head inside the
         // transaction stays right even when another hub process (dev beside stable) writes too.
         let result = (|| -> rusqlite::Result<()> {
@@ -153,7 +166,15 @@ impl Writer {
                 }
                 assigned.insert(&msg.channel, next);
                 placed.push(Ok(next));
+                // Only messages that mention someone pay for the inbox.
+                if !msg.inbox.is_empty() {
+                    let row = tx.last_insert_rowid();
+                    inbox_ids.resize(placed.len(), Vec::new());
+                    inbox_ids[placed.len() - 1] =
+                        msg.inbox.iter().map(|r| inbox::insert(&tx, r, row, inbox_max)).collect::<Result<_, _>>()?;
+                }
             }
+            inbox::delivered(&tx, &delivered)?;
             self.progress.committing.store(number, Ordering::Release);
             tx.commit()
         })();
@@ -161,12 +182,14 @@ impl Writer {
             Ok(()) => {
                 self.checkpoint.committed();
                 self.rows += placed.iter().filter(|p| p.is_ok()).count() as u64;
+                let mut inbox_ids = inbox_ids.into_iter();
                 let outcomes = batch
                     .drain(..)
                     .zip(placed)
                     .map(|((msg, done), place)| {
+                        let ids = inbox_ids.next().unwrap_or_default();
                         let appended = match place {
-                            Ok(seq) => Appended::New(StoredMessage { seq, msg }),
+                            Ok(seq) => Appended::New(StoredMessage { seq, msg, inbox_ids: ids }),
                             Err(first) => Appended::Repeat(first),
                         };
                         (Ok(appended), done)
@@ -176,10 +199,28 @@ impl Writer {
                 (number, outcomes)
             }
             Err(e) => {
+                // The marks are retried with the next batch; a failed message wrote no rows.
+                self.delivered = delivered;
                 tracing::error!(error = %e, rows = batch.len(), "message batch failed to commit");
                 let err = StoreError::from(e);
                 (number, batch.drain(..).map(|(_, done)| (Err(err.clone()), done)).collect())
             }
+        }
+    }
+
+    /// Deletes delivered inbox rows before a write; otherwise they ride with the next batch.
+    fn forget_delivered(&mut self) {
+        if self.delivered.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.delivered);
+        let result = self.conn.transaction().and_then(|tx| {
+            inbox::delivered(&tx, &ids)?;
+            tx.commit()
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "forgetting delivered mentions failed");
+            self.delivered = ids;
         }
     }
 
