@@ -1,7 +1,7 @@
 //! Live state: registered agents, channel membership and observers. One `RwLock`: fan-out
 //! takes the read side; register, subscribe and reaping take the write side briefly.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,12 @@ impl Agent {
 
 #[derive(Default)]
 pub struct Inner {
+    /// Insert with [`Inner::insert_agent`] and remove with [`Inner::remove_agent`] (and change
+    /// `info.machine` with [`Inner::set_machine`]), which keep `by_machine` in step.
     pub agents: HashMap<String, Agent>,
+    /// Agent names per non-empty machine, so same-machine eviction at register does not scan
+    /// every agent under the write lock.
+    by_machine: HashMap<String, HashSet<String>>,
     pub channels: BTreeMap<String, BTreeSet<String>>,
     pub observers: HashMap<u64, Arc<Conn>>,
     /// Latest health record per (workspace id, agent name), connected or not; persisted.
@@ -183,13 +188,58 @@ impl Registry {
 }
 
 impl Inner {
+    /// Adds an agent (not yet present) with its channel memberships.
+    pub fn insert_agent(&mut self, agent: Agent) {
+        let name = agent.info.name.clone();
+        for ch in &agent.info.channels {
+            self.channels.entry(ch.clone()).or_default().insert(name.clone());
+        }
+        self.index_machine(&agent.info.machine, &name);
+        self.agents.insert(name, agent);
+    }
+
     /// Removes an agent and its channel memberships.
     pub fn remove_agent(&mut self, name: &str) -> Option<Agent> {
         let agent = self.agents.remove(name)?;
         for ch in &agent.info.channels {
             self.drop_member(ch, name);
         }
+        self.unindex_machine(&agent.info.machine, name);
         Some(agent)
+    }
+
+    /// Changes the machine an agent reports.
+    pub fn set_machine(&mut self, name: &str, machine: String) {
+        let Some(a) = self.agents.get_mut(name) else { return };
+        let old = std::mem::replace(&mut a.info.machine, machine.clone());
+        self.unindex_machine(&old, name);
+        self.index_machine(&machine, name);
+    }
+
+    /// The agents on `machine` (non-empty) silent for longer than `stale`.
+    pub fn stale_on_machine(&self, machine: &str, stale: Duration) -> Vec<String> {
+        let now = Instant::now();
+        let Some(names) = self.by_machine.get(machine) else { return Vec::new() };
+        names
+            .iter()
+            .filter(|n| self.agents.get(*n).is_some_and(|a| now.duration_since(a.seen) > stale))
+            .cloned()
+            .collect()
+    }
+
+    fn index_machine(&mut self, machine: &str, name: &str) {
+        if !machine.is_empty() {
+            self.by_machine.entry(machine.to_string()).or_default().insert(name.to_string());
+        }
+    }
+
+    fn unindex_machine(&mut self, machine: &str, name: &str) {
+        if let Some(set) = self.by_machine.get_mut(machine) {
+            set.remove(name);
+            if set.is_empty() {
+                self.by_machine.remove(machine);
+            }
+        }
     }
 
     fn drop_member(&mut self, channel: &str, name: &str) {
