@@ -144,12 +144,21 @@ impl Session {
             Principal::Admin => TokenBucket::unlimited(),
             _ => TokenBucket::new(state.config.rate_messages_per_sec, state.config.rate_burst),
         };
+        let mut stopping = state.shutdown.clone();
         let mut session = Session { state, conn, name: None, bucket, default_sender };
         let mut writer_done = false;
         loop {
             let wait = if spoke { idle } else { idle.min(speak_by.saturating_duration_since(Instant::now())) };
             tokio::select! {
                 _ = &mut writer => { writer_done = true; break }
+                // The hub stops: read no more, let this socket's messages commit (their acks
+                // are queued by then), and close with 1012 after the acks.
+                // (A dropped `RunningHub` does not stop the hub: then this never fires.)
+                _ = async { if stopping.wait_for(|s| *s).await.is_err() { std::future::pending::<()>().await } } => {
+                    session.conn.own_writes_committed().await;
+                    session.conn.close(close_code::RESTART, super::RESTART_REASON);
+                    break;
+                }
                 next = tokio::time::timeout(wait, stream.next()) => match next {
                     Err(_) if !spoke && Instant::now() >= speak_by => {
                         session.conn.close(close_code::SILENT, "no frame within the register timeout");
