@@ -7,4 +7,5 @@ mod harness;
 mod bounds;
 mod edge;
 mod names;
+mod restart;
 mod tenancy;
