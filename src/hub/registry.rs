@@ -277,3 +277,57 @@ impl Inner {
         self.agents.iter().find(|(_, a)| a.conn.id == conn_id).map(|(n, _)| n.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::auth::Principal;
+
+    fn agent(name: &str, machine: &str, silent: Duration) -> Agent {
+        let (conn, _) = Conn::new(Principal::Admin, 8, 1024);
+        let info = AgentInfo {
+            name: name.into(),
+            channels: BTreeSet::from(["#general".to_string()]),
+            machine: machine.into(),
+            role: String::new(),
+            model: String::new(),
+            agent_id: String::new(),
+            project: String::new(),
+            multiplexer: String::new(),
+            status: "online".into(),
+            current_task: String::new(),
+            subagent_count: 0,
+            resources: Map::new(),
+            last_heartbeat: String::new(),
+            workspace_id: String::new(),
+            registered_at: String::new(),
+            subagents: Vec::new(),
+            health: None,
+        };
+        Agent { conn: Arc::new(conn), info, seen: Instant::now() - silent }
+    }
+
+    #[test]
+    fn the_machine_index_follows_insert_move_and_remove() {
+        let stale = Duration::from_secs(5);
+        let old = Duration::from_secs(60);
+        let mut inner = Inner::default();
+        inner.insert_agent(agent("a", "m1", old));
+        inner.insert_agent(agent("b", "m1", Duration::ZERO));
+        inner.insert_agent(agent("c", "m2", old));
+        inner.insert_agent(agent("d", "", old));
+        assert_eq!(inner.stale_on_machine("m1", stale), vec!["a".to_string()]);
+        assert_eq!(inner.stale_on_machine("", stale), Vec::<String>::new(), "no machine is no machine");
+        inner.set_machine("c", "m1".into());
+        let mut on_m1 = inner.stale_on_machine("m1", stale);
+        on_m1.sort();
+        assert_eq!(on_m1, vec!["a".to_string(), "c".to_string()]);
+        assert!(inner.stale_on_machine("m2", stale).is_empty(), "moved away");
+        inner.remove_agent("a");
+        assert_eq!(inner.stale_on_machine("m1", stale), vec!["c".to_string()]);
+        inner.remove_agent("b");
+        inner.remove_agent("c");
+        assert!(inner.by_machine.is_empty(), "emptied machines are dropped");
+        assert_eq!(inner.channels["#general"], BTreeSet::from(["d".to_string()]));
+    }
+}
