@@ -1,7 +1,7 @@
 //! Live state: registered agents, channel membership and observers. One `RwLock`: fan-out
 //! takes the read side; register, subscribe and reaping take the write side briefly.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -73,9 +73,9 @@ pub struct Inner {
     /// Insert with [`Inner::insert_agent`] and remove with [`Inner::remove_agent`] (and change
     /// `info.machine` with [`Inner::set_machine`]), which keep `by_machine` in step.
     pub agents: HashMap<String, Agent>,
-    /// Agent names per non-empty machine, so same-machine eviction at register does not scan
-    /// every agent under the write lock.
-    by_machine: HashMap<String, HashSet<String>>,
+    /// Agents per non-empty machine, oldest first, so same-machine eviction at register looks
+    /// only at agents that may be stale (even when every agent runs on one machine).
+    by_machine: HashMap<String, MachineIndex>,
     pub channels: BTreeMap<String, BTreeSet<String>>,
     pub observers: HashMap<u64, Arc<Conn>>,
     /// Latest health record per (workspace id, agent name), connected or not; persisted.
@@ -84,6 +84,30 @@ pub struct Inner {
 
 pub struct Registry {
     inner: RwLock<Inner>,
+}
+
+/// One machine's agents by the `seen` they had when indexed. `seen` moves on every frame
+/// without touching the index; a scan re-indexes an entry that turns out fresher, so each
+/// agent costs at most one re-index per stale period.
+#[derive(Default)]
+struct MachineIndex {
+    by_seen: BTreeSet<(Instant, String)>,
+    indexed: HashMap<String, Instant>,
+}
+
+impl MachineIndex {
+    fn insert(&mut self, name: &str, seen: Instant) {
+        if let Some(old) = self.indexed.insert(name.to_string(), seen) {
+            self.by_seen.remove(&(old, name.to_string()));
+        }
+        self.by_seen.insert((seen, name.to_string()));
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(old) = self.indexed.remove(name) {
+            self.by_seen.remove(&(old, name.to_string()));
+        }
+    }
 }
 
 /// Who a message may reach: `None` reaches every workspace.
@@ -194,7 +218,7 @@ impl Inner {
         for ch in &agent.info.channels {
             self.channels.entry(ch.clone()).or_default().insert(name.clone());
         }
-        self.index_machine(&agent.info.machine, &name);
+        self.index_machine(&agent.info.machine, &name, agent.seen);
         self.agents.insert(name, agent);
     }
 
@@ -212,31 +236,45 @@ impl Inner {
     pub fn set_machine(&mut self, name: &str, machine: String) {
         let Some(a) = self.agents.get_mut(name) else { return };
         let old = std::mem::replace(&mut a.info.machine, machine.clone());
+        let seen = a.seen;
         self.unindex_machine(&old, name);
-        self.index_machine(&machine, name);
+        self.index_machine(&machine, name, seen);
     }
 
-    /// The agents on `machine` (non-empty) silent for longer than `stale`.
-    pub fn stale_on_machine(&self, machine: &str, stale: Duration) -> Vec<String> {
+    /// The agents on `machine` (non-empty) silent for longer than `stale`. Looks only at the
+    /// entries indexed longer ago than `stale`, re-indexing those seen since.
+    pub fn stale_on_machine(&mut self, machine: &str, stale: Duration) -> Vec<String> {
         let now = Instant::now();
-        let Some(names) = self.by_machine.get(machine) else { return Vec::new() };
-        names
-            .iter()
-            .filter(|n| self.agents.get(*n).is_some_and(|a| now.duration_since(a.seen) > stale))
-            .cloned()
-            .collect()
+        let Some(index) = self.by_machine.get_mut(machine) else { return Vec::new() };
+        let mut found = Vec::new();
+        while let Some((at, name)) = index.by_seen.first().cloned() {
+            if now.duration_since(at) <= stale {
+                break;
+            }
+            match self.agents.get(&name).map(|a| a.seen) {
+                Some(seen) if now.duration_since(seen) > stale => {
+                    index.by_seen.pop_first();
+                    found.push((at, name));
+                }
+                Some(seen) => index.insert(&name, seen),
+                None => index.remove(&name),
+            }
+        }
+        // Back in place until the caller removes them.
+        index.by_seen.extend(found.iter().cloned());
+        found.into_iter().map(|(_, name)| name).collect()
     }
 
-    fn index_machine(&mut self, machine: &str, name: &str) {
+    fn index_machine(&mut self, machine: &str, name: &str, seen: Instant) {
         if !machine.is_empty() {
-            self.by_machine.entry(machine.to_string()).or_default().insert(name.to_string());
+            self.by_machine.entry(machine.to_string()).or_default().insert(name, seen);
         }
     }
 
     fn unindex_machine(&mut self, machine: &str, name: &str) {
-        if let Some(set) = self.by_machine.get_mut(machine) {
-            set.remove(name);
-            if set.is_empty() {
+        if let Some(index) = self.by_machine.get_mut(machine) {
+            index.remove(name);
+            if index.indexed.is_empty() {
                 self.by_machine.remove(machine);
             }
         }
@@ -329,5 +367,12 @@ mod tests {
         inner.remove_agent("c");
         assert!(inner.by_machine.is_empty(), "emptied machines are dropped");
         assert_eq!(inner.channels["#general"], BTreeSet::from(["d".to_string()]));
+
+        // Seen since it was indexed: not stale, and re-indexed so the next scan stops at once.
+        inner.insert_agent(agent("e", "m3", old));
+        inner.agents.get_mut("e").unwrap().touch();
+        assert!(inner.stale_on_machine("m3", stale).is_empty());
+        let (at, _) = inner.by_machine["m3"].by_seen.first().unwrap();
+        assert!(at.elapsed() < stale);
     }
 }
