@@ -143,16 +143,23 @@ impl Task {
     async fn run(mut self, mut ws: Ws, mut commands: mpsc::Receiver<Command>) {
         let mut attempt = 0u32;
         loop {
-            let closed = self.serve(&mut ws, &mut commands).await;
-            let ends = closed || !self.opts.reconnect;
+            let ended = self.serve(&mut ws, &mut commands).await;
+            let ends = ended == Ended::Closed || !self.opts.reconnect;
             self.fail_pending(!ends);
             self.shared.disconnected(ends);
             if ends {
                 break;
             }
+            let restart = (ended == Ended::Restart).then(Instant::now);
             ws = loop {
-                attempt += 1;
-                tokio::time::sleep(backoff(attempt)).await;
+                let delay = match restart {
+                    Some(since) if since.elapsed() < RESTART_WINDOW => restart_delay(),
+                    _ => {
+                        attempt += 1;
+                        backoff(attempt)
+                    }
+                };
+                tokio::time::sleep(delay).await;
                 match open(&self.opts).await {
                     Ok(w) => match self.handshake(w).await {
                         Ok(w) => break w,
@@ -177,8 +184,8 @@ impl Task {
         }
     }
 
-    /// Serves one connection; true when the client asked to close.
-    async fn serve(&mut self, ws: &mut Ws, commands: &mut mpsc::Receiver<Command>) -> bool {
+    /// Serves one connection until it ends.
+    async fn serve(&mut self, ws: &mut Ws, commands: &mut mpsc::Receiver<Command>) -> Ended {
         let period = self.opts.heartbeat.unwrap_or(Duration::from_secs(3600));
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         // Our own pings: the first at once (so the pong age is known early); a hub that leaves
@@ -191,7 +198,7 @@ impl Task {
                 cmd = commands.recv() => match cmd {
                     None | Some(Command::Close) => {
                         let _ = ws.close(None).await;
-                        return true;
+                        return Ended::Closed;
                     }
                     Some(Command::Request { frame, reply }) => {
                         let sent = write(ws, &frame).await;
@@ -202,12 +209,12 @@ impl Task {
                             Pending::Caller(reply)
                         };
                         self.pending.insert(frame.id.clone(), pending);
-                        if sent.is_err() { return false; }
+                        if sent.is_err() { return Ended::Lost; }
                     }
                     Some(Command::Subscribe { channel, join, reply }) => {
                         let f = Frame::new(if join { "subscribe" } else { "unsubscribe" }, &self.opts.name, json!({"channel": channel}));
                         self.pending.insert(f.id.clone(), Pending::Subscribe { channel, join, reply });
-                        if write(ws, &f).await.is_err() { return false; }
+                        if write(ws, &f).await.is_err() { return Ended::Lost; }
                     }
                 },
                 msg = ws.next() => match msg {
@@ -215,33 +222,37 @@ impl Task {
                         unanswered = None;
                         self.shared.pong();
                     }
+                    Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == RESTART_CODE => {
+                        tracing::info!(agent = %self.opts.name, "hub restarting; reconnecting at once");
+                        return Ended::Restart;
+                    }
                     Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == 4000 => {
                         // Another connection took this name: reconnecting would only take it
                         // back and start a replace loop between the two.
                         tracing::error!(agent = %self.opts.name, "replaced by another connection with the same name; not reconnecting");
                         self.opts.reconnect = false;
-                        return false;
+                        return Ended::Lost;
                     }
                     Some(Ok(m)) => {
                         if let Some(frame) = decode(m)
                             && self.incoming(ws, frame).await.is_err()
                         {
-                            return false;
+                            return Ended::Lost;
                         }
                     }
-                    _ => return false,
+                    _ => return Ended::Lost,
                 },
                 _ = ping.tick(), if self.opts.ping.is_some() => {
                     if unanswered.is_some_and(|t| t.elapsed() >= ping_every) {
                         tracing::warn!(agent = %self.opts.name, "hub did not answer a ping; reconnecting");
-                        return false;
+                        return Ended::Lost;
                     }
                     unanswered.get_or_insert_with(Instant::now);
-                    if ws.send(Message::Ping(Default::default())).await.is_err() { return false; }
+                    if ws.send(Message::Ping(Default::default())).await.is_err() { return Ended::Lost; }
                 }
                 _ = beat.tick(), if self.opts.heartbeat.is_some() && self.opts.register => {
                     let f = Frame::new("heartbeat", &self.opts.name, Value::Object(metrics::collect()));
-                    if write(ws, &f).await.is_err() { return false; }
+                    if write(ws, &f).await.is_err() { return Ended::Lost; }
                 }
             }
         }
@@ -389,6 +400,31 @@ fn decode(msg: Message) -> Option<Frame> {
         Message::Text(t) => parse_frame(t.as_str()).ok(),
         _ => None,
     }
+}
+
+/// Why [`Task::serve`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    /// The caller closed the client.
+    Closed,
+    /// The hub closed with 1012: a planned restart, back in a moment.
+    Restart,
+    /// Anything else: the socket failed or the hub closed otherwise.
+    Lost,
+}
+
+/// The close code of a planned hub restart (SIGTERM, every deploy cut-over).
+const RESTART_CODE: u16 = 1012;
+
+/// After a 1012 close the client retries after a random delay below this, again and again,
+/// for [`RESTART_WINDOW`]; the spread keeps a fleet from arriving in one instant.
+const RESTART_SPREAD: Duration = Duration::from_millis(300);
+
+/// How long after a 1012 close the quick retries last before the usual backoff takes over.
+const RESTART_WINDOW: Duration = Duration::from_secs(30);
+
+fn restart_delay() -> Duration {
+    RESTART_SPREAD.mul_f64(rand::rng().random_range(0.0..1.0))
 }
 
 /// Exponential from 100 ms to 10 s, with ±50 % jitter so a fleet does not reconnect in step.

@@ -148,12 +148,21 @@ impl Session {
             Principal::Admin => TokenBucket::unlimited(),
             _ => TokenBucket::new(state.config.rate_messages_per_sec, state.config.rate_burst),
         };
+        let mut stopping = state.shutdown.clone();
         let mut session = Session { state, conn, name: None, bucket, default_sender };
         let mut writer_done = false;
         loop {
             let wait = if spoke { idle } else { idle.min(speak_by.saturating_duration_since(Instant::now())) };
             tokio::select! {
                 _ = &mut writer => { writer_done = true; break }
+                // The hub stops: read no more, let this socket's messages commit (their acks
+                // are queued by then), and close with 1012 after the acks.
+                // (A dropped `RunningHub` does not stop the hub: then this never fires.)
+                _ = async { if stopping.wait_for(|s| *s).await.is_err() { std::future::pending::<()>().await } } => {
+                    session.conn.own_writes_committed().await;
+                    session.conn.close(close_code::RESTART, super::RESTART_REASON);
+                    break;
+                }
                 next = tokio::time::timeout(wait, stream.next()) => match next {
                     Err(_) if !spoke && Instant::now() >= speak_by => {
                         session.conn.close(close_code::SILENT, "no frame within the register timeout");
@@ -322,23 +331,14 @@ impl Session {
                 prev.conn.close(close_code::REPLACED, "Replaced by new connection");
             }
             if !machine.is_empty() {
-                let now = Instant::now();
-                evicted = inner
-                    .agents
-                    .iter()
-                    .filter(|(_, a)| a.info.machine == machine && now.duration_since(a.seen) > stale)
-                    .map(|(n, _)| n.clone())
-                    .collect();
+                evicted = inner.stale_on_machine(&machine, stale);
                 for n in &evicted {
                     if let Some(a) = inner.remove_agent(n) {
                         a.conn.close(close_code::STALE, "stale: evicted by a new agent on the same machine");
                     }
                 }
             }
-            for ch in &info.channels {
-                inner.channels.entry(ch.clone()).or_default().insert(name.clone());
-            }
-            inner.agents.insert(name.clone(), Agent { conn: self.conn.clone(), info, seen: Instant::now() });
+            inner.insert_agent(Agent { conn: self.conn.clone(), info, seen: Instant::now() });
         }
         for n in &evicted {
             st.announce_disconnect(n);
@@ -564,13 +564,15 @@ impl Session {
         let count = p.get("subagent_count").and_then(as_int);
         let event = {
             let mut inner = self.state.registry.write();
+            if let Some(i) = fields.iter().position(|(key, _)| *key == "machine") {
+                inner.set_machine(name, fields.swap_remove(i).1);
+            }
             let Some(a) = inner.agents.get_mut(name) else { return Ok(Flow::Ack) };
             let i = &mut a.info;
             for (key, v) in fields {
                 let slot = match key {
                     "status" => &mut i.status,
                     "current_task" => &mut i.current_task,
-                    "machine" => &mut i.machine,
                     "role" => &mut i.role,
                     "project" => &mut i.project,
                     _ => &mut i.agent_id,

@@ -15,7 +15,9 @@ use super::metrics::Metrics;
 
 /// Close codes the hub uses. 4000/4001 are the reference's, 1xxx the standard's; the rest are ours.
 pub mod close_code {
-    pub const SHUTDOWN: u16 = 1001;
+    /// The hub is stopping, most often for a restart (SIGTERM at every deploy cut-over):
+    /// clients come back at once (docs/protocol.md, reconnect schedule).
+    pub const RESTART: u16 = 1012;
     /// A WebSocket protocol violation (bad opcode, unmasked frame, bad control frame).
     pub const PROTOCOL_ERROR: u16 = 1002;
     /// A text frame that is not valid UTF-8.
@@ -252,6 +254,18 @@ pub async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: ConnOut
         on_cut(rx.drain().collect()).await;
     }
     if let Some((code, reason)) = close_req {
+        // A restart closes after the last acks of the socket's committed messages are out.
+        if code == close_code::RESTART {
+            let drain = async {
+                for m in rx.try_iter().map(take) {
+                    if sink.feed(m).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sink.flush().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        }
         let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
         let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
     }

@@ -106,23 +106,22 @@ impl RunningHub {
         format!("http://{}", self.http_addr)
     }
 
-    /// Stops accepting, closes open sockets (1001) and waits for the listeners.
+    /// Stops accepting and reading; each agent socket closes with 1012 once its messages in
+    /// the group commit are committed and their acks sent (see `agent_ws`). Observers close at
+    /// once. Waits for the listeners.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        {
-            let inner = self.state.registry.read();
-            for a in inner.agents.values() {
-                a.conn.close(conn::close_code::SHUTDOWN, "hub shutting down");
-            }
-            for o in inner.observers.values() {
-                o.close(conn::close_code::SHUTDOWN, "hub shutting down");
-            }
+        for o in self.state.registry.read().observers.values() {
+            o.close(conn::close_code::RESTART, RESTART_REASON);
         }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
     }
 }
+
+/// The close reason every socket gets when the hub stops.
+const RESTART_REASON: &str = "hub restarting: reconnect now";
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, HubError> {
     let addr = format!("{host}:{port}");

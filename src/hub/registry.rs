@@ -70,7 +70,12 @@ impl Agent {
 
 #[derive(Default)]
 pub struct Inner {
+    /// Insert with [`Inner::insert_agent`] and remove with [`Inner::remove_agent`] (and change
+    /// `info.machine` with [`Inner::set_machine`]), which keep `by_machine` in step.
     pub agents: HashMap<String, Agent>,
+    /// Agents per non-empty machine, oldest first, so same-machine eviction at register looks
+    /// only at agents that may be stale (even when every agent runs on one machine).
+    by_machine: HashMap<String, MachineIndex>,
     pub channels: BTreeMap<String, BTreeSet<String>>,
     pub observers: HashMap<u64, Arc<Conn>>,
     /// Latest health record per (workspace id, agent name), connected or not; persisted.
@@ -79,6 +84,30 @@ pub struct Inner {
 
 pub struct Registry {
     inner: RwLock<Inner>,
+}
+
+/// One machine's agents by the `seen` they had when indexed. `seen` moves on every frame
+/// without touching the index; a scan re-indexes an entry that turns out fresher, so each
+/// agent costs at most one re-index per stale period.
+#[derive(Default)]
+struct MachineIndex {
+    by_seen: BTreeSet<(Instant, String)>,
+    indexed: HashMap<String, Instant>,
+}
+
+impl MachineIndex {
+    fn insert(&mut self, name: &str, seen: Instant) {
+        if let Some(old) = self.indexed.insert(name.to_string(), seen) {
+            self.by_seen.remove(&(old, name.to_string()));
+        }
+        self.by_seen.insert((seen, name.to_string()));
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(old) = self.indexed.remove(name) {
+            self.by_seen.remove(&(old, name.to_string()));
+        }
+    }
 }
 
 /// Who a message may reach: `None` reaches every workspace.
@@ -187,13 +216,72 @@ impl Registry {
 }
 
 impl Inner {
+    /// Adds an agent (not yet present) with its channel memberships.
+    pub fn insert_agent(&mut self, agent: Agent) {
+        let name = agent.info.name.clone();
+        for ch in &agent.info.channels {
+            self.channels.entry(ch.clone()).or_default().insert(name.clone());
+        }
+        self.index_machine(&agent.info.machine, &name, agent.seen);
+        self.agents.insert(name, agent);
+    }
+
     /// Removes an agent and its channel memberships.
     pub fn remove_agent(&mut self, name: &str) -> Option<Agent> {
         let agent = self.agents.remove(name)?;
         for ch in &agent.info.channels {
             self.drop_member(ch, name);
         }
+        self.unindex_machine(&agent.info.machine, name);
         Some(agent)
+    }
+
+    /// Changes the machine an agent reports.
+    pub fn set_machine(&mut self, name: &str, machine: String) {
+        let Some(a) = self.agents.get_mut(name) else { return };
+        let old = std::mem::replace(&mut a.info.machine, machine.clone());
+        let seen = a.seen;
+        self.unindex_machine(&old, name);
+        self.index_machine(&machine, name, seen);
+    }
+
+    /// The agents on `machine` (non-empty) silent for longer than `stale`. Looks only at the
+    /// entries indexed longer ago than `stale`, re-indexing those seen since.
+    pub fn stale_on_machine(&mut self, machine: &str, stale: Duration) -> Vec<String> {
+        let now = Instant::now();
+        let Some(index) = self.by_machine.get_mut(machine) else { return Vec::new() };
+        let mut found = Vec::new();
+        while let Some((at, name)) = index.by_seen.first().cloned() {
+            if now.duration_since(at) <= stale {
+                break;
+            }
+            match self.agents.get(&name).map(|a| a.seen) {
+                Some(seen) if now.duration_since(seen) > stale => {
+                    index.by_seen.pop_first();
+                    found.push((at, name));
+                }
+                Some(seen) => index.insert(&name, seen),
+                None => index.remove(&name),
+            }
+        }
+        // Back in place until the caller removes them.
+        index.by_seen.extend(found.iter().cloned());
+        found.into_iter().map(|(_, name)| name).collect()
+    }
+
+    fn index_machine(&mut self, machine: &str, name: &str, seen: Instant) {
+        if !machine.is_empty() {
+            self.by_machine.entry(machine.to_string()).or_default().insert(name, seen);
+        }
+    }
+
+    fn unindex_machine(&mut self, machine: &str, name: &str) {
+        if let Some(index) = self.by_machine.get_mut(machine) {
+            index.remove(name);
+            if index.indexed.is_empty() {
+                self.by_machine.remove(machine);
+            }
+        }
     }
 
     fn drop_member(&mut self, channel: &str, name: &str) {
@@ -229,5 +317,66 @@ impl Inner {
     /// The name this connection registered, if it is still the holder.
     pub fn name_of(&self, conn_id: u64) -> Option<&str> {
         self.agents.iter().find(|(_, a)| a.conn.id == conn_id).map(|(n, _)| n.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::auth::Principal;
+
+    fn agent(name: &str, machine: &str, silent: Duration) -> Agent {
+        let (conn, _) = Conn::new(Principal::Admin, 8, 1024);
+        let info = AgentInfo {
+            name: name.into(),
+            channels: BTreeSet::from(["#general".to_string()]),
+            machine: machine.into(),
+            role: String::new(),
+            model: String::new(),
+            agent_id: String::new(),
+            project: String::new(),
+            multiplexer: String::new(),
+            status: "online".into(),
+            current_task: String::new(),
+            subagent_count: 0,
+            resources: Map::new(),
+            last_heartbeat: String::new(),
+            workspace_id: String::new(),
+            registered_at: String::new(),
+            subagents: Vec::new(),
+            health: None,
+        };
+        Agent { conn: Arc::new(conn), info, seen: Instant::now() - silent }
+    }
+
+    #[test]
+    fn the_machine_index_follows_insert_move_and_remove() {
+        let stale = Duration::from_secs(5);
+        let old = Duration::from_secs(60);
+        let mut inner = Inner::default();
+        inner.insert_agent(agent("a", "m1", old));
+        inner.insert_agent(agent("b", "m1", Duration::ZERO));
+        inner.insert_agent(agent("c", "m2", old));
+        inner.insert_agent(agent("d", "", old));
+        assert_eq!(inner.stale_on_machine("m1", stale), vec!["a".to_string()]);
+        assert_eq!(inner.stale_on_machine("", stale), Vec::<String>::new(), "no machine is no machine");
+        inner.set_machine("c", "m1".into());
+        let mut on_m1 = inner.stale_on_machine("m1", stale);
+        on_m1.sort();
+        assert_eq!(on_m1, vec!["a".to_string(), "c".to_string()]);
+        assert!(inner.stale_on_machine("m2", stale).is_empty(), "moved away");
+        inner.remove_agent("a");
+        assert_eq!(inner.stale_on_machine("m1", stale), vec!["c".to_string()]);
+        inner.remove_agent("b");
+        inner.remove_agent("c");
+        assert!(inner.by_machine.is_empty(), "emptied machines are dropped");
+        assert_eq!(inner.channels["#general"], BTreeSet::from(["d".to_string()]));
+
+        // Seen since it was indexed: not stale, and re-indexed so the next scan stops at once.
+        inner.insert_agent(agent("e", "m3", old));
+        inner.agents.get_mut("e").unwrap().touch();
+        assert!(inner.stale_on_machine("m3", stale).is_empty());
+        let (at, _) = inner.by_machine["m3"].by_seen.first().unwrap();
+        assert!(at.elapsed() < stale);
     }
 }

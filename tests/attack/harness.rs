@@ -86,6 +86,21 @@ impl ChildHub {
     /// Kills the child (SIGKILL) and starts it again on the same data folder, ports and settings.
     pub async fn restart(&mut self) {
         self.child.kill().await.unwrap();
+        self.relaunch().await;
+    }
+
+    /// Stops the child as a deploy does (SIGTERM) and waits for it to exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) }, 0, "SIGTERM sent");
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the hub exits within 20 s of SIGTERM")
+            .unwrap()
+    }
+
+    /// Starts the stopped child again on the same data folder, ports and settings.
+    pub async fn relaunch(&mut self) {
         for _ in 0..5 {
             if let Some(child) = launch(self.dir.path(), self.ws_port, self.http_port, &self.extra).await {
                 self.child = child;

@@ -8,4 +8,5 @@ mod bounds;
 mod edge;
 mod inbox;
 mod names;
+mod restart;
 mod tenancy;

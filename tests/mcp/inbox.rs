@@ -31,7 +31,9 @@ async fn contents(mcp: &mut Mcp, n: usize) -> Vec<String> {
 #[tokio::test]
 async fn an_offline_mention_is_pushed_once_after_the_bridge_comes_back() {
     let mut hub = Hub::start().await;
-    let (mcp, _) = Mcp::start(&hub, "bridge", &[]).await;
+    // The bridge registers once, so the hub knows the name, then goes away.
+    let (mut mcp, _) = Mcp::start(&hub, "bridge", &[]).await;
+    mcp.wait_connected().await;
     drop(mcp);
     gone(&hub, "bridge").await;
     let peer = hub.peer("peer", &["#general"]).await;

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod inbox;
 mod keys;
+mod members;
 mod messages;
 mod schema;
 mod writer;
@@ -21,6 +22,7 @@ pub use messages::{
     Appended, Audience, ClientKey, HistoryQuery, HistoryRow, NewMessage, Placed, StoredMessage, page_limit, reader_scope,
 };
 pub use inbox::{Recipient, Waiting};
+pub use members::MembershipChange;
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
 
@@ -100,6 +102,13 @@ impl Store {
     /// Waits only when the writer's queue is full (back-pressure on the sender).
     pub async fn append(&self, msg: NewMessage, done: OnCommit) -> Result<(), StoreError> {
         self.jobs.send(Job::Append(msg, done)).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// Commits a membership change with the next message batch; returns once it is durable.
+    pub async fn change_membership(&self, change: MembershipChange) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Membership(change, tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Runs a write on the writer connection, between message batches.

@@ -1,20 +1,21 @@
 //! The single writer thread. It owns the one write connection, drains whatever arrived,
 //! inserts the messages in one transaction (group commit) and hands the committed batch to the
 //! delivery task, which calls each message's continuation in commit order. The writer is
-//! already inserting the next batch while the last one is delivered. Other writes run as
-//! closures between batches.
+//! already inserting the next batch while the last one is delivered. Membership changes join
+//! the transaction of the batch they arrive with; other writes run as closures between batches.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::StoreError;
 use super::checkpoint::Nudge;
 use super::inbox;
 use super::keys;
+use super::members::MembershipChange;
 use super::messages::{self, Appended, NewMessage, StoredMessage};
 
 /// Called in the delivery task after the message's transaction committed (or failed).
@@ -26,6 +27,8 @@ pub enum Job {
     Append(NewMessage, OnCommit),
     /// Inbox rows whose mention reached its agent live: deleted in the next batch's transaction.
     Delivered(Vec<i64>),
+    /// Answered from the writer thread once the batch's transaction committed (or failed).
+    Membership(MembershipChange, oneshot::Sender<Result<(), StoreError>>),
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
@@ -36,6 +39,8 @@ const MAX_BATCH: usize = 4096;
 const DELIVERY_QUEUE: usize = 16;
 
 type Outcome = (Result<Appended, StoreError>, OnCommit);
+
+type Member = (MembershipChange, oneshot::Sender<Result<(), StoreError>>);
 
 /// How far the batches have come, so a read never shows a message before its live frame was
 /// queued to its recipients: a client that learns a channel's head from history and then drops
@@ -107,8 +112,10 @@ impl Writer {
 
     fn run(mut self, mut rx: mpsc::Receiver<Job>, committed: mpsc::Sender<(u64, Vec<Outcome>)>) {
         let mut batch: Vec<(NewMessage, OnCommit)> = Vec::with_capacity(MAX_BATCH);
-        let deliver = |outcomes: (u64, Vec<Outcome>)| {
-            if !outcomes.1.is_empty() {
+        let mut members: Vec<Member> = Vec::new();
+        // A batch of membership changes alone is delivered too (empty), so `Progress` moves on.
+        let deliver = |outcomes: Option<(u64, Vec<Outcome>)>| {
+            if let Some(outcomes) = outcomes {
                 let _ = committed.blocking_send(outcomes);
             }
         };
@@ -118,27 +125,29 @@ impl Writer {
                 match job {
                     Job::Append(msg, done) => batch.push((msg, done)),
                     Job::Delivered(ids) => self.delivered.extend(ids),
+                    Job::Membership(change, done) => members.push((change, done)),
                     Job::Exec(f) => {
-                        deliver(self.commit(&mut batch));
+                        deliver(self.commit(&mut batch, &mut members));
                         // A write (an agent taking its inbox) sees every delivered mention gone.
                         self.forget_delivered();
                         f(&mut self.conn);
                     }
                 }
-                if batch.len() < MAX_BATCH {
+                if batch.len() + members.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            deliver(self.commit(&mut batch));
+            deliver(self.commit(&mut batch, &mut members));
         }
         tracing::debug!("store writer stopped");
     }
 
-    /// Inserts and commits the batch, returning its number and each message's outcome in
-    /// commit order.
-    fn commit(&mut self, batch: &mut Vec<(NewMessage, OnCommit)>) -> (u64, Vec<Outcome>) {
-        if batch.is_empty() {
-            return (self.batches, Vec::new());
+    /// Inserts and commits the batch with the membership changes, answers the changes, and
+    /// returns the batch's number and each message's outcome in commit order (None when there
+    /// was nothing to commit).
+    fn commit(&mut self, batch: &mut Vec<(NewMessage, OnCommit)>, members: &mut Vec<Member>) -> Option<(u64, Vec<Outcome>)> {
+        if batch.is_empty() && members.is_empty() {
+            return None;
         }
         self.batches += 1;
         let number = self.batches;
@@ -152,6 +161,9 @@ impl Writer {
         // transaction stays right even when another hub process (dev beside stable) writes too.
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for (change, _) in members.iter() {
+                change.apply(&tx)?;
+            }
             for (msg, _) in batch.iter() {
                 let head = match assigned.get(msg.channel.as_str()) {
                     Some(s) => *s,
@@ -178,6 +190,10 @@ impl Writer {
             self.progress.committing.store(number, Ordering::Release);
             tx.commit()
         })();
+        let answer = result.as_ref().map(|_| ()).map_err(|e| StoreError::Sqlite(e.to_string()));
+        for (_, done) in members.drain(..) {
+            let _ = done.send(answer.clone());
+        }
         match result {
             Ok(()) => {
                 self.checkpoint.committed();
@@ -196,14 +212,14 @@ impl Writer {
                     })
                     .collect();
                 self.enforce_retention();
-                (number, outcomes)
+                Some((number, outcomes))
             }
             Err(e) => {
                 // The marks are retried with the next batch; a failed message wrote no rows.
                 self.delivered = delivered;
                 tracing::error!(error = %e, rows = batch.len(), "message batch failed to commit");
                 let err = StoreError::from(e);
-                (number, batch.drain(..).map(|(_, done)| (Err(err.clone()), done)).collect())
+                Some((number, batch.drain(..).map(|(_, done)| (Err(err.clone()), done)).collect()))
             }
         }
     }

@@ -1,0 +1,27 @@
+//! Remembered channel membership changes, applied by the writer inside the transaction of the
+//! message batch they arrive with, so a burst of registrations shares one commit.
+
+use rusqlite::Transaction;
+
+/// Remember (`join`) or forget the agent's channels.
+#[derive(Debug, Clone)]
+pub struct MembershipChange {
+    pub agent: String,
+    pub channels: Vec<String>,
+    pub join: bool,
+}
+
+impl MembershipChange {
+    pub(super) fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let sql = if self.join {
+            "INSERT OR IGNORE INTO channel_members (agent, channel) VALUES (?1, ?2)"
+        } else {
+            "DELETE FROM channel_members WHERE agent = ?1 AND channel = ?2"
+        };
+        let mut stmt = tx.prepare_cached(sql)?;
+        for ch in &self.channels {
+            stmt.execute([&self.agent, ch])?;
+        }
+        Ok(())
+    }
+}
