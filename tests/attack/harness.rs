@@ -169,16 +169,7 @@ pub fn binary() -> &'static str {
 
 /// A workspace made through the admin API with the token it comes with: `(workspace_id, token)`.
 pub async fn workspace(hub: &ChildHub, name: &str) -> (String, String) {
-    let ws: serde_json::Value = reqwest::Client::new()
-        .post(hub.http("/api/workspaces"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": name}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ws = common::create_workspace(&hub.http(""), name).await;
     let field = |k: &str| ws[k].as_str().unwrap_or_else(|| panic!("workspace created: {ws}")).to_string();
     (field("id"), field("token"))
 }

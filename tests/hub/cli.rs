@@ -136,11 +136,9 @@ async fn short_commands_exit_quietly_on_a_closed_stdout() {
 #[tokio::test]
 async fn send_works_beside_the_bridge_holding_the_name() {
     let h = start_hub().await;
-    let http = reqwest::Client::new();
     let mut tokens = Vec::new();
     for name in ["lab", "other"] {
-        let w: Value = http.post(h.http("/api/workspaces")).bearer_auth(ADMIN).json(&serde_json::json!({"name": name})).send().await.unwrap().json().await.unwrap();
-        tokens.push(w["token"].as_str().unwrap().to_string());
+        tokens.push(h.workspace_token(name).await);
     }
     let mut bridge = h.raw(&tokens[0]).await;
     bridge.register("cli-tester", &["#general"]).await;

@@ -57,6 +57,12 @@ impl TestHub {
         format!("{}{path}", self.hub.http_url())
     }
 
+    /// A new workspace's token.
+    pub async fn workspace_token(&self, name: &str) -> String {
+        let w = create_workspace(&self.hub.http_url(), name).await;
+        w["token"].as_str().unwrap_or_else(|| panic!("workspace created: {w}")).to_string()
+    }
+
     /// An unregistered socket with `token`.
     pub async fn raw(&self, token: &str) -> Peer {
         Peer::connect(&format!("{}?token={token}", self.ws_url())).await
@@ -142,6 +148,13 @@ impl Peer {
     }
 }
 
+
+/// A workspace made through the admin API at `http_base`; the reply carries its `id` and the
+/// `token` it comes with.
+pub async fn create_workspace(http_base: &str, name: &str) -> Value {
+    let reply = reqwest::Client::new().post(format!("{http_base}/api/workspaces")).bearer_auth(ADMIN).json(&json!({"name": name})).send().await;
+    reply.unwrap().json().await.unwrap()
+}
 
 /// A port free right now on 127.0.0.1, for hubs that must come back on the same address.
 pub fn free_port() -> u16 {

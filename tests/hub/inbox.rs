@@ -12,20 +12,6 @@ use crate::common::*;
 
 const QUIET: Duration = Duration::from_millis(300);
 
-async fn workspace(h: &TestHub, name: &str) -> String {
-    let w: Value = reqwest::Client::new()
-        .post(h.http("/api/workspaces"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    w["token"].as_str().unwrap().to_string()
-}
-
 /// Registers `name` and collects what its inbox hands over: the `message` frames, then the
 /// `inbox` summary.
 async fn register_and_take(p: &mut Peer, name: &str, channels: &[&str]) -> (Vec<Value>, Value) {
@@ -59,7 +45,7 @@ async fn go_offline(h: &TestHub, token: &str, name: &str) {
 #[tokio::test]
 async fn an_offline_agent_gets_its_mention_once_at_its_next_register() {
     let h = start_hub().await;
-    let token = workspace(&h, "lab").await;
+    let token = h.workspace_token("lab").await;
     go_offline(&h, &token, "bob").await;
     let mut alice = h.raw(&token).await;
     alice.register("alice", &["#dev"]).await;
@@ -163,7 +149,7 @@ async fn an_agent_cut_as_a_slow_consumer_gets_the_mentions_it_missed() {
 #[tokio::test]
 async fn mentions_never_cross_workspaces() {
     let h = start_hub().await;
-    let (lab, other) = (workspace(&h, "lab").await, workspace(&h, "other").await);
+    let (lab, other) = (h.workspace_token("lab").await, h.workspace_token("other").await);
     go_offline(&h, &lab, "bob").await;
     let mut eve = h.raw(&other).await;
     eve.register("eve", &["#x"]).await;

@@ -220,11 +220,9 @@ async fn bad_token_gets_auth_failed_then_4001() {
 #[tokio::test]
 async fn workspaces_scope_delivery() {
     let h = start_hub().await;
-    let http = reqwest::Client::new();
     let mut ws_token = Vec::new();
     for name in ["team-a", "team-b"] {
-        let w: serde_json::Value = http.post(h.http("/api/workspaces")).bearer_auth(ADMIN).json(&json!({"name": name})).send().await.unwrap().json().await.unwrap();
-        ws_token.push(w["token"].as_str().unwrap().to_string());
+        ws_token.push(h.workspace_token(name).await);
     }
     let mut a1 = h.raw(&ws_token[0]).await;
     a1.register("a1", &["#shared"]).await;

@@ -105,8 +105,7 @@ async fn mention_is_pushed_encrypted_and_410_unsubscribes() {
 async fn a_workspace_subscription_hears_only_its_workspace() {
     let h = start_hub().await;
     let http = reqwest::Client::new();
-    let w: Value = http.post(h.http("/api/workspaces")).bearer_auth(ADMIN).json(&json!({"name": "lab"})).send().await.unwrap().json().await.unwrap();
-    let wks = w["token"].as_str().unwrap().to_string();
+    let wks = h.workspace_token("lab").await;
     let ua_secret = p256::SecretKey::random(&mut rand_core_rng());
     let ua_public = URL_SAFE_NO_PAD.encode(ua_secret.public_key().to_encoded_point(false).as_bytes());
     let auth = [9u8; 16];

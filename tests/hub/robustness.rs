@@ -125,9 +125,7 @@ async fn senders_cannot_be_spoofed() {
     let mut anon = h.raw(ADMIN).await;
     let r = anon.say("victim", "#general", "me too").await;
     assert_eq!(r["type"], "ack", "{r}");
-    let w: serde_json::Value = reqwest::Client::new().post(h.http("/api/workspaces")).bearer_auth(ADMIN)
-        .json(&json!({"name": "other"})).send().await.unwrap().json().await.unwrap();
-    let mut stranger = h.raw(w["token"].as_str().unwrap()).await;
+    let mut stranger = h.raw(&h.workspace_token("other").await).await;
     let r = stranger.say("victim", "#general", "me three").await;
     assert_eq!(r["payload"]["code"], "NAME_TAKEN");
     // A registered socket that omits sender speaks as itself.

@@ -43,8 +43,7 @@ async fn the_typescript_bridge_connects_unchanged() {
     let h = start_hub().await;
     let edge = Edge::start(h.hub.http_addr);
     let http = reqwest::Client::new();
-    let w: Value = http.post(h.http("/api/workspaces")).bearer_auth(ADMIN).json(&json!({"name": "lab"})).send().await.unwrap().json().await.unwrap();
-    let token = w["token"].as_str().unwrap().to_string();
+    let token = h.workspace_token("lab").await;
     let mut colleague = h.raw(&token).await;
     colleague.register("colleague", &["#lab"]).await;
 
