@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::HubState;
 use super::auth::{self, Principal, hash_token, presented_token};
-use super::conn::{Conn, OnCut, close_code, write_loop};
+use super::conn::{Conn, close_code, write_loop};
+use super::inbox;
 use super::membership;
 use super::payload::{
     MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_int, opt_str, required_channel, string_list,
@@ -25,8 +26,8 @@ use super::profile;
 use super::rate::TokenBucket;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::router::Origin;
-use super::store::{Audience, ClientKey, HistoryQuery, Placed, Recipient, StoreError, page_limit};
-use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame, parse_mentions};
+use super::store::{Audience, ClientKey, HistoryQuery, Placed, StoreError, page_limit};
+use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
 /// is most of an idle connection's memory. Larger frames are read in several steps.
@@ -83,10 +84,6 @@ async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuer
         })
 }
 
-/// How long handing over an inbox waits for a client to read, and how often it looks.
-const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
-const HAND_OVER_POLL: Duration = Duration::from_millis(10);
-
 /// How long a refused socket waits for the client's first frame before it is told.
 const REJECT_AFTER: Duration = Duration::from_secs(1);
 
@@ -141,7 +138,7 @@ impl Session {
         // A socket must say something soon; until it has, it holds a place for nothing.
         let speak_by = Instant::now() + Duration::from_secs(state.config.register_timeout_secs.max(1));
         let mut spoke = false;
-        let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping), Some(requeue_on_cut(&state, &conn))));
+        let mut writer = tokio::spawn(write_loop(sink, outbox, Some(ping), Some(inbox::requeue_on_cut(&state, &conn))));
         state.metrics.agent_connections.inc();
         // The admin token is trusted (and drives the load generator); workspace tokens are not.
         let bucket = match conn.principal {
@@ -346,55 +343,8 @@ impl Session {
         self.name = Some(name.clone());
         st.registry.to_observers(&Frame::server("presence_change", connected), &st.metrics);
         self.send(&Frame::ack(&frame.id, None));
-        self.hand_inbox(name).await;
+        inbox::hand_over(&self.state, &self.conn, name).await;
         Ok(Flow::Done)
-    }
-
-    /// After the register ack: the mentions no socket of this agent received, oldest first, as
-    /// `message` frames marked `"inbox": true`, then an `inbox` frame with the counts. The queue
-    /// is filled to half at most, then drained by the client, so handing them out never cuts the
-    /// socket (4008); what a client does not take within [`HAND_OVER_WAIT`] waits for its next
-    /// register and is counted as `remaining`.
-    async fn hand_inbox(&self, name: String) {
-        let st = &self.state;
-        let workspace = self.conn.principal.workspace_id().to_string();
-        let waiting = match st.store.inbox(workspace.clone(), name.clone(), st.config.inbox_days).await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(agent = %name, error = %e, "cannot read the agent's inbox; its mentions keep waiting");
-                return;
-            }
-        };
-        if waiting.rows.is_empty() && waiting.dropped == 0 {
-            return;
-        }
-        let (byte_budget, frame_budget) = ((st.config.queue_bytes / 2) as usize, (st.config.queue_frames / 2).max(1) as usize);
-        // Room for a frame of `len` bytes: within half the queue, or an empty queue (one frame
-        // always fits).
-        let room = |len: usize| {
-            let (frames, bytes) = self.conn.backlog();
-            frames == 0 || (frames < frame_budget && bytes + len <= byte_budget)
-        };
-        let deadline = Instant::now() + HAND_OVER_WAIT;
-        let mut sent = Vec::new();
-        for (id, row) in &waiting.rows {
-            let mut f = row.to_frame();
-            f.payload.insert("inbox".into(), Value::Bool(true));
-            let text = f.to_json();
-            while !room(text.len()) && Instant::now() < deadline && !self.conn.is_closing() {
-                tokio::time::sleep(HAND_OVER_POLL).await;
-            }
-            if !room(text.len()) || !self.conn.send_text(text, &st.metrics) {
-                break;
-            }
-            sent.push(*id);
-        }
-        let remaining = waiting.rows.len() - sent.len();
-        let summary = json!({"delivered": sent.len(), "dropped": waiting.dropped, "remaining": remaining});
-        let told = self.conn.send_text(Frame::server("inbox", summary).to_json(), &st.metrics);
-        if let Err(e) = st.store.inbox_handed(workspace, name.clone(), sent, told).await {
-            tracing::warn!(agent = %name, error = %e, "cannot forget the handed mentions; they may come again");
-        }
     }
 
     /// `size`: the frame's length, counted against the socket's budget until the commit.
@@ -604,40 +554,6 @@ pub(super) fn check_frame_size(text: &str, limit: u64) -> Result<(), FrameError>
 /// The hard cap a socket reads: frames above it close the socket with 1009.
 pub(super) fn hard_cap(max_frame_bytes: u64) -> usize {
     max_frame_bytes.saturating_mul(4) as usize
-}
-
-/// A socket cut as a slow consumer (4008) never got the frames still queued: the mentions of
-/// the agent it holds among them wait in the agent's inbox again, before the agent is told.
-fn requeue_on_cut(state: &Arc<HubState>, conn: &Arc<Conn>) -> OnCut {
-    let (state, id, workspace) = (state.clone(), conn.id, conn.principal.workspace_id().to_string());
-    Box::new(move |unsent| {
-        Box::pin(async move {
-            let name = state.registry.read().name_of(id).map(str::to_string);
-            if let Some(agent) = name {
-                requeue_mentions(&state, Recipient { workspace, agent }, &unsent).await;
-            }
-        })
-    })
-}
-
-async fn requeue_mentions(st: &HubState, who: Recipient, unsent: &[Message]) {
-    let msg_ids: Vec<String> = unsent
-        .iter()
-        .filter_map(|m| match m {
-            Message::Text(t) => serde_json::from_str::<Frame>(t.as_str()).ok(),
-            _ => None,
-        })
-        .filter(|f| f.kind == "message" && f.seq.is_some())
-        .filter(|f| parse_mentions(f.content()).iter().any(|n| n.eq_ignore_ascii_case(&who.agent)))
-        .map(|f| f.id)
-        .collect();
-    if msg_ids.is_empty() {
-        return;
-    }
-    let agent = who.agent.clone();
-    if let Err(e) = st.store.requeue_inbox(who, msg_ids, st.config.inbox_max).await {
-        tracing::warn!(agent = %agent, error = %e, "cannot keep the mentions a cut socket missed");
-    }
 }
 
 async fn persist_membership(st: &HubState, name: &str, channels: Vec<String>, join: bool) -> Result<(), FrameError> {

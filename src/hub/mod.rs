@@ -5,6 +5,7 @@ pub mod auth;
 pub mod conn;
 pub mod health;
 mod http;
+mod inbox;
 mod listener;
 mod live_tokens;
 mod media;
