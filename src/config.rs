@@ -351,7 +351,7 @@ impl Config {
         if !self.agent.is_empty() {
             return self.agent.clone();
         }
-        let host = crate::client::metrics::hostname();
+        let host = crate::machine::hostname();
         host.split('.').next().unwrap_or_default().to_string()
     }
 }

@@ -1,4 +1,17 @@
-//! Thin entry point: everything lives in the library.
+//! Thin entry point: everything lives in the library, which forbids `unsafe`; the one process-wide
+//! signal setting that needs it is made here, before any thread starts.
+
+use clap::Parser;
+use scitex_orochi::cli::Cli;
+
 fn main() -> std::process::ExitCode {
-    scitex_orochi::cli::main()
+    let cli = Cli::parse();
+    #[cfg(unix)]
+    if !cli.is_long_running() {
+        // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+    scitex_orochi::cli::run(cli)
 }

@@ -63,6 +63,8 @@ pub enum CliError {
     Tls(crate::tls::TlsFailure),
     #[error("the hub refused the token (HTTP 401); set SCITEX_OROCHI_TOKEN")]
     HttpUnauthorized,
+    #[error(transparent)]
+    Bridge(#[from] crate::mcp::BridgeError),
     #[error("{0}")]
     Failed(String),
     /// A command-specific exit code (documented in its help).
@@ -83,29 +85,19 @@ impl CliError {
 
 pub type CliResult = Result<(), CliError>;
 
-impl Command {
-    /// Servers and bridges that write to peers which may vanish at any time.
-    fn is_long_running(&self) -> bool {
-        matches!(self, Command::Serve(_) | Command::Mcp(_) | Command::Deploy(_))
+impl Cli {
+    /// Servers and bridges that write to peers which may vanish at any time. They keep Rust's
+    /// default (SIGPIPE ignored, EPIPE is an error on that one peer): a response written to a
+    /// closed socket must not kill a server. Short commands should die quietly when stdout is
+    /// closed early (`scitex-orochi skills list | head -1`), as CLI tools do; the binary's
+    /// `main` restores SIGPIPE for them (the library forbids `unsafe`).
+    pub fn is_long_running(&self) -> bool {
+        matches!(self.command, Command::Serve(_) | Command::Mcp(_) | Command::Deploy(_))
     }
 }
 
-/// Long-running commands keep Rust's default (SIGPIPE ignored, EPIPE is an error on that one
-/// peer): a response written to a closed socket must not kill a server. Short commands die
-/// quietly when stdout is closed early (`scitex-orochi skills list | head -1`), as CLI tools do.
-fn set_sigpipe(command: &Command) {
-    #[cfg(unix)]
-    if !command.is_long_running() {
-        // SAFETY: called before the runtime starts any thread.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
-}
-
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    set_sigpipe(&cli.command);
+/// Runs a parsed command line to its exit code.
+pub fn run(cli: Cli) -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         // These report bad values themselves, with line numbers.
@@ -128,7 +120,7 @@ pub fn main() -> ExitCode {
             Command::ShowHistory(a) => messaging::history(config, a).await,
             Command::ListAgents(a) => listing::agents(config, a).await,
             Command::ListChannels(a) => listing::channels(config, a).await,
-            Command::Mcp(a) => crate::mcp::run(config, a).await,
+            Command::Mcp(a) => Ok(crate::mcp::run(config, a).await?),
             Command::ListMembers(a) => listing::members(config, a).await,
             Command::ShowStatus(a) => listing::status(config, a).await,
             Command::SetupPush(a) => push::setup_push(config, a).await,
@@ -142,7 +134,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", with_causes(&e));
             ExitCode::from(e.exit_code())
         }
     }
@@ -168,4 +160,35 @@ pub fn confirm(question: &str) -> Result<bool, CliError> {
         return Ok(false);
     }
     dialoguer::Confirm::new().with_prompt(question).default(false).interact().map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// An error and its sources on one line: `outer: cause: root cause`.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Transparent wrappers repeat their inner message; say each thing once.
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_printed_once_each() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let e = CliError::Bridge(crate::mcp::BridgeError::DownloadDir { path: "/x".into(), source: io });
+        let line = with_causes(&e);
+        assert!(line.starts_with("cannot prepare the download folder /x"), "{line}");
+        assert!(line.ends_with(": permission denied"), "{line}");
+        assert_eq!(line.matches("permission denied").count(), 1, "{line}");
+    }
 }

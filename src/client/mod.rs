@@ -5,7 +5,6 @@
 
 mod agent;
 pub mod dial;
-pub mod metrics;
 mod session;
 mod status;
 
@@ -81,7 +80,7 @@ impl ClientOptions {
             url: url.into(),
             token: token.into(),
             name: name.into(),
-            machine: metrics::hostname(),
+            machine: crate::machine::hostname(),
             role: String::new(),
             model: String::new(),
             project: String::new(),
@@ -199,7 +198,7 @@ impl OrochiClient {
 
     /// One heartbeat now, with this machine's figures.
     pub async fn heartbeat(&self) -> Result<(), ClientError> {
-        self.request(self.frame("heartbeat", Value::Object(metrics::collect()))).await.map(drop)
+        self.request(self.frame("heartbeat", Value::Object(crate::machine::collect()))).await.map(drop)
     }
 
     /// The next message for this agent: live, or replayed after a reconnect.

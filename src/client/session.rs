@@ -16,11 +16,11 @@ use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 
 use super::dial::{self, DialError, Ws};
 use super::status::Shared;
-use super::{ClientError, ClientOptions, metrics, refused};
+use super::{ClientError, ClientOptions, refused};
 use crate::protocol::{Frame, SERVER_SENDER, parse_frame};
 
-/// Largest page asked for when replaying a channel.
-const RESUME_PAGE: i64 = 1000;
+/// Replays ask for the largest page the hub serves.
+use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
 
 pub enum Command {
     Request { frame: Frame, reply: oneshot::Sender<Result<Frame, ClientError>> },
@@ -251,7 +251,7 @@ impl Task {
                     if ws.send(Message::Ping(Default::default())).await.is_err() { return Ended::Lost; }
                 }
                 _ = beat.tick(), if self.opts.heartbeat.is_some() && self.opts.register => {
-                    let f = Frame::new("heartbeat", &self.opts.name, Value::Object(metrics::collect()));
+                    let f = Frame::new("heartbeat", &self.opts.name, Value::Object(crate::machine::collect()));
                     if write(ws, &f).await.is_err() { return Ended::Lost; }
                 }
             }

@@ -37,7 +37,7 @@ pub fn path(state_dir: &Path) -> PathBuf {
 /// `user@host` from USER/LOGNAME and the host name.
 pub fn who() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    format!("{user}@{}", crate::client::metrics::hostname())
+    format!("{user}@{}", crate::machine::hostname())
 }
 
 pub fn append(state_dir: &Path, record: &AuditRecord) -> std::io::Result<()> {

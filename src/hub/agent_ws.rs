@@ -281,7 +281,7 @@ impl Session {
         let task = current_task(p)?.unwrap_or_default();
         let machine = text("machine")?;
         let agent_id = opt_str(p, "agent_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| {
-            let host = if machine.is_empty() { crate::client::metrics::hostname() } else { machine.clone() };
+            let host = if machine.is_empty() { crate::machine::hostname() } else { machine.clone() };
             format!("{name}@{host}")
         });
         let saved = membership::saved(&st.store, &name).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;

@@ -38,8 +38,6 @@ use metrics::Metrics;
 use registry::Registry;
 use store::{Store, StoreError};
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// How often expired idempotency keys are deleted (in bounded steps between message batches).
 const KEY_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -210,6 +208,6 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
             }
         }
     }));
-    tracing::info!(ws = %ws_addr, http = %http_addr, version = VERSION, "hub listening");
+    tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
     Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })
 }

@@ -60,9 +60,9 @@ pub fn str_max(p: &Map<String, Value>, key: &str, max: usize) -> Result<Option<S
 }
 
 /// `payload.current_task` of register, heartbeat and status_update: up to
-/// [`MAX_LONG_FIELD_CHARS`] accepted, the first `profile::MAX_TASK` kept, as the reference.
+/// [`MAX_LONG_FIELD_CHARS`] accepted, the first `MAX_TASK_CHARS` kept, as the reference.
 pub fn current_task(p: &Map<String, Value>) -> Result<Option<String>, FrameError> {
-    Ok(str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.map(|t| truncate(&t, super::profile::MAX_TASK)))
+    Ok(str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.map(|t| truncate(&t, crate::protocol::limits::MAX_TASK_CHARS)))
 }
 
 /// Refuses `payload.key` when its JSON text is longer than `max` bytes.

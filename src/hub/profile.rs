@@ -17,8 +17,7 @@ use crate::protocol::{ErrorCode, Frame, FrameError};
 /// Frame types handled here.
 pub const KINDS: &[&str] = &["react", "health", "task_update", "subagents_update"];
 
-/// Longest task, in characters (the reference's limit).
-pub const MAX_TASK: usize = 200;
+use crate::protocol::limits::MAX_TASK_CHARS as MAX_TASK;
 /// Most subagents one agent lists.
 pub const MAX_SUBAGENTS: usize = 64;
 

@@ -196,7 +196,7 @@ impl Inner {
     }
 
     pub async fn task(&self, a: TaskArgs) -> ToolResult<Value> {
-        if a.task.chars().count() > crate::hub::profile::MAX_TASK {
+        if a.task.chars().count() > crate::protocol::limits::MAX_TASK_CHARS {
             return Err(ToolError::invalid(format!("the task is {} characters", a.task.chars().count()), "keep it to 200 characters"));
         }
         timed(self.live()?.set_task(&a.task)).await?;

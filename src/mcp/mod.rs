@@ -17,12 +17,24 @@ use clap::Args;
 use rmcp::ServiceExt;
 use serde_json::{Map, Value, json};
 
-use crate::cli::{CliError, CliResult};
 use crate::client::ClientOptions;
 use crate::config::Config;
 pub use handlers::channel_name;
 pub use push::METHOD as PUSH_METHOD;
 pub use server::INSTRUCTIONS;
+
+/// Why the bridge could not start or stopped; the CLI maps it to exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error("SCITEX_OROCHI_CHANNELS: {0}")]
+    Channels(String),
+    #[error("cannot prepare the download folder {path}; set SCITEX_OROCHI_MCP_DOWNLOAD_DIR to a writable folder")]
+    DownloadDir { path: std::path::PathBuf, #[source] source: std::io::Error },
+    #[error("MCP handshake with the client failed")]
+    Handshake(#[source] Box<rmcp::service::ServerInitializeError>),
+    #[error("MCP server stopped")]
+    Stopped(#[source] tokio::task::JoinError),
+}
 
 /// Run the MCP server for Claude Code on stdio (the agent bridge).
 #[derive(Args, Debug)]
@@ -53,7 +65,7 @@ pub fn mcp_config(config: &Config, command: &str, lookup: impl Fn(&str) -> Optio
     json!({"mcpServers": {"scitex-orochi": {"type": "stdio", "command": command, "args": ["mcp"], "env": env}}})
 }
 
-pub async fn run(config: Config, args: McpArgs) -> CliResult {
+pub async fn run(config: Config, args: McpArgs) -> Result<(), BridgeError> {
     if args.print_config {
         let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "scitex-orochi".into());
         let out = mcp_config(&config, &exe, |n| std::env::var(n).ok());
@@ -62,9 +74,9 @@ pub async fn run(config: Config, args: McpArgs) -> CliResult {
     }
     let agent = config.agent_name();
     let channels = config.channels.iter().map(|c| channel_name(c)).collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CliError::Failed(format!("SCITEX_OROCHI_CHANNELS: {}", e.message)))?;
+        .map_err(|e| BridgeError::Channels(e.message))?;
     let dirs = media::Dirs::new(&config.mcp_dirs, &config.mcp_download_dir)
-        .map_err(|e| CliError::Failed(format!("cannot prepare {}: {e}", config.mcp_download_dir.display())))?;
+        .map_err(|source| BridgeError::DownloadDir { path: config.mcp_download_dir.clone(), source })?;
     let mut options = ClientOptions::new(config.hub_url(), config.client_token(), &agent);
     options.channels = channels.clone();
     options.role = "agent".into();
@@ -72,7 +84,7 @@ pub async fn run(config: Config, args: McpArgs) -> CliResult {
     let link = link::Link::start(options);
     let bridge = server::Bridge::new(config, agent.clone(), channels, link, dirs);
     tracing::info!(agent = %agent, "MCP bridge serving on stdio");
-    let service = bridge.serve(rmcp::transport::stdio()).await.map_err(|e| CliError::Failed(format!("MCP handshake failed: {e}")))?;
-    service.waiting().await.map_err(|e| CliError::Failed(format!("MCP server stopped: {e}")))?;
+    let service = bridge.serve(rmcp::transport::stdio()).await.map_err(|e| BridgeError::Handshake(Box::new(e)))?;
+    service.waiting().await.map_err(BridgeError::Stopped)?;
     Ok(())
 }

@@ -59,7 +59,7 @@ impl ServerHandler for Bridge {
         let experimental = ExperimentalCapabilities::from([("claude/channel".to_string(), JsonObject::new())]);
         let capabilities = ServerCapabilities::builder().enable_tools().enable_experimental_with(experimental).build();
         ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new("scitex-orochi", crate::hub::VERSION))
+            .with_server_info(Implementation::new("scitex-orochi", crate::VERSION))
             .with_instructions(INSTRUCTIONS)
     }
 

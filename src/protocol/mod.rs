@@ -3,6 +3,7 @@
 //! (`seq`, `ref` on replies) are extra keys that reference clients ignore.
 
 mod frame;
+pub mod limits;
 mod mention;
 mod time;
 

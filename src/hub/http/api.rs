@@ -22,7 +22,8 @@ use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
 use crate::hub::router::Origin;
 use crate::hub::store::{Audience, HistoryQuery, Placed, StoreError};
-use crate::hub::{HubState, VERSION, agent_ws, observer_ws};
+use crate::VERSION;
+use crate::hub::{HubState, agent_ws, observer_ws};
 use crate::protocol::{ErrorCode, Frame};
 
 type S = State<Arc<HubState>>;

@@ -188,7 +188,7 @@ pub(super) fn insert(conn: &Connection, m: &NewMessage, seq: u64) -> rusqlite::R
 }
 
 /// Largest history page one read returns; clients page with `after_seq`.
-pub const MAX_QUERY_LIMIT: i64 = 1000;
+pub use crate::protocol::limits::MAX_PAGE as MAX_QUERY_LIMIT;
 
 /// A requested page size: negative (no limit) or too large means [`MAX_QUERY_LIMIT`].
 pub fn page_limit(limit: i64) -> i64 {

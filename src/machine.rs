@@ -1,4 +1,5 @@
-//! Machine figures for heartbeats, with the reference's keys and rounding.
+//! Facts about this machine: its host name and the resource figures agents report in heartbeats
+//! (the reference's keys and rounding). A leaf: the client, the hub, config and deploy all read it.
 
 use serde_json::{Map, Value, json};
 use sysinfo::{Disks, System};
