@@ -18,7 +18,7 @@ use super::HubState;
 use super::auth::{self, Principal, hash_token, presented_token};
 use super::conn::{Conn, close_code, write_loop};
 use super::inbox;
-use super::membership;
+use super::store::MembershipChange;
 use super::payload::{
     MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_int, opt_str, required_channel, string_list,
 };
@@ -284,7 +284,7 @@ impl Session {
             let host = if machine.is_empty() { crate::machine::hostname() } else { machine.clone() };
             format!("{name}@{host}")
         });
-        let saved = membership::saved(&st.store, &name).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
+        let saved = st.store.saved_channels(name.clone()).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         if !channels.is_empty() {
             persist_membership(&st, &name, channels.clone(), true).await?;
         }
@@ -557,6 +557,6 @@ pub(super) fn hard_cap(max_frame_bytes: u64) -> usize {
 }
 
 async fn persist_membership(st: &HubState, name: &str, channels: Vec<String>, join: bool) -> Result<(), FrameError> {
-    membership::persist(&st.store, name, channels, join).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))
+    st.store.change_membership(MembershipChange { agent: name.to_string(), channels, join }).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))
 }
 

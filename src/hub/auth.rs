@@ -77,14 +77,7 @@ pub async fn verify(store: &Store, admin: &str, token: &str) -> Result<Option<Pr
         return Ok(None);
     }
     let hash = hash_token(token);
-    let ws: Option<String> = store
-        .read(move |c| {
-            use rusqlite::OptionalExtension;
-            c.query_row("SELECT workspace_id FROM workspace_token_hashes WHERE token_hash = ?1", [hash], |r| r.get(0))
-                .optional()
-        })
-        .await?;
-    Ok(ws.map(Principal::Workspace))
+    Ok(store.token_workspace(hash).await?.map(Principal::Workspace))
 }
 
 /// The admin token: the configured one, else the token file beside the database, else a new

@@ -9,7 +9,6 @@ mod inbox;
 mod listener;
 mod live_tokens;
 mod media;
-mod membership;
 pub mod metrics;
 pub mod names;
 mod observer_ws;
@@ -22,7 +21,6 @@ pub mod registry;
 mod router;
 pub mod store;
 pub mod todos;
-mod workspaces;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -135,7 +133,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     let admin_token = auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)?;
     std::fs::create_dir_all(&config.media_root)
         .map_err(|source| HubError::Media { path: config.media_root.clone(), source })?;
-    workspaces::ensure_default(&store).await?;
+    store.ensure_default_workspace().await?;
     // A fresh install gets push keys without a manual step.
     let keys = match push::VapidKeys::load(&config)? {
         Some(k) => k,

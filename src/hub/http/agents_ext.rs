@@ -62,7 +62,7 @@ async fn list_reactions(State(st): S, Caller(who): Caller, Query(q): Query<HashM
     if ids.is_empty() || ids.len() > MAX_IDS {
         return Err(ApiError::bad_request(format!("message_ids must list 1-{MAX_IDS} comma-separated ids")));
     }
-    Ok(Json(json!(reactions::of_messages(&st.store, &who, ids).await?)))
+    Ok(Json(json!(st.store.reactions_of(&who, ids).await?)))
 }
 
 /// `{agent, state, reason?, source?, workspace_id?}`: records health (admin; `workspace_id`

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
 use crate::hub::store::page_limit;
-use crate::hub::membership;
+use crate::hub::store::MembershipChange;
 use crate::hub::names;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
@@ -52,7 +52,7 @@ pub fn routes() -> Router<Arc<HubState>> {
 }
 
 async fn healthz(State(st): S) -> Response {
-    match st.store.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await {
+    match st.store.ping().await {
         Ok(()) => Json(json!({"status": "ok", "version": VERSION, "uptime_secs": st.started.elapsed().as_secs()})).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "error", "error": e.to_string()}))).into_response(),
     }
@@ -182,7 +182,7 @@ struct JoinBody {
 async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): Body<JoinBody>) -> ApiResult<Json<Value>> {
     let channel = with_hash(&channel);
     names::check(&body.agent)?;
-    membership::persist(&st.store, &body.agent, vec![channel.clone()], true).await?;
+    st.store.change_membership(MembershipChange { agent: body.agent.clone(), channels: vec![channel.clone()], join: true }).await?;
     let live = st.registry.write().join(&body.agent, &channel);
     Ok(Json(json!({"status": "joined", "channel": channel, "agent": body.agent, "live": live})))
 }

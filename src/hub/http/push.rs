@@ -88,7 +88,7 @@ async fn subscribe(State(st): S, Caller(who): Caller, headers: HeaderMap, Body(b
         created_at: String::new(),
         workspace_id: who.workspace_id().to_string(),
     };
-    let total = subscriptions::upsert(&st.store, sub, who == Principal::Admin)
+    let total = st.store.upsert_push_subscription(sub, who == Principal::Admin)
         .await?
         .ok_or_else(|| ApiError(StatusCode::CONFLICT, "this endpoint is subscribed by another workspace".into()))?;
     st.push.refresh().await?;
@@ -104,7 +104,7 @@ async fn unsubscribe(State(st): S, Caller(who): Caller, Body(b): Body<EndpointBo
     let Some(endpoint) = b.endpoint.filter(|e| !e.trim().is_empty()) else {
         return Err(ApiError::bad_request("endpoint is required"));
     };
-    let was = subscriptions::remove(&st.store, endpoint.trim(), scope(&who)).await?;
+    let was = st.store.remove_push_subscription(endpoint.trim(), scope(&who)).await?;
     st.push.refresh().await?;
     Ok(Json(json!({"status": "unsubscribed", "was_subscribed": was})))
 }
@@ -122,7 +122,7 @@ async fn state_of(State(st): S, Caller(who): Caller, Query(q): Query<EndpointBod
 
 /// The subscriptions `who` may see.
 async fn mine(st: &HubState, who: &Principal) -> ApiResult<Vec<Subscription>> {
-    let all = subscriptions::all(&st.store).await?;
+    let all = st.store.push_subscriptions().await?;
     Ok(match scope(who) {
         Some(ws) => all.into_iter().filter(|s| s.workspace_id == ws).collect(),
         None => all,

@@ -61,7 +61,7 @@ fn missing(id: i64) -> ApiError {
 
 /// The task if `who` may see it; another workspace's task is "not found".
 async fn visible(st: &HubState, who: &Principal, id: i64) -> ApiResult<Todo> {
-    let todo = st.store.read(move |c| todos::get(c, id)).await?;
+    let todo = st.store.todo(id).await?;
     todo.filter(|t| *who == Principal::Admin || t.workspace_id == who.workspace_id()).ok_or_else(|| missing(id))
 }
 
@@ -84,7 +84,7 @@ async fn list(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<String,
         assignee: q.get("assignee").map(|a| todos::name(a, "assignee")).transpose().map_err(bad)?,
         workspace: (who != Principal::Admin).then(|| who.workspace_id().to_string()),
     };
-    Ok(Json(st.store.read(move |c| todos::list(c, &filter)).await?))
+    Ok(Json(st.store.todos(filter).await?))
 }
 
 async fn show(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
@@ -110,7 +110,7 @@ async fn create(State(st): S, Caller(who): Caller, Input(b): Input<CreateBody>) 
         created_by: todos::name(b.created_by.as_deref().unwrap_or_default(), "created_by").map_err(bad)?,
         workspace_id: who.workspace_id().to_string(),
     };
-    let todo = st.store.write(move |c| todos::create(c, &new)).await?;
+    let todo = st.store.create_todo(new).await?;
     announce(&st, "created", &todo);
     Ok((StatusCode::CREATED, Json(todo)))
 }
@@ -135,7 +135,7 @@ async fn update(State(st): S, Caller(who): Caller, Path(id): Path<String>, Input
         status: b.status.as_deref().map(todos::status).transpose().map_err(bad)?,
         assignee: b.assignee.as_deref().map(|a| todos::name(a, "assignee")).transpose().map_err(bad)?,
     };
-    let todo = st.store.write(move |c| todos::update(c, id, &patch)).await?.map_err(bad)?.ok_or_else(|| missing(id))?;
+    let todo = st.store.update_todo(id, patch).await?.map_err(bad)?.ok_or_else(|| missing(id))?;
     announce(&st, "updated", &todo);
     Ok(Json(todo))
 }
@@ -154,7 +154,7 @@ async fn claim(State(st): S, Caller(who): Caller, Path(id): Path<String>, Input(
     if who.is_empty() {
         return Err(ApiError::bad_request("assignee is required"));
     }
-    match st.store.write(move |c| todos::claim(c, id, &who)).await? {
+    match st.store.claim_todo(id, who).await? {
         Claim::Claimed(todo) => {
             announce(&st, "claimed", &todo);
             Ok(Json(todo))
@@ -168,7 +168,7 @@ async fn claim(State(st): S, Caller(who): Caller, Path(id): Path<String>, Input(
 async fn close(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Todo>> {
     let id = todo_id(&id)?;
     visible(&st, &who, id).await?;
-    let todo = st.store.write(move |c| todos::close(c, id)).await?.ok_or_else(|| missing(id))?;
+    let todo = st.store.close_todo(id).await?.ok_or_else(|| missing(id))?;
     announce(&st, "closed", &todo);
     Ok(Json(todo))
 }
@@ -176,7 +176,7 @@ async fn close(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> Api
 async fn remove(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let id = todo_id(&id)?;
     visible(&st, &who, id).await?;
-    if !st.store.write(move |c| todos::delete(c, id)).await? {
+    if !st.store.delete_todo(id).await? {
         return Err(missing(id));
     }
     let frame = Frame::server("todo_update", json!({"event": "deleted", "todo": {"id": id}}));

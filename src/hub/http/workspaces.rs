@@ -9,13 +9,12 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::Json;
 use serde::Deserialize;
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
 use crate::hub::auth::Principal;
-use crate::hub::workspaces::{self as ws, DEFAULT_NAME, NewInvite};
+use crate::hub::store::{DEFAULT_NAME, NewInvite};
 
 type S = State<Arc<HubState>>;
 
@@ -38,12 +37,12 @@ fn ok() -> Json<Value> {
 
 async fn require(st: &HubState, id: &str) -> ApiResult<()> {
     let id = id.to_string();
-    if st.store.read(move |c| ws::exists(c, &id)).await? { Ok(()) } else { Err(ApiError::not_found("Not found")) }
+    if st.store.workspace_exists(id).await? { Ok(()) } else { Err(ApiError::not_found("Not found")) }
 }
 
 /// The admin sees every workspace; a workspace token only its own.
 async fn list(State(st): S, Caller(who): Caller) -> ApiResult<Json<Vec<Value>>> {
-    let all = st.store.read(ws::list).await?;
+    let all = st.store.workspaces().await?;
     Ok(Json(all.into_iter().filter(|w| who == Principal::Admin || w["id"] == who.workspace_id()).collect()))
 }
 
@@ -51,7 +50,7 @@ async fn show(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> ApiR
     if who != Principal::Admin && id != who.workspace_id() {
         return Err(ApiError::not_found("Not found"));
     }
-    st.store.read(move |c| ws::get(c, &id)).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
+    st.store.workspace(id).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
 }
 
 #[derive(Deserialize)]
@@ -70,22 +69,17 @@ async fn create(State(st): S, _: Admin, Body(b): Body<NewWorkspace>) -> ApiResul
     let description = b.description.unwrap_or_default();
     let channels = b.channels.unwrap_or_default();
     let n = name.clone();
-    let created = st.store.write(move |c| ws::create(c, &n, &description, &channels)).await;
-    let (id, token) = match created {
-        Ok(v) => v,
-        Err(e) if e.to_string().contains("UNIQUE") => {
-            return Err(ApiError(StatusCode::CONFLICT, format!("a workspace named {name:?} exists")));
-        }
-        Err(e) => return Err(e.into()),
+    let Some((id, token)) = st.store.create_workspace(n, description, channels).await? else {
+        return Err(ApiError(StatusCode::CONFLICT, format!("a workspace named {name:?} exists")));
     };
-    let mut obj = st.store.read(move |c| ws::get(c, &id)).await?.unwrap_or_default();
+    let mut obj = st.store.workspace(id).await?.unwrap_or_default();
     obj["token"] = token.into();
     Ok((StatusCode::CREATED, Json(obj)))
 }
 
 async fn remove(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let gone = id.clone();
-    let Some(hashes) = st.store.write(move |c| ws::delete(c, &gone)).await? else {
+    let Some(hashes) = st.store.delete_workspace(gone).await? else {
         return Err(ApiError::bad_request("Cannot delete (not found or default)"));
     };
     st.live_tokens.revoke(&hashes);
@@ -104,9 +98,7 @@ async fn add_channel(State(st): S, _: Admin, Path(id): Path<String>, Body(b): Bo
         return Err(ApiError::bad_request("channel is required"));
     };
     require(&st, &id).await?;
-    st.store
-        .write(move |c| c.execute("INSERT OR IGNORE INTO workspace_channels (workspace_id, channel) VALUES (?1, ?2)", [&id, &channel]))
-        .await?;
+    st.store.add_workspace_channel(id, channel).await?;
     Ok(ok())
 }
 
@@ -122,27 +114,15 @@ async fn add_member(State(st): S, _: Admin, Path(id): Path<String>, Body(b): Bod
     };
     let role = b.role.unwrap_or_else(|| "member".into());
     // The admin placing a name in a workspace gives it that name (409 if another holds it).
-    let wid = id.clone();
-    let name: Option<String> = st
-        .store
-        .read(move |c| c.query_row("SELECT name FROM workspaces WHERE id = ?1", [wid], |r| r.get(0)).optional())
-        .await?;
-    let Some(name) = name else { return Err(ApiError::not_found("Not found")) };
+    let Some(name) = st.store.workspace_name(id.clone()).await? else { return Err(ApiError::not_found("Not found")) };
     let holder = if name == DEFAULT_NAME { Principal::Admin.workspace_id() } else { id.as_str() };
     st.names.claim(holder, &agent).await?;
-    st.store
-        .write(move |c| {
-            c.execute(
-                "INSERT OR REPLACE INTO workspace_members (workspace_id, agent_name, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
-                [&id, &agent, &role, &crate::protocol::now_ts()],
-            )
-        })
-        .await?;
+    st.store.add_workspace_member(id, agent, role).await?;
     Ok(ok())
 }
 
 async fn invites(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(st.store.read(move |c| ws::invites(c, &id)).await?))
+    Ok(Json(st.store.workspace_invites(id).await?))
 }
 
 #[derive(Deserialize)]
@@ -166,16 +146,12 @@ async fn create_invite(
         max_uses: b.max_uses.unwrap_or(0).max(0),
         expires_hours: b.expires_hours.unwrap_or(0.0).max(0.0),
     };
-    let v = st.store.write(move |c| ws::create_invite(c, &id, &inv)).await?;
+    let v = st.store.create_invite(id, inv).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
 async fn revoke_invite(State(st): S, _: Admin, Path((id, invite)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    let n = st
-        .store
-        .write(move |c| c.execute("DELETE FROM workspace_invites WHERE token = ?1 AND workspace_id = ?2", [&invite, &id]))
-        .await?;
-    if n == 0 { Err(ApiError::not_found("Invite not found")) } else { Ok(ok()) }
+    if !st.store.revoke_invite(id, invite).await? { Err(ApiError::not_found("Invite not found")) } else { Ok(ok()) }
 }
 
 #[derive(Deserialize)]
@@ -188,13 +164,13 @@ async fn redeem(State(st): S, Body(b): Body<RedeemBody>) -> ApiResult<Json<Value
     let (Some(token), Some(agent)) = (b.token.filter(|t| !t.is_empty()), b.agent_name.filter(|a| !a.is_empty())) else {
         return Err(ApiError::bad_request("token and agent_name required"));
     };
-    let ws_id = st.store.write(move |c| ws::redeem(c, &token, &agent)).await?;
+    let ws_id = st.store.redeem_invite(token, agent).await?;
     let Some(ws_id) = ws_id else { return Err(ApiError::bad_request("Invalid, expired, or exhausted invite")) };
-    st.store.read(move |c| ws::get(c, &ws_id)).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
+    st.store.workspace(ws_id).await?.map(Json).ok_or_else(|| ApiError::not_found("Not found"))
 }
 
 async fn tokens(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Json<Vec<Value>>> {
-    Ok(Json(st.store.read(move |c| ws::tokens(c, &id)).await?))
+    Ok(Json(st.store.workspace_tokens(id).await?))
 }
 
 #[derive(Deserialize)]
@@ -211,7 +187,7 @@ async fn create_token(
     require(&st, &id).await?;
     let label = b.label.unwrap_or_default();
     let (wid, l) = (id.clone(), label.clone());
-    let token = st.store.write(move |c| ws::insert_token(c, &wid, &l)).await?;
+    let token = st.store.create_token(wid, l).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"token": token, "workspace_id": id, "label": label, "created_at": crate::protocol::now_ts()})),
@@ -220,7 +196,7 @@ async fn create_token(
 
 /// Revoking a token also closes the sockets that authenticated with it (4001).
 async fn revoke_token(State(st): S, _: Admin, Path((id, token)): Path<(String, String)>) -> ApiResult<Json<Value>> {
-    let hashes = st.store.write(move |c| ws::revoke_token(c, &id, &token)).await?;
+    let hashes = st.store.revoke_token(id, token).await?;
     if hashes.is_empty() {
         return Err(ApiError::not_found("Token not found"));
     }

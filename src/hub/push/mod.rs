@@ -71,7 +71,7 @@ impl Push {
 
     /// Reloads who is subscribed; call after any subscription change.
     pub async fn refresh(&self) -> Result<(), StoreError> {
-        let subs = subscriptions::all(&self.store).await?;
+        let subs = self.store.push_subscriptions().await?;
         let mut i = self.interest.write().expect("interest lock");
         i.owners = subs.iter().map(|s| s.owner.clone()).filter(|o| !o.is_empty()).collect();
         i.channels = subs.iter().flat_map(|s| s.channels.iter().cloned()).collect();
@@ -105,7 +105,7 @@ impl Push {
 async fn worker(mut rx: mpsc::Receiver<PushJob>, keys: Arc<VapidKeys>, store: Store) {
     let http = crate::http_client::client(Duration::from_secs(15));
     while let Some(job) = rx.recv().await {
-        let targets = match subscriptions::targets(&store, &job).await {
+        let targets = match store.push_targets(&job).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read push subscriptions");
@@ -165,7 +165,7 @@ pub async fn deliver(http: &reqwest::Client, keys: &VapidKeys, store: &Store, su
             }
             Ok(r) if matches!(r.status().as_u16(), 404 | 410) => {
                 tracing::info!(endpoint = %sub.host(), "push subscription gone; removing it");
-                if let Err(e) = subscriptions::remove(store, &sub.endpoint, None).await {
+                if let Err(e) = store.remove_push_subscription(&sub.endpoint, None).await {
                     tracing::warn!(error = %e, "cannot remove a dead subscription");
                 }
                 outcome.removed = 1;

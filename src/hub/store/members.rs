@@ -3,6 +3,20 @@
 
 use rusqlite::Transaction;
 
+use super::{Store, StoreError};
+
+impl Store {
+    /// The channels an agent is remembered in (applied at its next register).
+    pub async fn saved_channels(&self, agent: String) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT channel FROM channel_members WHERE agent = ?1")?
+                .query_map([agent], |r| r.get::<_, String>(0))?
+                .collect()
+        })
+        .await
+    }
+}
+
 /// Remember (`join`) or forget the agent's channels.
 #[derive(Debug, Clone)]
 pub struct MembershipChange {

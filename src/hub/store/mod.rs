@@ -6,8 +6,12 @@ mod checkpoint;
 mod inbox;
 mod keys;
 mod members;
+mod push;
 mod messages;
+mod reactions;
 mod schema;
+mod todos;
+mod workspaces;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ pub use messages::{
 };
 pub use inbox::{Recipient, Waiting};
 pub use members::MembershipChange;
+pub use workspaces::{DEFAULT_NAME, NewInvite};
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
 
@@ -191,6 +196,11 @@ impl Store {
     /// Channels with rows `reader` may see.
     pub async fn channels(&self, reader: Principal) -> Result<Vec<String>, StoreError> {
         self.read(move |c| messages::channels(c, &reader)).await
+    }
+
+    /// A trivial read: the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
 
     pub async fn message_count(&self) -> Result<u64, StoreError> {

@@ -1,18 +1,121 @@
 //! Workspaces, their channels, members, invites and tokens. Tokens are stored as hashes and
-//! shown once, when created; deleting a workspace cascades to its tokens.
+//! shown once, when created; deleting a workspace cascades to its tokens. Workspaces are served
+//! as the reference's JSON objects.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use super::auth::hash_token;
-use super::store::{Store, StoreError};
+use super::{Store, StoreError};
+use crate::hub::auth::hash_token;
 use crate::protocol::now_ts;
 
 pub const DEFAULT_NAME: &str = "default";
 
-pub async fn ensure_default(store: &Store) -> Result<(), StoreError> {
-    store
-        .write(|c| {
+pub struct NewInvite {
+    pub created_by: String,
+    pub role: String,
+    pub max_uses: i64,
+    pub expires_hours: f64,
+}
+
+impl Store {
+    /// The workspace object of the reference, if it exists.
+    pub async fn workspace(&self, id: String) -> Result<Option<Value>, StoreError> {
+        self.read(move |c| get(c, &id)).await
+    }
+
+    pub async fn workspaces(&self) -> Result<Vec<Value>, StoreError> {
+        self.read(list).await
+    }
+
+    pub async fn workspace_exists(&self, id: String) -> Result<bool, StoreError> {
+        self.read(move |c| exists(c, &id)).await
+    }
+
+    /// Creates a workspace with its channels and a first token: `(id, token)`, or `None` when
+    /// the name is taken.
+    pub async fn create_workspace(&self, name: String, description: String, channels: Vec<String>) -> Result<Option<(String, String)>, StoreError> {
+        self.write(move |c| match create(c, &name, &description, &channels) {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => Ok(None),
+            other => other.map(Some),
+        })
+        .await
+    }
+
+    /// Deletes a workspace; returns the hashes of the tokens that went with it, or `None` when
+    /// it did not exist.
+    pub async fn delete_workspace(&self, id: String) -> Result<Option<Vec<String>>, StoreError> {
+        self.write(move |c| delete(c, &id)).await
+    }
+
+    pub async fn workspace_invites(&self, id: String) -> Result<Vec<Value>, StoreError> {
+        self.read(move |c| invites(c, &id)).await
+    }
+
+    pub async fn create_invite(&self, workspace_id: String, invite: NewInvite) -> Result<Value, StoreError> {
+        self.write(move |c| create_invite(c, &workspace_id, &invite)).await
+    }
+
+    /// Makes `agent` a member through an invite; the workspace joined, if the invite is valid.
+    pub async fn redeem_invite(&self, token: String, agent: String) -> Result<Option<String>, StoreError> {
+        self.write(move |c| redeem(c, &token, &agent)).await
+    }
+
+    /// The workspace a token (given by its hash) belongs to.
+    pub async fn token_workspace(&self, hash: String) -> Result<Option<String>, StoreError> {
+        self.read(move |c| {
+            c.query_row("SELECT workspace_id FROM workspace_token_hashes WHERE token_hash = ?1", [hash], |r| r.get(0)).optional()
+        })
+        .await
+    }
+
+    pub async fn workspace_name(&self, id: String) -> Result<Option<String>, StoreError> {
+        self.read(move |c| c.query_row("SELECT name FROM workspaces WHERE id = ?1", [id], |r| r.get(0)).optional()).await
+    }
+
+    pub async fn add_workspace_channel(&self, id: String, channel: String) -> Result<(), StoreError> {
+        self.write(move |c| c.execute("INSERT OR IGNORE INTO workspace_channels (workspace_id, channel) VALUES (?1, ?2)", [&id, &channel]))
+            .await
+            .map(drop)
+    }
+
+    /// Adds or updates a member with its role.
+    pub async fn add_workspace_member(&self, id: String, agent: String, role: String) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO workspace_members (workspace_id, agent_name, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
+                [&id, &agent, &role, &now_ts()],
+            )
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Whether the invite existed.
+    pub async fn revoke_invite(&self, id: String, invite: String) -> Result<bool, StoreError> {
+        self.write(move |c| c.execute("DELETE FROM workspace_invites WHERE token = ?1 AND workspace_id = ?2", [&invite, &id]))
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// A workspace's tokens, without their secrets.
+    pub async fn workspace_tokens(&self, id: String) -> Result<Vec<Value>, StoreError> {
+        self.read(move |c| tokens(c, &id)).await
+    }
+
+    /// Creates a token; returns it (only its hash is kept).
+    pub async fn create_token(&self, workspace_id: String, label: String) -> Result<String, StoreError> {
+        self.write(move |c| insert_token(c, &workspace_id, &label)).await
+    }
+
+    /// Revokes a token given as itself or by id; returns the hashes revoked.
+    pub async fn revoke_token(&self, workspace_id: String, token_or_id: String) -> Result<Vec<String>, StoreError> {
+        self.write(move |c| revoke_token(c, &workspace_id, &token_or_id)).await
+    }
+
+    /// Creates the `default` workspace (with `#general`) on first start.
+    pub async fn ensure_default_workspace(&self) -> Result<(), StoreError> {
+        self.write(|c| {
             let exists: bool = c.prepare("SELECT 1 FROM workspaces WHERE name = ?1")?.exists([DEFAULT_NAME])?;
             if !exists {
                 let id = uuid::Uuid::new_v4().to_string();
@@ -25,10 +128,11 @@ pub async fn ensure_default(store: &Store) -> Result<(), StoreError> {
             Ok(())
         })
         .await
+    }
 }
 
 /// The workspace object of the reference: `{id, name, description, channels, members, settings, created_at}`.
-pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Value>> {
+fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Value>> {
     let row = c
         .query_row(
             "SELECT id, name, description, settings, created_at FROM workspaces WHERE id = ?1",
@@ -60,17 +164,17 @@ pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<Value>> {
     })))
 }
 
-pub fn list(c: &Connection) -> rusqlite::Result<Vec<Value>> {
+fn list(c: &Connection) -> rusqlite::Result<Vec<Value>> {
     let ids: Vec<String> =
         c.prepare("SELECT id FROM workspaces ORDER BY name")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     ids.iter().filter_map(|id| get(c, id).transpose()).collect()
 }
 
-pub fn exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+fn exists(c: &Connection, id: &str) -> rusqlite::Result<bool> {
     c.prepare_cached("SELECT 1 FROM workspaces WHERE id = ?1")?.exists([id])
 }
 
-pub fn create(c: &mut Connection, name: &str, description: &str, channels: &[String]) -> rusqlite::Result<(String, String)> {
+fn create(c: &mut Connection, name: &str, description: &str, channels: &[String]) -> rusqlite::Result<(String, String)> {
     let tx = c.transaction()?;
     let id = uuid::Uuid::new_v4().to_string();
     tx.execute(
@@ -93,7 +197,7 @@ fn new_token() -> String {
     format!("wks_{}", hex::encode(bytes))
 }
 
-pub fn insert_token(c: &Connection, workspace_id: &str, label: &str) -> rusqlite::Result<String> {
+fn insert_token(c: &Connection, workspace_id: &str, label: &str) -> rusqlite::Result<String> {
     let token = new_token();
     let hint = format!("{}…", &token[..8]);
     c.execute(
@@ -104,7 +208,7 @@ pub fn insert_token(c: &Connection, workspace_id: &str, label: &str) -> rusqlite
 }
 
 /// Tokens of a workspace, newest first: an id (hash prefix) and a hint, never the token.
-pub fn tokens(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>> {
+fn tokens(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>> {
     c.prepare("SELECT token_hash, token_hint, label, created_at FROM workspace_token_hashes WHERE workspace_id = ?1 ORDER BY created_at DESC, rowid DESC")?
         .query_map([workspace_id], |r| {
             let hash: String = r.get(0)?;
@@ -116,7 +220,7 @@ pub fn tokens(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>
 /// Revokes by the full token or by its id; true when one was removed.
 /// Deletes a token given as itself or by its id (hash prefix); returns the hashes deleted, so
 /// their live sockets can be closed.
-pub fn revoke_token(c: &Connection, workspace_id: &str, token_or_id: &str) -> rusqlite::Result<Vec<String>> {
+fn revoke_token(c: &Connection, workspace_id: &str, token_or_id: &str) -> rusqlite::Result<Vec<String>> {
     let (condition, key) = if token_or_id.starts_with("wks_") {
         ("token_hash = ?2", hash_token(token_or_id))
     } else if token_or_id.len() == 16 && token_or_id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -131,7 +235,7 @@ pub fn revoke_token(c: &Connection, workspace_id: &str, token_or_id: &str) -> ru
 
 /// Deletes a workspace other than the default (its tokens go with it); returns the deleted
 /// tokens' hashes, or `None` when nothing was deleted.
-pub fn delete(c: &mut Connection, id: &str) -> rusqlite::Result<Option<Vec<String>>> {
+fn delete(c: &mut Connection, id: &str) -> rusqlite::Result<Option<Vec<String>>> {
     let tx = c.transaction()?;
     let hashes: Vec<String> = tx
         .prepare("SELECT token_hash FROM workspace_token_hashes WHERE workspace_id = ?1")?
@@ -142,7 +246,7 @@ pub fn delete(c: &mut Connection, id: &str) -> rusqlite::Result<Option<Vec<Strin
     Ok((n > 0).then_some(hashes))
 }
 
-pub fn invites(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>> {
+fn invites(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>> {
     c.prepare("SELECT token, role, created_by, created_at, expires_at, max_uses, use_count FROM workspace_invites WHERE workspace_id = ?1 ORDER BY created_at DESC")?
         .query_map([workspace_id], |r| {
             Ok(json!({"token": r.get::<_, String>(0)?, "role": r.get::<_, Option<String>>(1)?, "created_by": r.get::<_, Option<String>>(2)?,
@@ -152,14 +256,7 @@ pub fn invites(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value
         .collect()
 }
 
-pub struct NewInvite {
-    pub created_by: String,
-    pub role: String,
-    pub max_uses: i64,
-    pub expires_hours: f64,
-}
-
-pub fn create_invite(c: &Connection, workspace_id: &str, inv: &NewInvite) -> rusqlite::Result<Value> {
+fn create_invite(c: &Connection, workspace_id: &str, inv: &NewInvite) -> rusqlite::Result<Value> {
     let token = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     let expires_at = (inv.expires_hours > 0.0).then(|| {
         let at = chrono::Utc::now() + chrono::Duration::seconds((inv.expires_hours * 3600.0) as i64);
@@ -173,7 +270,7 @@ pub fn create_invite(c: &Connection, workspace_id: &str, inv: &NewInvite) -> rus
 }
 
 /// Redeems an invite for `agent`; returns the workspace id when valid.
-pub fn redeem(c: &mut Connection, token: &str, agent: &str) -> rusqlite::Result<Option<String>> {
+fn redeem(c: &mut Connection, token: &str, agent: &str) -> rusqlite::Result<Option<String>> {
     let tx = c.transaction()?;
     let row = tx
         .query_row(

@@ -1,0 +1,80 @@
+//! The `push_subscriptions` table: browsers to notify (types and checks in
+//! [`crate::hub::push::subscriptions`]).
+
+use rusqlite::params;
+use serde_json::Value;
+
+use super::{Store, StoreError};
+use crate::hub::push::PushJob;
+use crate::hub::push::subscriptions::Subscription;
+use crate::protocol::now_ts;
+
+impl Store {
+    /// Inserts or replaces by endpoint; returns the subscriber's count of subscriptions, or `None`
+    /// when the endpoint belongs to another workspace (only the admin may take it over).
+    pub async fn upsert_push_subscription(&self, s: Subscription, admin: bool) -> Result<Option<usize>, StoreError> {
+        self.write(move |c| {
+            let changed = c.execute(
+                "INSERT INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels, workspace_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(endpoint) DO UPDATE SET keys_p256dh = excluded.keys_p256dh, keys_auth = excluded.keys_auth,
+                     user_agent = excluded.user_agent, created_at = excluded.created_at, owner = excluded.owner,
+                     channels = excluded.channels, workspace_id = excluded.workspace_id
+                 WHERE ?9 OR push_subscriptions.workspace_id = excluded.workspace_id",
+                params![s.endpoint, s.p256dh.trim_end_matches('='), s.auth.trim_end_matches('='), s.user_agent, now_ts(), s.owner,
+                    Value::from(s.channels).to_string(), s.workspace_id, admin],
+            )?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let sql = "SELECT COUNT(*) FROM push_subscriptions WHERE ?1 OR workspace_id = ?2";
+            c.query_row(sql, params![admin, s.workspace_id], |r| r.get::<_, i64>(0)).map(|n| Some(n as usize))
+        })
+        .await
+    }
+
+    /// Removes a subscription; with `workspace`, only one of that workspace.
+    pub async fn remove_push_subscription(&self, endpoint: &str, workspace: Option<&str>) -> Result<bool, StoreError> {
+        let (e, ws) = (endpoint.to_string(), workspace.map(String::from));
+        self.write(move |c| c.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1 AND (?2 IS NULL OR workspace_id = ?2)", params![e, ws]))
+            .await
+            .map(|n| n > 0)
+    }
+
+    pub async fn push_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        self.read(|c| c.prepare("SELECT * FROM push_subscriptions ORDER BY created_at")?.query_map([], from_row)?.collect()).await
+    }
+
+    /// Subscriptions of the mentioned people, and those opted into the channel, never the sender's.
+    /// A workspace's subscription hears only senders of its own workspace (the names it holds), as
+    /// its agents would live; the admin's hear everyone.
+    pub async fn push_targets(&self, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
+        let mentions = Value::from(job.mentions.clone()).to_string();
+        let (channel, sender, audience) = (job.channel.clone(), job.sender.clone(), job.audience.clone());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT * FROM push_subscriptions WHERE owner != ?3 AND (
+                    owner IN (SELECT value FROM json_each(?1))
+                    OR EXISTS (SELECT 1 FROM json_each(channels) WHERE value = ?2))
+                    AND (workspace_id = '' OR ?4 IS NULL OR workspace_id = ?4)",
+            )?
+            .query_map(params![mentions, channel, sender, audience], from_row)?
+            .collect()
+        })
+        .await
+    }
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+    let channels: String = r.get("channels")?;
+    Ok(Subscription {
+        endpoint: r.get("endpoint")?,
+        p256dh: r.get("keys_p256dh")?,
+        auth: r.get("keys_auth")?,
+        owner: r.get("owner")?,
+        channels: serde_json::from_str(&channels).unwrap_or_default(),
+        user_agent: r.get::<_, Option<String>>("user_agent")?.unwrap_or_default(),
+        created_at: r.get::<_, Option<String>>("created_at")?.unwrap_or_default(),
+        workspace_id: r.get("workspace_id")?,
+    })
+}
