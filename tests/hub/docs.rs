@@ -30,8 +30,11 @@ fn readme_and_docs_name_no_unknown_variable() {
     let table: BTreeSet<String> = VARS.iter().map(|v| v.name.to_string()).collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut paths = vec!["README.md".to_string()];
-    for e in std::fs::read_dir(root.join("docs")).unwrap().flatten() {
-        paths.push(format!("docs/{}", e.file_name().to_string_lossy()));
+    // The skills too: they are shipped in the binary and read by agents that act on them.
+    for dir in ["docs", "skills"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            paths.push(format!("{dir}/{}", e.file_name().to_string_lossy()));
+        }
     }
     for path in &paths {
         let unknown: Vec<String> = mentioned(&read(path)).difference(&table).cloned().collect();

@@ -5,11 +5,13 @@ use tokio::process::Command;
 
 use crate::common::*;
 
-async fn cli(args: &[&str]) -> std::process::Output {
+/// Runs the real binary with these arguments.
+pub async fn cli(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_scitex-orochi")).args(args).env("SCITEX_OROCHI_LOG", "warn").output().await.unwrap()
 }
 
-fn json_out(o: &std::process::Output) -> Value {
+/// Its stdout as JSON, or a panic that shows what it printed instead.
+pub fn json_out(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
 }
 

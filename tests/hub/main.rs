@@ -14,4 +14,5 @@ mod http_api;
 mod inbox;
 mod library;
 mod robustness;
+mod skills_catalog;
 mod todos;
