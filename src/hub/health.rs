@@ -1,18 +1,14 @@
 //! Per-agent health records: the latest state a monitor (or the agent itself) reported, kept
-//! per (workspace, agent) in SQLite and in the registry, shown in `/api/agents` and sent to
+//! per (workspace, agent) in the store and in the registry, shown in `/api/agents` and sent to
 //! observers as `health_update`. Records outlive connections: "dead" and "ghost" are usually
 //! said about agents that are gone.
 
-use std::collections::HashMap;
-
-use rusqlite::params;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::HubState;
 use super::names;
 use super::payload::{opt_str, str_max};
-use super::store::{Store, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
 
 /// The states a record may carry.
@@ -69,15 +65,8 @@ impl HubState {
     pub async fn record_health(&self, workspace_id: &str, update: HealthUpdate) -> Result<HealthRecord, FrameError> {
         // A record is about a name of this workspace, never another's.
         self.names.check_for(workspace_id, &update.agent)?;
-        let (ws, agent, r) = (workspace_id.to_string(), update.agent.clone(), update.record.clone());
         self.store
-            .write(move |c| {
-                c.execute(
-                    "INSERT OR REPLACE INTO agent_health (workspace_id, agent, state, reason, source, ts)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![ws, agent, r.state, r.reason, r.source, r.ts],
-                )
-            })
+            .save_health(workspace_id.to_string(), update.agent.clone(), update.record.clone())
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let HealthUpdate { agent, record } = update;
@@ -96,16 +85,3 @@ pub fn merge(target: &mut Value, record: &HealthRecord) {
     }
 }
 
-/// Every stored record, for the registry at start.
-pub async fn load(store: &Store) -> Result<HashMap<(String, String), HealthRecord>, StoreError> {
-    store
-        .read(|c| {
-            c.prepare("SELECT workspace_id, agent, state, reason, source, ts FROM agent_health")?
-                .query_map([], |r| {
-                    let record = HealthRecord { state: r.get(2)?, reason: r.get(3)?, source: r.get(4)?, ts: r.get(5)? };
-                    Ok(((r.get(0)?, r.get(1)?), record))
-                })?
-                .collect()
-        })
-        .await
-}

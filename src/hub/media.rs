@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use base64::Engine;
-use rusqlite::params;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -24,7 +23,6 @@ use super::HubState;
 use super::auth::Principal;
 use super::http::{ApiError, ApiResult, Body, Caller};
 use crate::config::Config;
-use crate::protocol::now_ts;
 
 /// Types served inline; all others are attachments.
 const INLINE: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"];
@@ -74,11 +72,7 @@ impl Pending {
     async fn finish(mut self, st: &HubState, owner: &Principal, filename: &str, mime: &str) -> ApiResult<Value> {
         self.file.flush().await.map_err(internal)?;
         let (path, ws) = (format!("{}/{}", self.month, self.name), owner.workspace_id().to_string());
-        st.store
-            .write(move |c| {
-                c.execute("INSERT INTO media_files (path, workspace_id, created_at) VALUES (?1, ?2, ?3)", params![path, ws, now_ts()])
-            })
-            .await?;
+        st.store.record_media(path, ws).await?;
         self.done = true;
         let file_id = self.name.split('.').next().unwrap_or_default().to_string();
         Ok(json!({
@@ -183,7 +177,7 @@ async fn may_read(st: &HubState, who: &Principal, path: String) -> ApiResult<boo
         return Ok(true);
     }
     let ws = who.workspace_id().to_string();
-    Ok(st.store.read(move |c| c.prepare_cached("SELECT 1 FROM media_files WHERE path = ?1 AND workspace_id = ?2")?.exists([path, ws])).await?)
+    Ok(st.store.media_owned_by(path, ws).await?)
 }
 
 async fn serve(State(st): State<Arc<HubState>>, Caller(who): Caller, Path((month, file)): Path<(String, String)>) -> Response {

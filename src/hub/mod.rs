@@ -151,7 +151,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     let http_addr = http_listener.local_addr().map_err(|source| HubError::Bind { addr: "http".into(), source })?;
 
     let registry = Registry::default();
-    registry.write().health = health::load(&store).await?;
+    registry.write().health = store.health_records().await?;
     let names = names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
     let state = Arc::new(HubState {

@@ -8,12 +8,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-use super::store::{Store, StoreError};
-use crate::protocol::{ErrorCode, FrameError, SERVER_SENDER, now_ts};
+pub use super::store::NameClaim as Claim;
+use super::store::{ClaimOutcome, Store, StoreError};
+use crate::protocol::{ErrorCode, FrameError, SERVER_SENDER};
 
 /// Longest name, in characters.
 const MAX_CHARS: usize = 128;
@@ -82,14 +81,6 @@ pub fn check(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// One claim as `GET /api/names` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Claim {
-    pub name: String,
-    pub workspace_id: String,
-    pub claimed_at: String,
-}
-
 #[derive(Default)]
 struct Held {
     /// claim key (see [`key`]) → workspace id
@@ -136,16 +127,7 @@ pub struct Names {
 struct Pending {
     name: String,
     workspace: String,
-    reply: oneshot::Sender<Result<Outcome, StoreError>>,
-}
-
-/// What the database says about a claimed name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Outcome {
-    /// Held by this workspace (maybe just now).
-    Holder(String),
-    /// Free, but the claiming workspace holds its quota.
-    Full,
+    reply: oneshot::Sender<Result<ClaimOutcome, StoreError>>,
 }
 
 /// Most claims written in one transaction.
@@ -153,12 +135,10 @@ const BATCH: usize = 1024;
 
 impl Names {
     pub async fn load(store: Store, per_workspace: u64) -> Result<Names, StoreError> {
-        let rows: Vec<(String, String)> = store
-            .read(|c| c.prepare("SELECT name, workspace_id FROM name_claims")?.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .await?;
+        let rows = store.name_claims(None).await?;
         let mut held = Held::default();
-        for (name, ws) in rows {
-            held.insert(&name, ws);
+        for claim in rows {
+            held.insert(&claim.name, claim.workspace_id);
         }
         let held = Arc::new(RwLock::new(held));
         let (pending, queue) = mpsc::channel(BATCH);
@@ -197,9 +177,9 @@ impl Names {
         let job = Pending { name: name.to_string(), workspace: workspace.to_string(), reply };
         self.pending.send(job).await.map_err(|_| StoreError::Closed)?;
         match answer.await.map_err(|_| StoreError::Closed)?? {
-            Outcome::Holder(h) if h == workspace => Ok(()),
-            Outcome::Holder(_) => Err(NameError::Taken(name.to_string())),
-            Outcome::Full => Err(NameError::Full(self.per_workspace)),
+            ClaimOutcome::Holder(h) if h == workspace => Ok(()),
+            ClaimOutcome::Holder(_) => Err(NameError::Taken(name.to_string())),
+            ClaimOutcome::Full => Err(NameError::Full(self.per_workspace)),
         }
     }
 
@@ -215,38 +195,24 @@ impl Names {
 
     /// Frees a claimed name; false if nobody held it. The admin names cannot be released.
     pub async fn release(&self, name: &str) -> Result<bool, StoreError> {
-        let (held, n) = (self.held.clone(), name.to_string());
-        self.store
-            .write(move |c| {
-                let gone = c.execute("DELETE FROM name_claims WHERE name = ?1", [&n])? > 0;
-                held.write().expect("names lock").remove(&n);
-                Ok(gone)
-            })
-            .await
+        let gone = self.store.release_name(name.to_string()).await?;
+        self.held.write().expect("names lock").remove(name);
+        Ok(gone)
     }
 
     /// Frees every name of a deleted workspace.
     pub async fn release_workspace(&self, workspace: &str) -> Result<(), StoreError> {
-        let (held, ws) = (self.held.clone(), workspace.to_string());
-        self.store
-            .write(move |c| {
-                let names: Vec<String> = c
-                    .prepare("DELETE FROM name_claims WHERE workspace_id = ?1 RETURNING name")?
-                    .query_map([&ws], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                let mut h = held.write().expect("names lock");
-                for n in &names {
-                    h.remove(n);
-                }
-                Ok(())
-            })
-            .await
+        let names = self.store.release_workspace_names(workspace.to_string()).await?;
+        let mut held = self.held.write().expect("names lock");
+        for n in &names {
+            held.remove(n);
+        }
+        Ok(())
     }
 
     /// Claims, by name; only `workspace`'s when given.
     pub async fn list(&self, workspace: Option<&str>) -> Result<Vec<Claim>, StoreError> {
-        let ws = workspace.map(String::from);
-        self.store.read(move |c| list(c, ws.as_deref())).await
+        self.store.name_claims(workspace.map(String::from)).await
     }
 }
 
@@ -257,56 +223,19 @@ async fn write_claims(store: Store, held: Arc<RwLock<Held>>, limit: u64, mut que
     let mut batch = Vec::with_capacity(BATCH);
     while queue.recv_many(&mut batch, BATCH).await > 0 {
         let jobs: Vec<(String, String)> = batch.iter().map(|p| (p.name.clone(), p.workspace.clone())).collect();
-        let held = held.clone();
-        let outcomes = store.write(move |c| record(c, &held, &jobs, limit)).await;
+        let outcomes = store.record_name_claims(jobs.clone(), limit).await;
+        if let Ok(outcomes) = &outcomes {
+            let mut h = held.write().expect("names lock");
+            for ((name, _), outcome) in jobs.iter().zip(outcomes) {
+                if let ClaimOutcome::Holder(ws) = outcome {
+                    h.insert(name, ws.clone());
+                }
+            }
+        }
         for (i, p) in batch.drain(..).enumerate() {
             let _ = p.reply.send(outcomes.as_ref().map(|o| o[i].clone()).map_err(Clone::clone));
         }
     }
-}
-
-/// Records each claim not yet held (first in the batch wins), within each workspace's quota,
-/// then updates the cache. Runs on the store's writer thread.
-fn record(c: &mut Connection, held: &RwLock<Held>, jobs: &[(String, String)], limit: u64) -> rusqlite::Result<Vec<Outcome>> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let now = now_ts();
-    let mut added: HashMap<&str, u64> = HashMap::new();
-    let mut out = Vec::with_capacity(jobs.len());
-    {
-        let mut holder = tx.prepare_cached("SELECT workspace_id FROM name_claims WHERE name = ?1")?;
-        let mut insert = tx.prepare_cached("INSERT INTO name_claims (name, workspace_id, claimed_at) VALUES (?1, ?2, ?3)")?;
-        for (name, ws) in jobs {
-            let outcome = match holder.query_row([name], |r| r.get::<_, String>(0)).optional()? {
-                Some(h) => Outcome::Holder(h),
-                None => {
-                    let before = held.read().expect("names lock").count.get(ws.as_str()).copied().unwrap_or(0);
-                    let new = added.entry(ws.as_str()).or_default();
-                    if !ws.is_empty() && before + *new >= limit {
-                        Outcome::Full
-                    } else {
-                        insert.execute(params![name, ws, now])?;
-                        *new += 1;
-                        Outcome::Holder(ws.clone())
-                    }
-                }
-            };
-            out.push(outcome);
-        }
-    }
-    tx.commit()?;
-    let mut h = held.write().expect("names lock");
-    for ((name, _), outcome) in jobs.iter().zip(&out) {
-        if let Outcome::Holder(ws) = outcome {
-            h.insert(name, ws.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn list(c: &Connection, workspace: Option<&str>) -> rusqlite::Result<Vec<Claim>> {
-    let row = |r: &rusqlite::Row<'_>| Ok(Claim { name: r.get(0)?, workspace_id: r.get(1)?, claimed_at: r.get(2)? });
-    let sql = "SELECT name, workspace_id, claimed_at FROM name_claims WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY name";
-    c.prepare(sql)?.query_map([workspace], row)?.collect()
 }
 
 #[cfg(test)]
@@ -326,24 +255,6 @@ mod tests {
         }
         let e: FrameError = NameError::Taken("x".into()).into();
         assert_eq!(e.code, ErrorCode::NameTaken);
-    }
-
-    #[test]
-    fn a_batch_records_first_claims_within_quotas() {
-        let mut c = Connection::open_in_memory().unwrap();
-        crate::hub::store::migrate_for_tests(&c);
-        let held = RwLock::new(Held::default());
-        let job = |n: &str, w: &str| (n.to_string(), w.to_string());
-        let jobs = [job("a", "w"), job("A", "v"), job("b", "w"), job("c", "w"), job("d", ""), job("a", "w")];
-        let out = record(&mut c, &held, &jobs, 2).unwrap();
-        let holder = |w: &str| Outcome::Holder(w.to_string());
-        assert_eq!(out, [holder("w"), holder("w"), holder("w"), Outcome::Full, holder(""), holder("w")]);
-        let h = held.read().unwrap();
-        assert_eq!((h.count.get("w"), h.count.get(""), h.count.get("v")), (Some(&2), Some(&1), None));
-        assert_eq!(h.owner.get("a").map(String::as_str), Some("w"));
-        drop(h);
-        // The admin's workspace has no quota; a later batch sees the earlier one.
-        assert_eq!(record(&mut c, &held, &[job("c", "w"), job("e", "")], 2).unwrap(), [Outcome::Full, holder("")]);
     }
 
     #[test]

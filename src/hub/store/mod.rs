@@ -3,11 +3,13 @@
 //! `spawn_blocking`.
 
 mod checkpoint;
+mod files;
 mod inbox;
 mod keys;
 mod members;
 mod push;
 mod messages;
+mod names;
 mod reactions;
 mod schema;
 mod todos;
@@ -27,6 +29,7 @@ pub use messages::{
 };
 pub use inbox::{Recipient, Waiting};
 pub use members::MembershipChange;
+pub use names::{ClaimOutcome, NameClaim};
 pub use workspaces::{DEFAULT_NAME, NewInvite};
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
@@ -116,8 +119,9 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs a write on the writer connection, between message batches.
-    pub async fn write<T: Send + 'static>(
+    /// Runs a write on the writer connection, between message batches. Private to the store:
+    /// the hub asks for operations by name, so a second backend can implement them.
+    async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -170,8 +174,9 @@ impl Store {
         self.write(move |c| inbox::expire(c, before)).await
     }
 
-    /// Runs a read on a pooled read-only connection off the async threads.
-    pub async fn read<T: Send + 'static>(
+    /// Runs a read on a pooled read-only connection off the async threads (private, as
+    /// [`Store::write`]).
+    async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -1,0 +1,114 @@
+//! The `name_claims` table: which workspace holds which agent name (the rules and the cache in
+//! [`crate::hub::names`]).
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError};
+use crate::protocol::now_ts;
+
+/// One claim as `GET /api/names` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NameClaim {
+    pub name: String,
+    pub workspace_id: String,
+    pub claimed_at: String,
+}
+
+/// What the database says about a claimed name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Held by this workspace (maybe just now).
+    Holder(String),
+    /// Free, but the claiming workspace holds its quota.
+    Full,
+}
+
+impl Store {
+    /// Claims by name; only `workspace`'s when given.
+    pub async fn name_claims(&self, workspace: Option<String>) -> Result<Vec<NameClaim>, StoreError> {
+        self.read(move |c| {
+            let row = |r: &rusqlite::Row<'_>| Ok(NameClaim { name: r.get(0)?, workspace_id: r.get(1)?, claimed_at: r.get(2)? });
+            let sql = "SELECT name, workspace_id, claimed_at FROM name_claims WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY name";
+            c.prepare(sql)?.query_map([workspace], row)?.collect()
+        })
+        .await
+    }
+
+    /// Records each `(name, workspace)` claim not yet held, first in the batch wins, within
+    /// `limit` names per workspace (the admin's `""` has none), in one transaction.
+    pub async fn record_name_claims(&self, claims: Vec<(String, String)>, limit: u64) -> Result<Vec<ClaimOutcome>, StoreError> {
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let now = now_ts();
+            let mut held: HashMap<&str, u64> = HashMap::new();
+            let mut out = Vec::with_capacity(claims.len());
+            {
+                let mut holder = tx.prepare_cached("SELECT workspace_id FROM name_claims WHERE name = ?1")?;
+                let mut count = tx.prepare_cached("SELECT COUNT(*) FROM name_claims WHERE workspace_id = ?1")?;
+                let mut insert = tx.prepare_cached("INSERT INTO name_claims (name, workspace_id, claimed_at) VALUES (?1, ?2, ?3)")?;
+                for (name, ws) in &claims {
+                    let outcome = match holder.query_row([name], |r| r.get::<_, String>(0)).optional()? {
+                        Some(h) => ClaimOutcome::Holder(h),
+                        None => {
+                            let n = match held.get_mut(ws.as_str()) {
+                                Some(n) => n,
+                                None => held.entry(ws.as_str()).or_insert(count.query_row([ws], |r| r.get::<_, i64>(0))? as u64),
+                            };
+                            if !ws.is_empty() && *n >= limit {
+                                ClaimOutcome::Full
+                            } else {
+                                insert.execute(params![name, ws, now])?;
+                                *n += 1;
+                                ClaimOutcome::Holder(ws.clone())
+                            }
+                        }
+                    };
+                    out.push(outcome);
+                }
+            }
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Whether anybody held the name.
+    pub async fn release_name(&self, name: String) -> Result<bool, StoreError> {
+        self.write(move |c| Ok(c.execute("DELETE FROM name_claims WHERE name = ?1", [&name])? > 0)).await
+    }
+
+    /// Frees every name of a workspace; returns them.
+    pub async fn release_workspace_names(&self, workspace: String) -> Result<Vec<String>, StoreError> {
+        self.write(move |c| {
+            c.prepare("DELETE FROM name_claims WHERE workspace_id = ?1 RETURNING name")?.query_map([&workspace], |r| r.get(0))?.collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_records_first_claims_within_quotas() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("hub.db"), "normal", 0, 100).unwrap();
+        let job = |n: &str, w: &str| (n.to_string(), w.to_string());
+        let holder = |w: &str| ClaimOutcome::Holder(w.to_string());
+        // Names ignore case; the first claim in a batch wins; the quota counts this batch.
+        let jobs = vec![job("a", "w"), job("A", "v"), job("b", "w"), job("c", "w"), job("d", ""), job("a", "w")];
+        let out = store.record_name_claims(jobs, 2).await.unwrap();
+        assert_eq!(out, [holder("w"), holder("w"), holder("w"), ClaimOutcome::Full, holder(""), holder("w")]);
+        // The admin's workspace has no quota; a later batch counts the stored claims.
+        let out = store.record_name_claims(vec![job("c", "w"), job("e", "")], 2).await.unwrap();
+        assert_eq!(out, [ClaimOutcome::Full, holder("")]);
+        assert_eq!(store.release_workspace_names("w".into()).await.unwrap().len(), 2);
+        assert_eq!(store.record_name_claims(vec![job("c", "w")], 2).await.unwrap(), [holder("w")]);
+        let names: Vec<String> = store.name_claims(Some("w".into())).await.unwrap().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["c"]);
+    }
+}
