@@ -15,3 +15,4 @@ mod inbox;
 mod library;
 mod robustness;
 mod todos;
+mod threads;

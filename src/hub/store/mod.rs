@@ -19,7 +19,8 @@ use crate::hub::auth::Principal;
 use tokio::sync::{mpsc, oneshot};
 
 pub use messages::{
-    Appended, Audience, ClientKey, HistoryQuery, HistoryRow, NewMessage, Placed, StoredMessage, page_limit, reader_scope,
+    Appended, Audience, ClientKey, HistoryQuery, HistoryRow, MAX_ID_CHARS, NewMessage, Placed, StoredMessage, page_limit,
+    reader_scope,
 };
 pub use inbox::{Recipient, Waiting};
 pub use members::MembershipChange;
