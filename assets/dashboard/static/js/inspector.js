@@ -14,6 +14,10 @@ const STYLES = ['display', 'position', 'box-sizing', 'width', 'height', 'margin'
 // Attributes that name an element for good (the views set these; see dom.js and the tabs).
 const STABLE_DATA = ['data-tab', 'data-channel', 'data-agent', 'data-machine', 'data-id', 'data-priority', 'data-metric', 'data-emoji', 'data-for', 'data-thread', 'data-name'];
 
+// Classes that say a state, not what the element is: a selector with them would stop matching.
+const STATE = new Set(['active', 'selected', 'current', 'unread', 'mine', 'open', 'cont', 'ready', 'inspecting', 'online',
+  'offline', 'stale', 'ok', 'warning', 'critical', 'unknown', 'uploading', 'failed', 'mentions-me', 'filtering']);
+
 let on = false;
 let panel = null;
 let outline = null;
@@ -22,18 +26,25 @@ let picked = null;
 // The inspector's own panel, outline and header button are never picked.
 const inPanel = (el) => panel && (panel.contains(el) || el === outline || Boolean(el.closest?.('#inspector-btn')));
 const esc = (v) => CSS.escape(v);
+// An attribute value inside double quotes: only `"` and `\` need escaping, so ids stay readable.
+const quoted = (v) => `"${v.replace(/["\\]/g, '\\$&')}"`;
 const unique = (sel, el) => { try { const all = document.querySelectorAll(sel); return all.length === 1 && all[0] === el; } catch { return false; } };
 
-/** One step of a selector for `el` alone: `#id`, `tag[data-x="v"]`, or `tag:nth-of-type(n)`. */
+/**
+ * One step of a selector for `el` among its siblings: `#id`, `tag[data-x="v"]`, `tag.class`
+ * (a class no sibling of the same tag has), or `tag:nth-of-type(n)`.
+ */
 function step(el) {
   const tag = el.tagName.toLowerCase();
   if (el.id && /^[A-Za-z][\w-]*$/.test(el.id)) return { sel: `#${esc(el.id)}`, anchored: true };
   for (const name of STABLE_DATA) {
-    if (el.hasAttribute(name)) return { sel: `${tag}[${name}="${esc(el.getAttribute(name))}"]`, anchored: false };
+    if (el.hasAttribute(name)) return { sel: `${tag}[${name}=${quoted(el.getAttribute(name))}]`, anchored: false };
   }
   const parent = el.parentElement;
   if (!parent) return { sel: tag, anchored: true };
   const same = [...parent.children].filter((c) => c.tagName === el.tagName);
+  const own = [...el.classList].find((c) => !STATE.has(c) && /^[A-Za-z][\w-]*$/.test(c) && same.every((o) => o === el || !o.classList.contains(c)));
+  if (own) return { sel: `${tag}.${own}`, anchored: false };
   return { sel: same.length > 1 ? `${tag}:nth-of-type(${same.indexOf(el) + 1})` : tag, anchored: false };
 }
 

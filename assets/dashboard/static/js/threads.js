@@ -11,7 +11,8 @@ import { activeChannel, addDecorator, messageEl } from './chat.js';
 import { sendMessage } from './composer.js';
 import { on } from './events.js';
 
-let open = null; // { channel, root, ids: Set, rows: [] }
+// The open thread: its channel, root, the ids belonging to it, and the rows shown.
+let open = null; // { channel, root, ids: Set, shown: Set, rows: [] }
 
 /** The root of a row's thread among the loaded rows of its channel (its own id when none). */
 function rootOf(ch, row) {
@@ -94,9 +95,10 @@ function renderPanel() {
 function add(rows) {
   let changed = false;
   for (const r of rows) {
-    if (!r.id || open.ids.has(r.id)) continue;
-    if (r.id !== open.root && !(r.replyTo && open.ids.has(r.replyTo))) continue;
+    if (!r.id || open.shown.has(r.id)) continue;
+    if (!open.ids.has(r.id) && !(r.replyTo && open.ids.has(r.replyTo))) continue;
     open.ids.add(r.id);
+    open.shown.add(r.id);
     let i = open.rows.length;
     while (i > 0 && r.seq !== null && open.rows[i - 1].seq !== null && open.rows[i - 1].seq > r.seq) i -= 1;
     open.rows.splice(i, 0, r);
@@ -107,7 +109,7 @@ function add(rows) {
 
 /** Opens the thread of `root` in `channel`: its stored rows, then live replies. */
 export async function openThread(channel, root) {
-  open = { channel, root, ids: new Set([root]), rows: [] };
+  open = { channel, root, ids: new Set([root]), shown: new Set(), rows: [] };
   renderPanel();
   const mine = open;
   try {
