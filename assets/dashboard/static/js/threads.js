@@ -14,9 +14,10 @@ import { on } from './events.js';
 // The open thread: its channel, root, the ids belonging to it, and the rows shown.
 let open = null; // { channel, root, ids: Set, shown: Set, rows: [] }
 
-/** The root of a row's thread among the loaded rows of its channel (its own id when none). */
-function rootOf(ch, row) {
-  const byId = new Map(ch.rows.map((r) => [r.id, r]));
+const index = (ch) => new Map(ch.rows.map((r) => [r.id, r]));
+
+/** The root of a row's thread among the loaded rows (its own id when it answers nothing). */
+function rootOf(byId, row) {
   let cur = row;
   const seen = new Set();
   while (cur.replyTo && !seen.has(cur.replyTo)) {
@@ -31,9 +32,10 @@ function rootOf(ch, row) {
 /** Replies per thread root among the loaded rows of a channel. */
 function counts(ch) {
   const out = new Map();
+  const byId = index(ch);
   for (const r of ch.rows) {
     if (!r.replyTo) continue;
-    const root = rootOf(ch, r);
+    const root = rootOf(byId, r);
     out.set(root, (out.get(root) || 0) + 1);
   }
   return out;
@@ -49,7 +51,7 @@ function decorate(el, row) {
     const text = parent ? `${parent.sender}: ${parent.content.slice(0, 80)}` : 'an earlier message';
     el.querySelector('.body').before(h('button', {
       type: 'button', class: 'reply-ref', dataset: { replyTo: row.replyTo }, title: 'Open the thread',
-      onclick: () => openThread(row.channel, rootOf(ch, row)),
+      onclick: () => openThread(row.channel, rootOf(index(ch), row)),
     }, `↪ reply to ${text}`));
   }
   const foot = el.querySelector('.msg-foot') || el.appendChild(h('div', { class: 'msg-foot' }));
@@ -57,7 +59,7 @@ function decorate(el, row) {
   const tools = el.querySelector('.msg-tools') || el.appendChild(h('div', { class: 'msg-tools' }));
   tools.append(h('button', {
     type: 'button', class: 'reply-btn ghost small', title: 'Reply in a thread',
-    onclick: () => openThread(row.channel, rootOf(store.channel(row.channel), row)),
+    onclick: () => openThread(row.channel, rootOf(index(store.channel(row.channel)), row)),
   }, 'Reply'));
 }
 
