@@ -191,6 +191,28 @@ async fn at_all_stays_within_the_senders_workspace() {
     foreign.expect_silence(Duration::from_millis(200)).await;
 }
 
+/// A push subscription owned by an agent member's name is notified of `@all` as of `@name`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_all_is_pushed_to_the_members_names() {
+    let h = start_hub().await;
+    let member = h.agent("member-bot", &["#team"]).await;
+    drop(member);
+    let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+    let public = URL_SAFE_NO_PAD.encode(key.public_key().to_encoded_point(false).as_bytes());
+    let auth = [3u8; 16];
+    let (endpoint, fake) = crate::push::fake_push_service().await;
+    let sub = json!({"endpoint": endpoint, "keys": {"p256dh": public, "auth": URL_SAFE_NO_PAD.encode(auth)}, "name": "member-bot"});
+    let r = http().post(h.http("/api/push/subscribe")).bearer_auth(ADMIN).json(&sub).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut sender = h.agent("lead", &["#team"]).await;
+    sender.say("lead", "#team", "@all ship it").await;
+    crate::push::wait_for(&fake, 1).await;
+    let (headers, body) = fake.lock().unwrap().received[0].clone();
+    assert_eq!(headers["urgency"], "high", "a mention, not a channel message");
+    let note: Value = serde_json::from_slice(&web_push_native::decrypt(body, &key, &auth.into()).unwrap()).unwrap();
+    assert_eq!((note["title"].as_str(), note["body"].as_str()), (Some("lead mentioned you in #team"), Some("@all ship it")));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_count_push_subscriptions() {
     let h = start_hub().await;
