@@ -233,6 +233,19 @@ async fn settings(b: &Browser, h: &TestHub, worker: &mut Peer) {
     b.wait_js("the settings", "document.getElementById('settings-dialog').open").await;
     b.click("#settings-signout").await;
     b.wait_js("the login form", "!document.getElementById('login').hidden && !localStorage.getItem('orochi_token')").await;
+
+    // Signing in again: the name is checked by the hub there too.
+    b.type_into("#login-form input[name=token]", ADMIN).await;
+    let name = b.find("#login-form input[name=name]").await;
+    name.clear().await.unwrap();
+    name.send_keys("all").await.unwrap();
+    b.click("#login-form button[type=submit]").await;
+    b.wait_js("the name refused", "document.getElementById('login-error').textContent.includes('reserved') && !localStorage.getItem('orochi_token')").await;
+    name.clear().await.unwrap();
+    name.send_keys(ME).await.unwrap();
+    b.click("#login-form button[type=submit]").await;
+    crate::dashboard::wait_live(b).await;
+    assert_eq!(b.js("return document.getElementById('whoami').textContent").await, json!(ME));
 }
 
 /// Each machine reports a different subset of mem_used_percent, mem_total_mb, mem_free_mb.

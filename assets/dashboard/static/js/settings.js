@@ -14,11 +14,11 @@ let dialog;
 
 const row = (label, ...content) => h('div', { class: 'set-row' }, h('span', { class: 'set-label' }, label), h('div', { class: 'set-value' }, ...content));
 
-/** Asks the hub whether this token may send as `name`; resolves to an error text or ''. */
-export async function checkName(name) {
+/** Asks the hub whether the token may send as `name`; resolves to its refusal or ''. */
+export async function checkName(name, tokenOverride) {
   if (!name) return 'A name is needed.';
   try {
-    await api(`/api/names/check/${encodeURIComponent(name)}`);
+    await api(`/api/names/check/${encodeURIComponent(name)}`, { tokenOverride });
     return '';
   } catch (e) {
     return e.message;
