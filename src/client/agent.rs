@@ -13,6 +13,8 @@ pub struct HistorySearch {
     pub since: String,
     pub sender: String,
     pub contains: String,
+    /// A root `msg_id`: only that message and the replies under it, oldest first.
+    pub thread: String,
 }
 
 impl OrochiClient {
@@ -49,10 +51,10 @@ impl OrochiClient {
         Ok(reply.get("subagent_count").and_then(Value::as_u64).unwrap_or(0) as usize)
     }
 
-    /// History rows, newest first, filtered by the hub.
+    /// History rows, newest first (a thread oldest first), filtered by the hub.
     pub async fn search_history(&self, q: &HistorySearch) -> Result<Vec<Value>, ClientError> {
         let mut payload = json!({"channel": q.channel, "limit": q.limit});
-        for (key, value) in [("since", &q.since), ("sender", &q.sender), ("contains", &q.contains)] {
+        for (key, value) in [("since", &q.since), ("sender", &q.sender), ("contains", &q.contains), ("thread", &q.thread)] {
             if !value.is_empty() {
                 payload[key] = value.as_str().into();
             }

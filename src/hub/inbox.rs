@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::HubState;
 use super::conn::{Conn, OnCut};
 use super::store::Recipient;
-use crate::protocol::{Frame, parse_mentions};
+use crate::protocol::{Frame, addresses, parse_mentions};
 
 /// How long handing over an inbox waits for a client to read, and how often it looks.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
@@ -84,7 +84,7 @@ async fn requeue_mentions(st: &HubState, who: Recipient, unsent: &[Message]) {
             _ => None,
         })
         .filter(|f| f.kind == "message" && f.seq.is_some())
-        .filter(|f| parse_mentions(f.content()).iter().any(|n| n.eq_ignore_ascii_case(&who.agent)))
+        .filter(|f| addresses(&parse_mentions(f.content()), &who.agent))
         .map(|f| f.id)
         .collect();
     if msg_ids.is_empty() {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::HubState;
 use super::store::{Appended, Audience, ClientKey, NewMessage, Placed, Recipient, StoreError};
 use super::payload::{field_type, json_max, required_channel};
-use crate::protocol::{ErrorCode, Frame, FrameError, parse_mentions};
+use crate::protocol::{ALL, ErrorCode, Frame, FrameError, parse_mentions};
 
 /// How the origin of a message learns its outcome, after the commit: where it is stored (the
 /// first copy's place for a resent key).
@@ -65,6 +65,22 @@ impl HubState {
         out
     }
 
+    /// The mentions with `@all` (any case) replaced by every agent member of the channel the
+    /// sender's audience reaches, connected (the live channel) or not (remembered membership),
+    /// each once and never the sender: the inbox, push and delivery then treat them as named.
+    async fn expand_all(&self, mentions: Vec<String>, channel: &str, sender: &str, audience: &Audience) -> Result<Vec<String>, FrameError> {
+        let stored = self.store.channel_members(channel.to_string()).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
+        let live: Vec<String> = self.registry.read().channels.get(channel).map(|m| m.iter().cloned().collect()).unwrap_or_default();
+        let mut out: Vec<String> = mentions.into_iter().filter(|m| !m.eq_ignore_ascii_case(ALL)).collect();
+        for name in live.into_iter().chain(stored) {
+            let reachable = audience.scope().is_none_or(|w| self.names.holder(&name).is_some_and(|h| h == w));
+            if reachable && !name.eq_ignore_ascii_case(sender) && !out.iter().any(|m| m.eq_ignore_ascii_case(&name)) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs one message through the pipeline. The hub names it: the live frame's `id` is the
     /// stored `msg_id`, never the client's frame id (that is `origin.key`). `Ok` means queued
     /// for commit: the reply will run.
@@ -96,7 +112,10 @@ impl HubState {
         if !matches!(frame.payload.get("content"), Some(Value::String(_))) {
             frame.payload.insert("content".into(), Value::String(content.clone()));
         }
-        let mentions = parse_mentions(&content);
+        let mut mentions = parse_mentions(&content);
+        if mentions.iter().any(|m| m.eq_ignore_ascii_case(ALL)) {
+            mentions = self.expand_all(mentions, frame.channel(), &frame.sender, &origin.audience).await?;
+        }
         let inbox = self.inbox_for(&mentions, &frame.sender, &origin.audience);
         // Time-ordered (UUID v7): the msg_id index grows at its right edge instead of taking
         // a random page per insert, which halved the group commit's throughput.

@@ -111,9 +111,20 @@ impl Inner {
             return Err(ToolError::invalid(format!("limit {limit} is out of range"), "use 1-1000"));
         }
         let channel = self.known(a.channel.as_deref().unwrap_or("#general")).await?;
-        let q = HistorySearch { channel: channel.clone(), limit, since: optional(&a.since), sender: optional(&a.sender), contains: optional(&a.contains) };
+        let thread = optional(&a.thread);
+        let q = HistorySearch {
+            channel: channel.clone(),
+            limit,
+            since: optional(&a.since),
+            sender: optional(&a.sender),
+            contains: optional(&a.contains),
+            thread: thread.clone(),
+        };
         let mut rows = timed(self.live()?.search_history(&q)).await?;
-        rows.reverse();
+        // A thread comes oldest first already; other reads newest first.
+        if thread.is_empty() {
+            rows.reverse();
+        }
         let reactions = if bridge && !rows.is_empty() {
             let ids: Vec<&str> = rows.iter().filter_map(|r| r["msg_id"].as_str()).collect();
             self.rest.get("/api/reactions", &[("message_ids", ids.join(","))]).await?
@@ -129,6 +140,9 @@ impl Inner {
                 let mut m = json!({"msg_id": r["msg_id"], "ts": r["ts"], "sender": r["sender"], "content": r["content"], "seq": r["seq"]});
                 if !attachments.is_empty() {
                     m["attachments"] = attachments.into();
+                }
+                if let Some(parent) = r["metadata"]["reply_to"].as_str() {
+                    m["reply_to"] = parent.into();
                 }
                 if let Some(reacts) = r["msg_id"].as_str().and_then(|id| reactions.get(id)) {
                     m["reactions"] = reacts.clone();

@@ -52,8 +52,8 @@ fn attachments(frame: &Frame) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// `{content, meta: {chat_id, user, ts, msg_id}}`; every meta value is a string, as Claude
-/// Code drops notifications with other types.
+/// `{content, meta: {chat_id, user, ts, msg_id, reply_to?}}`; every meta value is a string, as
+/// Claude Code drops notifications with other types. `reply_to` names the parent of a reply.
 pub fn notification(frame: &Frame, rest: &Rest) -> Value {
     let mut content = frame.content().to_string();
     let attachments = attachments(frame);
@@ -72,7 +72,11 @@ pub fn notification(frame: &Frame, rest: &Rest) -> Value {
         content.push_str(&format!("\n[Attachments: {}]", listed.join(", ")));
     }
     let channel = if frame.channel().is_empty() { "#general" } else { frame.channel() };
-    json!({"content": content, "meta": {"chat_id": channel, "user": frame.sender, "ts": frame.ts, "msg_id": frame.id}})
+    let mut note = json!({"content": content, "meta": {"chat_id": channel, "user": frame.sender, "ts": frame.ts, "msg_id": frame.id}});
+    if let Some(parent) = frame.payload.get("metadata").and_then(|m| m.get("reply_to")).and_then(Value::as_str) {
+        note["meta"]["reply_to"] = parent.into();
+    }
+    note
 }
 
 /// Forwards messages until the client or the MCP peer goes away.

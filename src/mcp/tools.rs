@@ -38,6 +38,8 @@ pub struct HistoryArgs {
     pub sender: Option<String>,
     /// Only messages whose text contains this (case-insensitive).
     pub contains: Option<String>,
+    /// msg_id of a thread's first message: only it and the replies under it (metadata.reply_to).
+    pub thread: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -134,7 +136,7 @@ pub fn catalog() -> Vec<Tool> {
     vec![
         tool::<SendArgs>("orochi_send", "Send a message to a hub channel. Returns {status, channel, id, seq}."),
         tool::<NoArgs>("orochi_who", "List the agents online in the hub with machine, role, task, channels and health."),
-        tool::<HistoryArgs>("orochi_history", "Read a channel's stored messages, oldest first, with optional since/sender/contains filters (default limit 50)."),
+        tool::<HistoryArgs>("orochi_history", "Read a channel's stored messages, oldest first, with optional since/sender/contains filters, or one thread (thread: its first msg_id; default limit 50)."),
         tool::<NoArgs>("orochi_channels", "List the hub's channels and the ones this agent is subscribed to."),
         tool::<ReplyArgs>("reply", "Answer in a channel (use the chat_id of the message you answer), optionally as a reply to a msg_id and with local files attached. Use only for real content; prefer react for acknowledgements."),
         tool::<HistoryArgs>("history", "Recent messages of a channel from the hub, oldest first, with msg_id, attachments and reactions (default limit 10)."),

@@ -83,8 +83,7 @@ impl FrameError {
     }
 }
 
-/// Longest frame `id`, in characters: ids are keys (acks, idempotency), not content.
-pub const MAX_ID_CHARS: usize = 128;
+pub use super::limits::MAX_ID_CHARS;
 /// Longest frame `type`, in characters (the longest known type is 16).
 const MAX_TYPE_CHARS: usize = 64;
 /// Longest envelope `sender`, in characters; names are checked further where they are used.

@@ -5,6 +5,16 @@ use regex::Regex;
 /// `@([\w-]+)` with Unicode `\w`, as the reference: `@` and `.` end a name, duplicates kept.
 static MENTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"@([\w-]+)").expect("valid regex"));
 
+/// `@all` addresses every agent member of the channel (the hub expands it; `all` is a
+/// reserved name, so no agent holds it).
+pub const ALL: &str = "all";
+
+/// Whether a message `agent` received mentions it: by name, or by `@all` (the agent got the
+/// frame, so it is a member of the channel or named in it).
+pub fn addresses(mentions: &[String], agent: &str) -> bool {
+    mentions.iter().any(|m| m.eq_ignore_ascii_case(agent) || m.eq_ignore_ascii_case(ALL))
+}
+
 pub fn parse_mentions(content: &str) -> Vec<String> {
     MENTION.captures_iter(content).map(|c| c[1].to_string()).collect()
 }

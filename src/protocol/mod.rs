@@ -8,7 +8,7 @@ mod mention;
 mod time;
 
 pub use frame::{ErrorCode, Frame, FrameError, SERVER_SENDER, parse_frame};
-pub use mention::parse_mentions;
+pub use mention::{ALL, addresses, parse_mentions};
 pub use time::now_ts;
 
 #[cfg(test)]

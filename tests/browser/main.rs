@@ -12,3 +12,4 @@ mod driver;
 mod origins;
 mod panels;
 mod push;
+mod threads;

@@ -16,3 +16,4 @@ mod library;
 mod robustness;
 mod skills_catalog;
 mod todos;
+mod threads;

@@ -6,3 +6,4 @@ mod harness;
 mod inbox;
 mod push;
 mod tools;
+mod threads;

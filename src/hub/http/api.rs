@@ -21,9 +21,10 @@ use crate::hub::names;
 use crate::hub::auth::Principal;
 use crate::hub::registry::AgentInfo;
 use crate::hub::router::Origin;
-use crate::hub::store::{Audience, HistoryQuery, Placed, StoreError};
 use crate::VERSION;
+use crate::hub::store::{Audience, HistoryQuery, Placed, StoreError};
 use crate::hub::{HubState, agent_ws, observer_ws};
+use crate::protocol::limits::MAX_ID_CHARS;
 use crate::protocol::{ErrorCode, Frame};
 
 type S = State<Arc<HubState>>;
@@ -194,10 +195,11 @@ async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
         let inner = st.registry.read();
         (inner.channels.len(), inner.observers.len())
     };
+    let push_subscriptions = st.store.count_push_subscriptions((who != Principal::Admin).then(|| who.workspace_id().to_string())).await?;
     Ok(Json(json!({
         "agents_online": agents.len(), "channels_active": live_channels, "observers_connected": observers,
         "agents": agents, "channels": map.keys().collect::<Vec<_>>(),
-        "telegram_bridge": {"enabled": false, "running": false, "mode": null}, "push_subscriptions": 0,
+        "telegram_bridge": {"enabled": false, "running": false, "mode": null}, "push_subscriptions": push_subscriptions,
         "version": VERSION, "uptime_secs": st.started.elapsed().as_secs(),
     })))
 }
@@ -207,8 +209,8 @@ async fn recent(State(st): S, Caller(who): Caller, Query(q): Query<HashMap<Strin
     let rows = match q.get("channel").filter(|c| !c.is_empty()) {
         // One channel's newest rows, oldest first (the TypeScript bridge's history tool).
         Some(channel) => {
-            let (since, after_seq, sender, contains) = (None, None, None, None);
-            let q = HistoryQuery { reader: who, channel: with_hash(channel), since, after_seq, limit, sender, contains };
+            let (since, after_seq, sender, contains, thread) = (None, None, None, None, None);
+            let q = HistoryQuery { reader: who, channel: with_hash(channel), since, after_seq, limit, sender, contains, thread };
             let mut rows = st.store.history(q).await?;
             rows.reverse();
             rows
@@ -232,8 +234,11 @@ async fn history(
     let limit = page_limit(limit);
     let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
     let text = |k: &str| q.get(k).filter(|s| !s.is_empty()).cloned();
-    let (since, sender, contains) = (text("since"), text("sender"), text("contains"));
-    let q = HistoryQuery { reader, channel: with_hash(&channel), since, after_seq, limit, sender, contains };
+    let (since, sender, contains, thread) = (text("since"), text("sender"), text("contains"), text("thread"));
+    if thread.as_ref().is_some_and(|t| t.chars().count() > MAX_ID_CHARS) {
+        return Err(ApiError::bad_request(format!("thread must be a message id of at most {MAX_ID_CHARS} characters")));
+    }
+    let q = HistoryQuery { reader, channel: with_hash(&channel), since, after_seq, limit, sender, contains, thread };
     let rows = st.store.history(q).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }

@@ -1,5 +1,7 @@
-//! Name claims: `GET /api/names` lists them (the admin all, a workspace token its own) and
-//! `DELETE /api/names/{name}` (admin) frees one for any workspace to claim.
+//! Name claims: `GET /api/names` lists them (the admin all, a workspace token its own),
+//! `GET /api/names/check/{name}` says whether the caller may use a name (the dashboard's
+//! Settings asks it, so the rules live only here) and `DELETE /api/names/{name}` (admin)
+//! frees one for any workspace to claim.
 
 use std::sync::Arc;
 
@@ -11,17 +13,30 @@ use serde_json::{Value, json};
 use super::{Admin, ApiError, ApiResult, Caller};
 use crate::hub::HubState;
 use crate::hub::auth::Principal;
-use crate::hub::names::{Claim, is_admin_name};
+use crate::hub::names::{self, Claim, NameError, is_admin_name};
 
 type S = State<Arc<HubState>>;
 
 pub fn routes() -> Router<Arc<HubState>> {
-    Router::new().route("/api/names", get(list)).route("/api/names/{name}", delete(release))
+    Router::new()
+        .route("/api/names", get(list))
+        .route("/api/names/check/{name}", get(check))
+        .route("/api/names/{name}", delete(release))
 }
 
 async fn list(State(st): S, Caller(who): Caller) -> ApiResult<Json<Vec<Claim>>> {
     let only = (who != Principal::Admin).then(|| who.workspace_id());
     Ok(Json(st.names.list(only).await?))
+}
+
+/// 200 when the caller may send as `name` (`held`: whether its workspace holds it already);
+/// 400 for a malformed or reserved name, 409 for one another workspace holds. Claims nothing.
+async fn check(State(st): S, Caller(who): Caller, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    names::check(&name)?;
+    match st.names.holder(&name) {
+        Some(w) if w != who.workspace_id() => Err(NameError::Taken(name).into()),
+        held => Ok(Json(json!({"name": name, "ok": true, "held": held.is_some()}))),
+    }
 }
 
 /// A live socket registered under the name keeps it until it disconnects or another

@@ -15,6 +15,16 @@ impl Store {
         })
         .await
     }
+
+    /// Agents remembered as members of `channel`, connected or not.
+    pub async fn channel_members(&self, channel: String) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT agent FROM channel_members WHERE channel = ?1 ORDER BY agent")?
+                .query_map([channel], |r| r.get::<_, String>(0))?
+                .collect()
+        })
+        .await
+    }
 }
 
 /// Remember (`join`) or forget the agent's channels.

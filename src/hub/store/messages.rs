@@ -211,10 +211,16 @@ pub struct HistoryQuery {
     pub sender: Option<String>,
     /// Only rows whose content contains this text (ASCII case-insensitive).
     pub contains: Option<String>,
+    /// Only one thread: the message with this `msg_id` and every reply under it
+    /// (`metadata.reply_to`, followed down), oldest first.
+    pub thread: Option<String>,
 }
 
 /// Rows of one channel: newest first, or oldest first after `after_seq`.
 pub fn history(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<HistoryRow>> {
+    if let Some(root) = &q.thread {
+        return thread(conn, q, root);
+    }
     if q.sender.is_some() || q.contains.is_some() {
         return filtered(conn, q);
     }
@@ -254,6 +260,29 @@ fn filtered(conn: &Connection, q: &HistoryQuery) -> rusqlite::Result<Vec<History
     conn.prepare_cached(&sql)?
         .query_map(params![q.channel, after, since, q.sender, q.contains, q.limit, reader], HistoryRow::from_row)?
         .collect()
+}
+
+/// One thread of a channel, oldest first: the root and the replies under it at any depth (a
+/// reply may answer a reply). Threads are read when a person opens one, so the replies are
+/// found by scanning the channel rather than by an index every insert would pay for;
+/// `json_valid` keeps a malformed row of an old database from failing the read; `UNION`
+/// ends a cycle of replies.
+fn thread(conn: &Connection, q: &HistoryQuery, root: &str) -> rusqlite::Result<Vec<HistoryRow>> {
+    let after = q.after_seq.unwrap_or(0) as i64;
+    conn.prepare_cached(
+        "WITH RECURSIVE t(msg_id) AS (
+             SELECT ?2
+             UNION
+             SELECT m.msg_id FROM messages m JOIN t
+               ON m.channel = ?1
+               AND json_extract(CASE WHEN json_valid(m.metadata) THEN m.metadata END, '$.reply_to') = t.msg_id
+         )
+         SELECT * FROM messages WHERE channel = ?1 AND msg_id IN (SELECT msg_id FROM t) AND seq > ?3
+           AND (?5 IS NULL OR audience IS NULL OR audience = ?5)
+         ORDER BY seq ASC LIMIT ?4",
+    )?
+    .query_map(params![q.channel, root, after, q.limit, reader_scope(&q.reader)], HistoryRow::from_row)?
+    .collect()
 }
 
 /// The newest `limit` rows over all channels that `reader` may see, oldest first (the

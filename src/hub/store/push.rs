@@ -41,6 +41,15 @@ impl Store {
             .map(|n| n > 0)
     }
 
+    /// How many subscriptions there are: all of them, or with `workspace` that workspace's.
+    pub async fn count_push_subscriptions(&self, workspace: Option<String>) -> Result<u64, StoreError> {
+        self.read(move |c| {
+            c.query_row("SELECT COUNT(*) FROM push_subscriptions WHERE ?1 IS NULL OR workspace_id = ?1", [workspace], |r| r.get::<_, i64>(0))
+        })
+        .await
+        .map(|n| n as u64)
+    }
+
     pub async fn push_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         self.read(|c| c.prepare("SELECT * FROM push_subscriptions ORDER BY created_at")?.query_map([], from_row)?.collect()).await
     }

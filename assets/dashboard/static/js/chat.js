@@ -39,7 +39,12 @@ function rendered() {
   requestAnimationFrame(() => requestAnimationFrame(() => { rendering = false; }));
 }
 
-function messageEl(row, prev) {
+// Views that add to every message (reactions, thread counts): fn(articleEl, row).
+const decorators = [];
+export const addDecorator = (fn) => decorators.push(fn);
+
+/** A message's element, as the channel and the thread panel show it. */
+export function messageEl(row, prev) {
   const me = displayName();
   const agent = row.senderType ? row.senderType === 'agent' : isAgent(row.sender);
   const cont = prev && prev.sender === row.sender && Date.parse(row.ts) - Date.parse(prev.ts) < 5 * 60e3;
@@ -59,6 +64,7 @@ function messageEl(row, prev) {
     body,
     row.attachments.length ? renderAttachments(row.attachments, stick) : null);
   el.style.setProperty('--hue', hue(row.sender));
+  for (const fn of decorators) fn(el, row);
   return el;
 }
 

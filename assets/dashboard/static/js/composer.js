@@ -20,11 +20,11 @@ let input;
 const drafts = () => { try { return JSON.parse(sessionStorage.getItem(DRAFTS_KEY) || '{}'); } catch { return {}; } };
 const saveDraft = (ch, text) => { const d = drafts(); if (text) d[ch] = text; else delete d[ch]; sessionStorage.setItem(DRAFTS_KEY, JSON.stringify(d)); };
 
-/** Posts a message to the active channel; resolves to the hub's reply. */
-export async function sendMessage(content, attachments = []) {
-  const channel = activeChannel();
+/** Posts a message (to the active channel by default); resolves to the hub's reply. */
+export async function sendMessage(content, attachments = [], metadata = null, channel = activeChannel()) {
   const payload = { channel, content };
   if (attachments.length) payload.attachments = attachments;
+  if (metadata) payload.metadata = metadata;
   const reply = await api('/api/messages', { method: 'POST', body: { sender: displayName(), payload } });
   if (connectionState() !== 'live') store.resume(store.channel(channel)).catch(() => {});
   return reply;
@@ -95,7 +95,7 @@ function wireDrop(zone) {
 export function init() {
   input = $('#msg-input');
   const recentSenders = () => store.channel(activeChannel()).rows.slice(-100).map((r) => r.sender);
-  attachMentions(input, $('#mention-menu'), () => [...agentNames(), ...recentSenders()]);
+  attachMentions(input, $('#mention-menu'), () => [...agentNames(), ...recentSenders(), 'all']);
   input.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); submit(); }
   });

@@ -1,9 +1,11 @@
 // Asks for the token once and keeps it in localStorage (never in the URL). A token is
 // accepted when an authenticated read succeeds; the admin token is needed for the live
-// socket and for writes, a workspace token gives a read-only view over REST.
+// socket and for writes, a workspace token gives a read-only view over REST. The display name
+// is checked by the hub's name rules before it is kept.
 
 import { $, toast } from './dom.js';
 import { api, ApiError, setToken, token, displayName, setDisplayName } from './api.js';
+import { checkName } from './settings.js';
 
 /** Resolves once a working token is stored. */
 export function ensureToken() {
@@ -31,6 +33,8 @@ export function ensureToken() {
       error.textContent = 'Checking…';
       try {
         await check(t);
+        const refused = await checkName(name, t);
+        if (refused) return ask(`The hub refuses the name ${name}: ${refused}`);
         setToken(t);
         setDisplayName(name);
         form.elements.namedItem('token').value = '';

@@ -14,6 +14,11 @@ import * as agents from './agents-tab.js';
 import * as resources from './resources-tab.js';
 import * as workspaces from './workspaces-tab.js';
 import * as push from './push.js';
+import * as threads from './threads.js';
+import * as reactions from './reactions.js';
+import * as filters from './filters.js';
+import * as inspector from './inspector.js';
+import * as settings from './settings.js';
 import { ensureToken } from './login.js';
 
 // Uncaught errors are shown and kept in window.orochiErrors for diagnosis (and tests).
@@ -33,6 +38,7 @@ function registerServiceWorker() {
 
 async function boot() {
   tabs.init();
+  inspector.init();
   try {
     await loadConfig();
   } catch (e) {
@@ -58,7 +64,11 @@ async function boot() {
   resources.init();
   workspaces.init();
   push.init();
+  settings.init();
+  threads.init();
+  reactions.init();
   await chat.init();
+  filters.init();
   connection.start(chat.poll);
 }
 

@@ -34,6 +34,9 @@ export function channel(name) {
 const list = (v) => (Array.isArray(v) && v.length ? v : null);
 const num = (v) => (Number.isInteger(v) ? v : null);
 
+/** The parent's msg_id a reply names (metadata.reply_to, as the MCP and TypeScript bridges send it). */
+const replyTo = (meta) => (typeof meta.reply_to === 'string' && meta.reply_to ? meta.reply_to : null);
+
 /** A history row or a live frame, in one shape. */
 export function normalize(x) {
   if (x && typeof x.payload === 'object' && x.payload) {
@@ -42,12 +45,14 @@ export function normalize(x) {
     return {
       id: x.id, ts: x.ts, channel: p.channel, sender: x.sender, content: p.content ?? p.text ?? '',
       attachments: list(p.attachments) || list(meta.attachments) || [], seq: num(x.seq), senderType: null,
+      replyTo: replyTo(meta),
     };
   }
   const meta = x.metadata && typeof x.metadata === 'object' ? x.metadata : {};
   return {
     id: x.msg_id, ts: x.ts, channel: x.channel, sender: x.sender, content: x.content ?? '',
     attachments: list(x.attachments) || list(meta.attachments) || [], seq: num(x.seq), senderType: x.sender_type || null,
+    replyTo: replyTo(meta),
   };
 }
 

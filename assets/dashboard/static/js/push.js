@@ -82,7 +82,8 @@ async function disable() {
   toast('Notifications are off for this browser.');
 }
 
-async function toggle() {
+/** Turns notifications on or off for this browser. */
+export async function toggle() {
   if (busy || !supported()) return;
   busy = true;
   try {

@@ -18,17 +18,34 @@ export function level(pct, [warn, crit]) {
   return pct >= crit ? 'critical' : pct >= warn ? 'warning' : 'ok';
 }
 
+const gb = (mb) => (mb / 1024).toFixed(1);
+
+/**
+ * The memory bar from whichever of mem_used_percent, mem_total_mb and mem_free_mb were
+ * reported: the percentage as given (else from total and free), and the used amount from
+ * total and free, else from total and the percentage; null without a percentage.
+ */
+export function memory(r) {
+  const total = n(r.mem_total_mb) || null;
+  const free = n(r.mem_free_mb);
+  let pct = n(r.mem_used_percent);
+  if (pct === null && total && free !== null) pct = ((total - free) / total) * 100;
+  if (pct === null) return null;
+  let text = '';
+  if (total && free !== null) text = `${gb(total - free)} / ${gb(total)} GB`;
+  else if (total) text = `${gb((total * pct) / 100)} / ${gb(total)} GB`;
+  else if (free !== null) text = `${gb(free)} GB free`;
+  return { pct, text };
+}
+
 /** The figures a card shows, from one agent's resources object. */
 export function figures(r) {
   const out = [];
   const cpus = n(r.cpu_count);
   const load = n(r.load_avg_1m);
   if (cpus && load !== null) out.push({ key: 'cpu', label: 'CPU load', pct: (load / cpus) * 100, text: `${load.toFixed(2)} / ${cpus} CPUs` });
-  let mem = n(r.mem_used_percent);
-  const total = n(r.mem_total_mb);
-  const free = n(r.mem_free_mb);
-  if (mem === null && total && free !== null) mem = ((total - free) / total) * 100;
-  if (mem !== null) out.push({ key: 'mem', label: 'Memory', pct: mem, text: total ? `${((total - (free ?? 0)) / 1024).toFixed(1)} / ${(total / 1024).toFixed(1)} GB` : '' });
+  const mem = memory(r);
+  if (mem) out.push({ key: 'mem', label: 'Memory', ...mem });
   const disk = n(r.disk_used_percent);
   if (disk !== null) out.push({ key: 'disk', label: 'Disk', pct: disk, text: '' });
   const gt = n(r.cluster_gpus_total);
