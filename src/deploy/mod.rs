@@ -77,3 +77,22 @@ impl DeployError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_cause_and_name_the_next_step() {
+        let engine = docker::DockerError::DockerResponseServerError { status_code: 500, message: "engine down".into() };
+        let e = DeployError::Unreachable(engine);
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.source().is_some_and(|s| s.to_string().contains("engine down")), "{e}");
+        assert!(e.to_string().contains("DOCKER_HOST"), "{e}");
+        let e = DeployError::Audit { path: "/state/audit.jsonl".into(), source: std::io::Error::from(std::io::ErrorKind::PermissionDenied) };
+        assert!(e.source().is_some() && e.to_string().contains("state_dir is writable"), "{e}");
+        assert!(DeployError::NoPrevious("stable".into()).to_string().contains("--to TAG"));
+    }
+}
