@@ -112,6 +112,7 @@ impl Controller<'_> {
         let _lock = InstanceLock::acquire(&self.spec.defaults.state_dir, &plan.instance)?;
         let image = self.realise_image(&plan.image, ui).await?;
         let mut now = self.survey(inst, &image.tag, true).await?;
+        // In sync unless the cut-over below says otherwise.
         let mut outcome = plan.outcome(ApplyResult::InSync, &image.tag, &now);
         outcome.image_built = image.built;
         outcome.timings.image_ms = image.ms;
@@ -124,7 +125,7 @@ impl Controller<'_> {
         label_history(&mut now.desired.container, &outcome.previous_image);
         confirm_replace(ui, &plan.container, now.existing.as_ref(), &image.tag, outcome.changes.len())?;
         let target = self.gate_target(inst, &now.desired.file);
-        self.cut_over(&plan, inst, &image.tag, &mut now, &target, &mut outcome, ui).await?;
+        outcome.result = self.cut_over(&plan, inst, &image.tag, &mut now, &target, &mut outcome, ui).await?;
         outcome.timings.total_ms = plan.started.elapsed().as_millis() as u64;
         self.record(&outcome)?;
         if outcome.result == ApplyResult::Deployed && !plan.no_purge {
@@ -152,8 +153,8 @@ impl Controller<'_> {
         Ok(Realised { tag, built, ms: t.elapsed().as_millis() as u64 })
     }
 
-    /// Replaces the running container with the surveyed one behind the health gate; sets the
-    /// outcome's result (deployed, restored or failed), reason and timings.
+    /// Replaces the running container with the surveyed one behind the health gate: deployed,
+    /// restored or failed (the reason and the timings go into `outcome`).
     #[allow(clippy::too_many_arguments)] // the stages' shared state, passed rather than bundled
     async fn cut_over(
         &self,
@@ -164,7 +165,7 @@ impl Controller<'_> {
         target: &GateTarget,
         outcome: &mut Outcome,
         ui: &mut dyn Ui,
-    ) -> Result<(), DeployError> {
+    ) -> Result<ApplyResult, DeployError> {
         let mut old = Old { running: now.existing.as_ref().filter(|o| o.running), stopped: false };
         let prober = self.start_prober(old.running, target, ui).await;
         self.ensure_port_holder(inst, tag, &plan.container, &mut old, &mut outcome.timings, ui).await?;
@@ -182,15 +183,14 @@ impl Controller<'_> {
                 outcome.timings.gate = passed;
                 outcome.timings.deploy_to_healthy_ms = Some(plan.started.elapsed().as_millis() as u64);
                 self.promote(&new_id, &plan.container, now.existing.as_ref(), ui).await?;
-                outcome.result = ApplyResult::Deployed;
+                Ok(ApplyResult::Deployed)
             }
             Err(reason) => {
                 let (restored, reason) = self.restore(&new_id, &plan.container, old.running, target, plan.deadline, &reason, ui).await?;
                 outcome.reason = Some(reason);
-                outcome.result = if restored { ApplyResult::Restored } else { ApplyResult::Failed };
+                Ok(if restored { ApplyResult::Restored } else { ApplyResult::Failed })
             }
         }
-        Ok(())
     }
 
     /// Measures the cut-over gap on the published port while an old container serves.
