@@ -37,17 +37,6 @@ pub trait Ui {
     fn confirm(&mut self, question: &str) -> bool;
 }
 
-/// No output, always proceeds (library use and tests).
-pub struct Quiet;
-impl Ui for Quiet {
-    fn step(&mut self, message: &str) {
-        tracing::debug!("{message}");
-    }
-    fn confirm(&mut self, _: &str) -> bool {
-        true
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct ApplyOptions {
     /// Deploy this existing image instead of building one from the binary.
@@ -66,7 +55,8 @@ pub struct ApplyOptions {
 pub struct Controller<'a> {
     pub spec: &'a Spec,
     pub docker: &'a Docker,
-    /// The process environment (Cloudflare credentials).
+    /// The controller's own configuration (Cloudflare credentials, preferred over the env
+    /// file's when set).
     pub config: &'a Config,
 }
 
