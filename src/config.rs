@@ -156,8 +156,21 @@ fn is_origin(raw: &str) -> bool {
     })
 }
 
+/// The prefix every variable name of the table starts with.
+pub const PREFIX: &str = "SCITEX_OROCHI_";
+
 macro_rules! settings {
     ($( $field:ident : $ty:ty = $name:literal, $kind:expr, $default:literal, secret = $secret:literal, $doc:literal; )*) => {
+        /// The name of every variable as a constant, named after it without the prefix:
+        /// `names::PORT` is `"SCITEX_OROCHI_PORT"`. Code that names a variable (env files,
+        /// container environments, messages) uses these instead of retyping the text.
+        pub mod names {
+            $( pastey::paste! {
+                #[doc = concat!("`SCITEX_OROCHI_", $name, "`: ", $doc)]
+                pub const [<$name>]: &str = concat!("SCITEX_OROCHI_", $name);
+            } )*
+        }
+
         /// Every `SCITEX_OROCHI_*` variable, in documentation order.
         pub const VARS: &[Var] = &[
             $( Var { name: concat!("SCITEX_OROCHI_", $name), kind: $kind, default: $default, secret: $secret, doc: $doc }, )*
@@ -165,18 +178,24 @@ macro_rules! settings {
 
         /// Typed settings, one field per row of [`VARS`].
         #[derive(Clone)]
-        pub struct Config { $( #[doc = $doc] pub $field: $ty, )* }
+        pub struct Config {
+            $( #[doc = $doc] pub $field: $ty, )*
+            /// Names the lookup supplied; the other fields hold their table default. Lets a
+            /// caller tell "set to the default" from "not set" ([`Config::is_set`]).
+            supplied: Vec<&'static str>,
+        }
 
         impl Config {
             /// Reads every variable through `lookup`; all problems are reported together.
             pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
                 let mut errors = Vec::new();
+                let supplied = VARS.iter().map(|v| v.name).filter(|name| lookup(name).is_some()).collect();
                 $( let $field = Var { name: concat!("SCITEX_OROCHI_", $name), kind: $kind, default: $default, secret: $secret, doc: $doc }
                     .read::<$ty>(&lookup, &mut errors); )*
                 if !errors.is_empty() {
                     return Err(ConfigError(errors));
                 }
-                Ok(Config { $( $field: $field.expect("checked above"), )* })
+                Ok(Config { $( $field: $field.expect("checked above"), )* supplied })
             }
         }
     };
@@ -296,6 +315,12 @@ impl Config {
     /// Table defaults, for tests and embedding.
     pub fn defaults() -> Self {
         Self::from_lookup(|_| None).expect("table defaults are valid")
+    }
+
+    /// Whether the variable `name` (a [`names`] constant) was set where this configuration was
+    /// read from, even to its default value.
+    pub fn is_set(&self, name: &str) -> bool {
+        self.supplied.contains(&name)
     }
 
     /// The token a client presents: TOKEN, else ADMIN_TOKEN.
@@ -421,6 +446,16 @@ mod tests {
         assert_eq!(redact_token("wss://h/ws/agent/?token=s3cret&agent=a"), "wss://h/ws/agent/?token=***&agent=a");
         assert_eq!(redact_token("wss://h/ws/agent/"), "wss://h/ws/agent/");
         assert!(!redact_token("ws://h:1/?a=1&token=s3cret").contains("s3cret"));
+    }
+
+    #[test]
+    fn names_are_the_table_names_and_set_ones_are_known() {
+        assert_eq!(names::PORT, "SCITEX_OROCHI_PORT");
+        assert_eq!(names::CLOUDFLARE_API_BASE, "SCITEX_OROCHI_CLOUDFLARE_API_BASE");
+        assert!(VARS.iter().all(|v| v.name.starts_with(PREFIX)));
+        let c = with(&[(names::CLOUDFLARE_API_BASE, "https://api.cloudflare.com/client/v4/")]).unwrap();
+        assert!(c.is_set(names::CLOUDFLARE_API_BASE), "set to its default is still set");
+        assert!(!c.is_set(names::PORT));
     }
 
     #[test]

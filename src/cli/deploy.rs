@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 
 use super::{CliError, CliResult, print_json};
 use crate::config::Config;
-use crate::deploy::controller::Quiet;
 use crate::deploy::{ApplyOptions, Controller, DeployError, Outcome, Spec, Ui, compose, docker, envfile::EnvFile, purge};
 
 const DEPLOY_HELP: &str = "Desired state: deploy/instances.toml (found from the working directory upwards, or --spec) and env/<instance>.env.
@@ -217,7 +216,7 @@ fn fail(e: DeployError) -> CliError {
 }
 
 pub async fn engine() -> Result<Docker, DeployError> {
-    docker::connect().await.map_err(|e| DeployError::Unreachable(e.to_string()))
+    docker::connect().await.map_err(DeployError::Unreachable)
 }
 
 fn load_spec(path: Option<&std::path::Path>) -> Result<Spec, DeployError> {
@@ -258,87 +257,33 @@ async fn hold() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Plans the deploy (or rollback), then prints the plan (`--dry-run`) or applies it.
 async fn apply(config: &Config, spec: Option<PathBuf>, name: &str, rollback: Option<Option<String>>, args: ApplyArgs) -> CliResult {
     let spec = load_spec(spec.as_deref()).map_err(fail)?;
     let docker = engine().await.map_err(fail)?;
     let controller = Controller { spec: &spec, docker: &docker, config };
-    let mut ui = TermUi::new(args.yes);
     let mut opts = args.options();
-    let outcome = match rollback {
+    let plan = match rollback {
         Some(to) => {
             opts.image = to.or(opts.image);
-            if opts.dry_run {
-                let target = match &opts.image {
-                    Some(t) => t.clone(),
-                    None => controller.previous_image(name).await.map_err(fail)?,
-                };
-                opts.image = Some(target);
-                controller.apply(name, &opts, &mut Quiet).await.map(|o| Outcome { action: "rollback".into(), ..o })
-            } else {
-                controller.rollback(name, &opts, &mut ui).await
-            }
+            controller.rollback_plan(name, &opts).await
         }
-        None => controller.apply(name, &opts, &mut ui).await,
+        None => controller.plan(name, &opts).await,
     }
     .map_err(fail)?;
+    let outcome = if opts.dry_run { plan.dry_run() } else { controller.apply(plan, &mut TermUi::new(args.yes)).await.map_err(fail)? };
     report(&outcome, &args);
     match outcome.exit_code() {
         0 => Ok(()),
-        code => Err(CliError::Exit { code, message: outcome_error(&outcome) }),
-    }
-}
-
-fn outcome_error(o: &Outcome) -> String {
-    match (&o.purge_error, &o.reason) {
-        (Some(p), _) => format!("{} deployed, but the cache purge failed: {p}", o.instance),
-        (None, Some(r)) if o.result == "restored" => format!("health gate failed; the previous {} serves again: {r}", o.container),
-        (None, Some(r)) => format!("health gate failed: {r}"),
-        _ => o.result.clone(),
+        code => Err(CliError::Exit { code, message: outcome.failure() }),
     }
 }
 
 fn report(o: &Outcome, args: &ApplyArgs) {
     if args.json {
         print_json(o);
-        return;
-    }
-    let mut out = std::io::stdout().lock();
-    match o.result.as_str() {
-        "dry-run" => {
-            let _ = writeln!(out, "[dry-run] {} {} -> {}: {} change(s)", o.action, o.instance, o.image, o.changes.len());
-            for c in &o.changes {
-                let _ = writeln!(out, "  {}: {} -> {}", c.field, c.actual, c.desired);
-            }
-        }
-        "in-sync" => {
-            let _ = writeln!(out, "{} is in sync ({})", o.container, o.image);
-        }
-        "deployed" => {
-            let _ = writeln!(out, "{} {}: {} runs {} ({} change(s), env {})", o.action, o.instance, o.container, o.image, o.changes.len(), o.env_hash);
-            if let Some(p) = &o.purge {
-                for url in p.purged.iter().filter(|_| p.skipped.is_none()) {
-                    let _ = writeln!(out, "  purged {url}");
-                }
-            }
-        }
-        other => {
-            let _ = writeln!(out, "{} {}: {other}", o.action, o.instance);
-        }
-    }
-    if args.timings {
-        let t = &o.timings;
-        let ms = |v: Option<u64>| v.map_or("n/a".to_string(), |v| format!("{v} ms"));
-        let _ = writeln!(
-            out,
-            "timings: cut-over gap {}, deploy to healthy {} (image {} ms, stop old {} ms, /healthz after {} ms, WebSocket ack after {} ms), total {} ms",
-            ms(t.cutover_gap_ms),
-            ms(t.deploy_to_healthy_ms),
-            t.image_ms,
-            t.stop_old_ms,
-            t.gate.healthz_ms,
-            t.gate.websocket_ms,
-            t.total_ms
-        );
+    } else {
+        let _ = std::io::stdout().lock().write_all(o.render(args.timings).as_bytes());
     }
 }
 
@@ -348,7 +293,7 @@ async fn plan(config: &Config, spec: Option<PathBuf>, p: PlanArgs) -> CliResult 
     let docker = engine().await.map_err(as_two)?;
     let controller = Controller { spec: &spec, docker: &docker, config };
     let opts = ApplyOptions { image: p.image.clone(), binary: p.binary.clone(), ..Default::default() };
-    let r = controller.plan(&p.instance, &opts).await.map_err(as_two)?;
+    let r = controller.plan(&p.instance, &opts).await.map_err(as_two)?.report();
     if p.json {
         print_json(&r);
     } else if r.in_sync {
@@ -413,7 +358,7 @@ async fn purge_cache(config: &Config, spec: Option<PathBuf>, p: PurgeArgs) -> Cl
     let manifest = purge::manifest_path(&spec.defaults.state_dir, &inst.name);
     let outcome = purge::run(&http_base, &inst.public_url, &spec.defaults.cache_paths, &manifest, settings, p.all, p.dry_run)
         .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+        .map_err(|e| fail(e.into()))?;
     if p.json {
         print_json(&outcome);
         return Ok(());

@@ -27,8 +27,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 pub enum PurgeError {
     #[error("Cloudflare base URL {0:?} is not an http(s) URL")]
     BadBase(String),
-    #[error("Cloudflare API unreachable: {0}")]
-    Transport(String),
+    #[error("Cloudflare API unreachable: {0}; check the network and SCITEX_OROCHI_CLOUDFLARE_API_BASE")]
+    Transport(#[source] reqwest::Error),
     #[error("Cloudflare refused the purge (HTTP {status}): {message}")]
     Refused { status: u16, message: String },
     #[error("Cloudflare still rate-limits after {0} attempts")]
@@ -135,7 +135,7 @@ impl CloudflareApi {
         if let Some(RequestBody::Json(body)) = endpoint.body() {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
-        let response = request.send().await.map_err(|e| Ok(PurgeError::Transport(e.to_string())))?;
+        let response = request.send().await.map_err(|e| Ok(PurgeError::Transport(e)))?;
         let status = response.status();
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let wait = response
@@ -147,7 +147,7 @@ impl CloudflareApi {
                 .unwrap_or(Duration::from_secs(1));
             return Err(Err(wait.min(MAX_RETRY_AFTER)));
         }
-        let text = response.text().await.map_err(|e| Ok(PurgeError::Transport(e.to_string())))?;
+        let text = response.text().await.map_err(|e| Ok(PurgeError::Transport(e)))?;
         let success_flag = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("success").and_then(|s| s.as_bool()));
         if status.is_success()
             && success_flag != Some(false)

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::image::BINARY_IN_IMAGE;
-use super::plan::LABEL_INSTANCE;
+use super::desired::LABEL_INSTANCE;
 use super::spec::{CONTAINER_HTTP_PORT, CONTAINER_WS_PORT, DATA_MOUNT, Instance, Spec};
 
 /// Image the compose files use; build it by hand (see the Dockerfile).

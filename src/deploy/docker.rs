@@ -174,7 +174,15 @@ pub async fn inspect(docker: &Docker, name: &str) -> Result<Option<Observed>, Do
 /// A hub container with, when it joins a port holder's network, the holder's published ports
 /// (and `running` false when the holder is not running: the hub is unreachable then).
 pub async fn inspect_instance(docker: &Docker, name: &str) -> Result<Option<Observed>, DockerError> {
-    let Some(mut o) = inspect(docker, name).await? else { return Ok(None) };
+    match inspect(docker, name).await? {
+        Some(o) => Ok(Some(through_holder(docker, o).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A hub container as [`inspect`] reported it, seen through its port holder as in
+/// [`inspect_instance`].
+pub async fn through_holder(docker: &Docker, mut o: Observed) -> Result<Observed, DockerError> {
     if let Some(holder) = o.network_mode.strip_prefix("container:") {
         match inspect(docker, holder).await? {
             Some(h) => {
@@ -192,7 +200,7 @@ pub async fn inspect_instance(docker: &Docker, name: &str) -> Result<Option<Obse
             }
         }
     }
-    Ok(Some(o))
+    Ok(o)
 }
 
 /// The image id of a tag, `None` when the engine does not have it.

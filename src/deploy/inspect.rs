@@ -1,25 +1,14 @@
-//! Read-only views of the instances: `plan` (desired vs running), `status`, and the image a
-//! rollback returns to.
+//! Read-only views of the instances: `status`, and the image a rollback returns to (`plan`
+//! is in [`super::plan`]).
 
 use serde::Serialize;
 
 use super::audit;
 use super::controller::{ApplyOptions, Controller};
 use super::docker::{self, Observed, Published};
-use super::plan::{self, Difference, LABEL_PREVIOUS_IMAGE};
+use super::desired::{Difference, LABEL_PREVIOUS_IMAGE};
+use super::outcome::ApplyResult;
 use super::{DeployError, image};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanReport {
-    pub instance: String,
-    pub container: String,
-    pub in_sync: bool,
-    pub desired_image: String,
-    pub actual_image: Option<String>,
-    pub desired_env_hash: String,
-    pub actual_env_hash: Option<String>,
-    pub changes: Vec<Difference>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceStatus {
@@ -38,38 +27,18 @@ pub struct InstanceStatus {
 }
 
 impl Controller<'_> {
-    pub async fn plan(&self, name: &str, opts: &ApplyOptions) -> Result<PlanReport, DeployError> {
-        let inst = self.spec.instance(name)?;
-        let tag = self.planned_tag(opts)?;
-        let want = self.desired(inst, &tag, false).await?;
-        let observed = docker::inspect_instance(self.docker, &self.spec.container_name(inst)).await?;
-        let changes = plan::diff(&want.container, want.image_id.as_deref(), observed.as_ref());
-        Ok(PlanReport {
-            instance: name.into(),
-            container: want.container.name.clone(),
-            in_sync: changes.is_empty(),
-            desired_image: tag,
-            actual_image: observed.as_ref().map(|o| o.image.clone()),
-            desired_env_hash: want.env_hash,
-            actual_env_hash: observed.as_ref().map(|o| plan::env_hash(&plan::actual_env(&want.container, o))),
-            changes,
-        })
-    }
-
     pub async fn status(&self, opts: &ApplyOptions) -> Result<Vec<InstanceStatus>, DeployError> {
-        let tag = self.planned_tag(opts);
+        let image = self.choose_image(opts);
         let mut out = Vec::new();
         for inst in self.spec.instances.values() {
             let name = self.spec.container_name(inst);
             let observed = docker::inspect_instance(self.docker, &name).await?;
-            let (drift, changes) = match (&observed, &tag) {
+            let (drift, changes) = match (&observed, &image) {
                 (None, _) => ("not deployed".to_string(), Vec::new()),
                 (Some(_), Err(e)) => (format!("unknown: {e}"), Vec::new()),
-                (Some(o), Ok(tag)) => match self.desired(inst, tag, false).await {
-                    Ok(want) => {
-                        let changes = plan::diff(&want.container, want.image_id.as_deref(), Some(o));
-                        (if changes.is_empty() { "in sync".into() } else { "drifted".into() }, changes)
-                    }
+                (Some(_), Ok(image)) => match self.survey(inst, image.tag(), false).await {
+                    Ok(s) if s.changes.is_empty() => ("in sync".into(), s.changes),
+                    Ok(s) => ("drifted".into(), s.changes),
                     Err(e) => (format!("unknown: {}", e.to_string().lines().next().unwrap_or_default()), Vec::new()),
                 },
             };
@@ -103,7 +72,7 @@ impl Controller<'_> {
         audit::read(&self.spec.defaults.state_dir)
             .into_iter()
             .rev()
-            .find(|r| r.instance == name && r.result == "ok" && r.image != current_image)
+            .find(|r| r.instance == name && r.result == ApplyResult::Deployed.audit_word() && r.image != current_image)
             .map(|r| r.image)
             .ok_or_else(|| DeployError::NoPrevious(name.into()))
     }

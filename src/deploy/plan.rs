@@ -1,171 +1,209 @@
-//! The desired container of an instance and its differences from the running one.
+//! The deploy plan: what an apply would change, computed before anything is touched.
+//!
+//! [`Controller::plan`] validates the env file, chooses the image without building it, and
+//! surveys the instance: the desired container, the one that runs, their differences
+//! ([`Controller::survey`], the only place that sequence is written). A dry run prints that
+//! plan, `deploy plan` prints its [`PlanReport`], and [`Controller::apply`] consumes it: once
+//! it holds the lock and the image exists, it surveys again, so the cut-over works on what
+//! runs at that moment.
 
-use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::docker::{ContainerSpec, Observed, Published};
-use super::spec::{CONTAINER_HTTP_PORT, CONTAINER_WS_PORT, DATA_MOUNT, Instance, Spec};
-use crate::config::VARS;
+use super::controller::{ApplyOptions, Controller};
+use super::desired::{self, Difference};
+use super::docker::{self, Observed};
+use super::envfile::EnvFile;
+use super::image::ImageSource;
+use super::outcome::{Action, ApplyResult, Outcome, Timings};
+use super::spec::Instance;
+use super::{DeployError, validate};
 
-pub const LABEL_MANAGED: &str = "scitex.orochi.managed-by";
-pub const MANAGED_VALUE: &str = "scitex-orochi-deploy";
-pub const LABEL_INSTANCE: &str = "scitex.orochi.instance";
-pub const LABEL_ENV_HASH: &str = "scitex.orochi.env-hash";
-pub const LABEL_PREVIOUS_IMAGE: &str = "scitex.orochi.previous-image";
-pub const LABEL_DEPLOYED_AT: &str = "scitex.orochi.deployed-at";
-pub const LABEL_DEPLOYED_BY: &str = "scitex.orochi.deployed-by";
-/// `hub` or `ports` (the port holder).
-pub const LABEL_ROLE: &str = "scitex.orochi.role";
-/// Labels compared by `plan`; the others record history.
-pub const COMPARED_LABELS: &[&str] = &[LABEL_MANAGED, LABEL_INSTANCE, LABEL_ENV_HASH];
-
-/// Short sha256 of the sorted `NAME=value` lines: changes whenever any value does.
-pub fn env_hash(env: &[(String, String)]) -> String {
-    let mut lines: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    lines.sort();
-    hex::encode(Sha256::digest(lines.concat().as_bytes()))[..16].to_string()
+/// Where the image of a deploy comes from.
+#[derive(Debug, Clone)]
+pub enum ImageChoice {
+    /// An image the engine should already have (`--image`, a rollback).
+    Existing(String),
+    /// Packaged from a binary; `tag` is the name the build gets (an unchanged one is reused).
+    Build { source: ImageSource, tag: String },
 }
 
-fn published(spec: &Spec, inst: &Instance) -> Vec<Published> {
-    let ip = spec.defaults.publish_ip.clone();
-    let mut ports = vec![
-        Published { container: format!("{CONTAINER_HTTP_PORT}/tcp"), host_ip: ip.clone(), host_port: inst.dashboard_port },
-        Published { container: format!("{CONTAINER_WS_PORT}/tcp"), host_ip: ip, host_port: inst.ws_port },
-    ];
-    ports.sort();
-    ports
-}
-
-/// The port holder of an instance: a container that only publishes the ports and keeps the
-/// network namespace the hub containers join, so a cut-over never tears down Docker's network
-/// plumbing (see docs/deploy.md). It runs `scitex-orochi deploy hold` from the hub image.
-pub fn holder(spec: &Spec, inst: &Instance, image: &str) -> ContainerSpec {
-    ContainerSpec {
-        name: spec.holder_name(inst),
-        image: image.to_string(),
-        cmd: vec!["deploy".into(), "hold".into()],
-        env: Vec::new(),
-        labels: BTreeMap::from([
-            (LABEL_MANAGED.to_string(), MANAGED_VALUE.to_string()),
-            (LABEL_INSTANCE.to_string(), inst.name.clone()),
-            (LABEL_ROLE.to_string(), "ports".to_string()),
-        ]),
-        ports: published(spec, inst),
-        binds: Vec::new(),
-        user: "65534:65534".into(),
-        restart: spec.defaults.restart.clone(),
-        network_mode: String::new(),
-        no_healthcheck: true,
-    }
-}
-
-/// The hub container the controller would create for `inst` (history labels not included).
-/// It joins the port holder's network; `ports` are those the holder publishes.
-pub fn desired(spec: &Spec, inst: &Instance, env: Vec<(String, String)>, image: &str, user: &str) -> ContainerSpec {
-    let ports = published(spec, inst);
-    let labels = BTreeMap::from([
-        (LABEL_MANAGED.to_string(), MANAGED_VALUE.to_string()),
-        (LABEL_INSTANCE.to_string(), inst.name.clone()),
-        (LABEL_ENV_HASH.to_string(), env_hash(&env)),
-    ]);
-    ContainerSpec {
-        name: spec.container_name(inst),
-        image: image.to_string(),
-        cmd: vec!["serve".into()],
-        env,
-        labels,
-        ports,
-        binds: vec![format!("{}:{DATA_MOUNT}", inst.data_dir.display())],
-        user: user.to_string(),
-        restart: spec.defaults.restart.clone(),
-        network_mode: format!("container:{}", spec.holder_name(inst)),
-        no_healthcheck: false,
-    }
-}
-
-/// One field that differs, values already safe to print.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Difference {
-    pub field: String,
-    pub desired: String,
-    pub actual: String,
-}
-
-fn shown(key: &str, value: Option<&String>) -> String {
-    match value {
-        None => "(unset)".into(),
-        Some(v) if VARS.iter().any(|var| var.name == key && !var.secret) => format!("{v:?}"),
-        Some(_) => "(hidden)".into(),
-    }
-}
-
-fn ports_text(p: &[Published]) -> String {
-    p.iter().map(|p| format!("{}:{}->{}", p.host_ip, p.host_port, p.container)).collect::<Vec<_>>().join(", ")
-}
-
-/// The environment the container actually has, restricted to what the controller manages
-/// (the desired names and every SCITEX_OROCHI_* name).
-pub fn actual_env(desired: &ContainerSpec, observed: &Observed) -> Vec<(String, String)> {
-    let keep = |k: &str| k.starts_with("SCITEX_OROCHI_") || desired.env.iter().any(|(d, _)| d == k);
-    let map: BTreeMap<&str, &str> = observed.env.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    map.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
-/// Every difference between the desired and the observed container.
-pub fn diff(desired: &ContainerSpec, desired_image_id: Option<&str>, observed: Option<&Observed>) -> Vec<Difference> {
-    let d = |field: &str, desired: String, actual: String| Difference { field: field.into(), desired, actual };
-    let Some(o) = observed else {
-        return vec![d("container", desired.name.clone(), "(none)".into())];
-    };
-    let mut out = Vec::new();
-    if !o.running {
-        out.push(d("state", "running".into(), o.state.clone()));
-    }
-    let same_image = match desired_image_id {
-        Some(id) => id == o.image_id,
-        None => false,
-    };
-    if !same_image {
-        let want = if desired_image_id.is_some() { desired.image.clone() } else { format!("{} (not built yet)", desired.image) };
-        out.push(d("image", want, o.image.clone()));
-    }
-    let want: BTreeMap<&String, &String> = desired.env.iter().map(|(k, v)| (k, v)).collect();
-    let actual_pairs = actual_env(desired, o);
-    let have: BTreeMap<&String, &String> = actual_pairs.iter().map(|(k, v)| (k, v)).collect();
-    let mut keys: Vec<&String> = want.keys().chain(have.keys()).copied().collect();
-    keys.sort();
-    keys.dedup();
-    for k in keys {
-        let (w, h) = (want.get(k).copied(), have.get(k).copied());
-        if w != h {
-            out.push(d(&format!("env {k}"), shown(k, w), shown(k, h)));
+impl ImageChoice {
+    pub fn tag(&self) -> &str {
+        match self {
+            ImageChoice::Existing(tag) | ImageChoice::Build { tag, .. } => tag,
         }
     }
-    if desired.network_mode != o.network_mode {
-        out.push(d("network", desired.network_mode.clone(), if o.network_mode.is_empty() { "bridge".into() } else { o.network_mode.clone() }));
-    }
-    if desired.ports != o.ports {
-        out.push(d("ports", ports_text(&desired.ports), ports_text(&o.ports)));
-    }
-    if desired.binds != o.binds {
-        out.push(d("mounts", desired.binds.join(", "), o.binds.join(", ")));
-    }
-    for key in COMPARED_LABELS {
-        let (w, h) = (desired.labels.get(*key), o.labels.get(*key));
-        if w != h {
-            out.push(d(&format!("label {key}"), w.cloned().unwrap_or_default(), h.cloned().unwrap_or_else(|| "(unset)".into())));
+}
+
+/// The container the spec asks for, with what it was computed from.
+pub struct Desired {
+    pub container: docker::ContainerSpec,
+    /// The image's id, `None` while the engine does not have it.
+    pub image_id: Option<String>,
+    pub env_hash: String,
+    /// The validated env file (the gate's token and the purge credentials come from it).
+    pub file: EnvFile,
+}
+
+/// One instance's desired container next to the one that runs.
+pub struct Survey {
+    pub desired: Desired,
+    /// The container as the engine reports it: the one a cut-over stops and replaces.
+    pub existing: Option<Observed>,
+    /// The same seen through its port holder (the holder's ports, not running when the holder
+    /// is not): what the diff compares.
+    pub observed: Option<Observed>,
+    pub changes: Vec<Difference>,
+}
+
+/// Everything an apply needs to decide, computed with nothing touched.
+pub struct DeployPlan {
+    pub action: Action,
+    pub instance: String,
+    pub container: String,
+    pub image: ImageChoice,
+    pub survey: Survey,
+    /// Replace the container even when it is in sync (a rollback always does).
+    pub force: bool,
+    pub no_purge: bool,
+    /// Health-gate deadline.
+    pub deadline: Duration,
+    /// When planning started: the outcome's durations count from here.
+    pub started: Instant,
+}
+
+/// `deploy plan`: desired against running, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub instance: String,
+    pub container: String,
+    pub in_sync: bool,
+    pub desired_image: String,
+    pub actual_image: Option<String>,
+    pub desired_env_hash: String,
+    pub actual_env_hash: Option<String>,
+    pub changes: Vec<Difference>,
+}
+
+impl DeployPlan {
+    pub fn report(&self) -> PlanReport {
+        let s = &self.survey;
+        PlanReport {
+            instance: self.instance.clone(),
+            container: self.container.clone(),
+            in_sync: s.changes.is_empty(),
+            desired_image: self.image.tag().to_string(),
+            actual_image: s.observed.as_ref().map(|o| o.image.clone()),
+            desired_env_hash: s.desired.env_hash.clone(),
+            actual_env_hash: s.observed.as_ref().map(|o| desired::env_hash(&desired::actual_env(&s.desired.container, o))),
+            changes: s.changes.clone(),
         }
     }
-    if desired.user != o.user {
-        out.push(d("user", desired.user.clone(), o.user.clone()));
+
+    /// The outcome of `--dry-run`: this plan, nothing done.
+    pub fn dry_run(self) -> Outcome {
+        let mut outcome = self.outcome(ApplyResult::DryRun, self.image.tag(), &self.survey);
+        outcome.timings.total_ms = self.started.elapsed().as_millis() as u64;
+        outcome
     }
-    if desired.restart != o.restart {
-        out.push(d("restart", desired.restart.clone(), o.restart.clone()));
+
+    /// An outcome of this plan with `image` and the differences `survey` found.
+    pub(super) fn outcome(&self, result: ApplyResult, image: &str, survey: &Survey) -> Outcome {
+        Outcome {
+            instance: self.instance.clone(),
+            action: self.action,
+            result,
+            container: self.container.clone(),
+            image: image.to_string(),
+            image_built: false,
+            previous_image: String::new(),
+            env_hash: survey.desired.env_hash.clone(),
+            changes: survey.changes.clone(),
+            timings: Timings::default(),
+            reason: None,
+            purge: None,
+            purge_error: None,
+        }
     }
-    if desired.cmd != o.cmd {
-        out.push(d("cmd", desired.cmd.join(" "), o.cmd.join(" ")));
+}
+
+impl Controller<'_> {
+    /// The plan of deploying `name` with `opts`.
+    pub async fn plan(&self, name: &str, opts: &ApplyOptions) -> Result<DeployPlan, DeployError> {
+        self.plan_action(Action::Deploy, name, opts).await
     }
-    out
+
+    /// The plan of returning `name` to `opts.image`, else to its previous image.
+    pub async fn rollback_plan(&self, name: &str, opts: &ApplyOptions) -> Result<DeployPlan, DeployError> {
+        let target = match &opts.image {
+            Some(i) => i.clone(),
+            None => self.previous_image(name).await?,
+        };
+        let opts = ApplyOptions { image: Some(target), force: true, ..opts.clone() };
+        self.plan_action(Action::Rollback, name, &opts).await
+    }
+
+    async fn plan_action(&self, action: Action, name: &str, opts: &ApplyOptions) -> Result<DeployPlan, DeployError> {
+        let started = Instant::now();
+        let inst = self.spec.instance(name)?;
+        let image = self.choose_image(opts)?;
+        let survey = self.survey(inst, image.tag(), false).await?;
+        Ok(DeployPlan {
+            action,
+            instance: name.into(),
+            container: self.spec.container_name(inst),
+            image,
+            survey,
+            force: opts.force,
+            no_purge: opts.no_purge,
+            deadline: opts.deadline.unwrap_or(Duration::from_secs(self.spec.defaults.health_deadline_secs)),
+            started,
+        })
+    }
+
+    /// The image `opts` asks for, without building it.
+    pub(super) fn choose_image(&self, opts: &ApplyOptions) -> Result<ImageChoice, DeployError> {
+        if let Some(tag) = &opts.image {
+            return Ok(ImageChoice::Existing(tag.clone()));
+        }
+        let source = ImageSource::current(&self.spec.defaults.image, &self.spec.dir, opts.binary.as_deref()).map_err(DeployError::Executable)?;
+        let tag = source.identify()?.0.tag;
+        Ok(ImageChoice::Build { source, tag })
+    }
+
+    /// Compute the desired container with `tag`, inspect the running one, diff them.
+    /// `create_dir` creates a missing data folder first (its owner is the default user).
+    pub(super) async fn survey(&self, inst: &Instance, tag: &str, create_dir: bool) -> Result<Survey, DeployError> {
+        let desired = self.desired(inst, tag, create_dir).await?;
+        let existing = docker::inspect(self.docker, &self.spec.container_name(inst)).await?;
+        let observed = match existing.clone() {
+            Some(o) => Some(docker::through_holder(self.docker, o).await?),
+            None => None,
+        };
+        let changes = desired::diff(&desired.container, desired.image_id.as_deref(), observed.as_ref());
+        Ok(Survey { desired, existing, observed, changes })
+    }
+
+    /// Validated env file and the container the spec asks for with `tag`.
+    async fn desired(&self, inst: &Instance, tag: &str, create_dir: bool) -> Result<Desired, DeployError> {
+        let (report, file) = validate::validate_instance(self.spec, inst);
+        let Some(file) = file.filter(|_| report.valid) else { return Err(DeployError::InvalidEnv(Box::new(report))) };
+        let env = self.spec.container_env(inst, &file.pairs());
+        let env_hash = desired::env_hash(&env);
+        let container = desired::desired(self.spec, inst, env, tag, &self.user_for(inst, create_dir));
+        let image_id = docker::image_id(self.docker, tag).await?;
+        Ok(Desired { container, image_id, env_hash, file })
+    }
+
+    fn user_for(&self, inst: &Instance, create_dir: bool) -> String {
+        if let Some(u) = &inst.user {
+            return u.clone();
+        }
+        if create_dir && let Err(e) = std::fs::create_dir_all(&inst.data_dir) {
+            tracing::warn!(dir = %inst.data_dir.display(), error = %e, "cannot create the data folder");
+        }
+        super::spec::owner_of(&inst.data_dir).unwrap_or_else(|| "0:0".into())
+    }
 }

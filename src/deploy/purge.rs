@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::cloudflare::{CloudflareApi, CloudflareSettings, PurgeError};
 use super::envfile::EnvFile;
-use crate::config::Config;
+use crate::config::{Config, names};
 
 /// Most paths followed from HTML pages.
 const MAX_PATHS: usize = 500;
@@ -114,18 +114,18 @@ pub async fn snapshot(http_base: &str, cache_paths: &[String], public_url: &str)
     manifest
 }
 
-/// Credentials: the process environment first, then the instance env file. `None` when the
-/// token or the zone is missing.
+/// Credentials: the controller's own configuration (its environment) first, then the instance
+/// env file. `None` when the token or the zone is missing.
 pub fn settings(config: &Config, file: Option<&EnvFile>) -> Option<CloudflareSettings> {
     let pick = |own: &str, name: &str| {
-        if !own.is_empty() && std::env::var(name).is_ok() {
+        if !own.is_empty() && config.is_set(name) {
             return own.to_string();
         }
         file.and_then(|f| f.get(name)).map(str::to_string).filter(|v| !v.is_empty()).unwrap_or_else(|| own.to_string())
     };
-    let token = pick(&config.cloudflare_api_token, "SCITEX_OROCHI_CLOUDFLARE_API_TOKEN");
-    let zone_id = pick(&config.cloudflare_zone_id, "SCITEX_OROCHI_CLOUDFLARE_ZONE_ID");
-    let api_base = pick(&config.cloudflare_api_base, "SCITEX_OROCHI_CLOUDFLARE_API_BASE");
+    let token = pick(&config.cloudflare_api_token, names::CLOUDFLARE_API_TOKEN);
+    let zone_id = pick(&config.cloudflare_zone_id, names::CLOUDFLARE_ZONE_ID);
+    let api_base = pick(&config.cloudflare_api_base, names::CLOUDFLARE_API_BASE);
     (!token.is_empty() && !zone_id.is_empty()).then_some(CloudflareSettings { token, zone_id, api_base })
 }
 

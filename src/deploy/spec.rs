@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::config::names;
+
 /// Ports the hub listens on inside every container; the spec chooses the host ports.
 pub const CONTAINER_HTTP_PORT: u16 = 8559;
 pub const CONTAINER_WS_PORT: u16 = 9559;
@@ -15,19 +17,14 @@ pub const DATA_MOUNT: &str = "/data";
 pub const DEFAULT_SPEC: &str = "deploy/instances.toml";
 
 /// Variables only the controller reads; they never reach a container.
-pub const CONTROLLER_ONLY: &[&str] =
-    &["SCITEX_OROCHI_CLOUDFLARE_API_TOKEN", "SCITEX_OROCHI_CLOUDFLARE_ZONE_ID", "SCITEX_OROCHI_CLOUDFLARE_API_BASE"];
+pub const CONTROLLER_ONLY: &[&str] = &[names::CLOUDFLARE_API_TOKEN, names::CLOUDFLARE_ZONE_ID, names::CLOUDFLARE_API_BASE];
 
 /// Variables the controller sets in every container (an env file cannot change them).
-pub const MANAGED: &[&str] = &[
-    "SCITEX_OROCHI_HOST",
-    "SCITEX_OROCHI_PORT",
-    "SCITEX_OROCHI_DASHBOARD_PORT",
-    "SCITEX_OROCHI_DB",
-    "SCITEX_OROCHI_MEDIA_ROOT",
-];
-pub const WS_UPSTREAM: &str = "SCITEX_OROCHI_DASHBOARD_WS_UPSTREAM";
-pub const CORS_ORIGINS: &str = "SCITEX_OROCHI_CORS_ORIGINS";
+pub const MANAGED: &[&str] = &[names::HOST, names::PORT, names::DASHBOARD_PORT, names::DB, names::MEDIA_ROOT];
+/// Set to the upstream instance's `public_url` (dev observes stable).
+pub const WS_UPSTREAM: &str = names::DASHBOARD_WS_UPSTREAM;
+/// Extended with the downstream instances' `public_url`s.
+pub const CORS_ORIGINS: &str = names::CORS_ORIGINS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -35,6 +32,8 @@ pub enum SpecError {
     NotFound(PathBuf),
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Toml { path: PathBuf, source: toml::de::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: instance {instance}: {message}")]
@@ -145,7 +144,7 @@ impl Spec {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Spec, SpecError> {
-        let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::Parse { path: path.into(), message: e.to_string() })?;
+        let raw: RawSpec = toml::from_str(text).map_err(|source| SpecError::Toml { path: path.into(), source })?;
         // Absolute, so that a relative data_dir never becomes a Docker named volume.
         let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
@@ -221,7 +220,7 @@ impl Spec {
         format!("{}-{}", self.defaults.name_prefix, inst.name)
     }
 
-    /// The container that publishes the instance's ports (see `plan::holder`).
+    /// The container that publishes the instance's ports (see `desired::holder`).
     pub fn holder_name(&self, inst: &Instance) -> String {
         format!("{}-ports", self.container_name(inst))
     }
@@ -280,11 +279,11 @@ impl Spec {
     /// The managed variables and their values in every container.
     pub fn managed_values(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("SCITEX_OROCHI_HOST", "0.0.0.0".into()),
-            ("SCITEX_OROCHI_PORT", CONTAINER_WS_PORT.to_string()),
-            ("SCITEX_OROCHI_DASHBOARD_PORT", CONTAINER_HTTP_PORT.to_string()),
-            ("SCITEX_OROCHI_DB", format!("{DATA_MOUNT}/orochi.db")),
-            ("SCITEX_OROCHI_MEDIA_ROOT", format!("{DATA_MOUNT}/media")),
+            (names::HOST, "0.0.0.0".into()),
+            (names::PORT, CONTAINER_WS_PORT.to_string()),
+            (names::DASHBOARD_PORT, CONTAINER_HTTP_PORT.to_string()),
+            (names::DB, format!("{DATA_MOUNT}/orochi.db")),
+            (names::MEDIA_ROOT, format!("{DATA_MOUNT}/media")),
         ]
     }
 }

@@ -8,3 +8,4 @@ mod common;
 mod files;
 mod plan;
 mod rollback;
+mod settings;

@@ -1,0 +1,212 @@
+//! What a deploy or rollback did: the [`Outcome`] printed (text or `--json`), turned into an
+//! exit code and appended to the audit log.
+
+use std::fmt::{self, Write};
+
+use serde::Serialize;
+
+use super::audit::{self, AuditRecord};
+use super::desired::Difference;
+use super::health::GatePassed;
+use super::purge::PurgeOutcome;
+
+/// Which command asked for the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Deploy,
+    Rollback,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an apply ended (the `result` of `--json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplyResult {
+    /// The new container passed the health gate and took the instance's name.
+    Deployed,
+    /// Nothing differed; nothing was touched.
+    InSync,
+    /// The plan only (`--dry-run`).
+    DryRun,
+    /// The health gate failed and the previous container serves again.
+    Restored,
+    /// The health gate failed and nothing answers.
+    Failed,
+}
+
+impl ApplyResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyResult::Deployed => "deployed",
+            ApplyResult::InSync => "in-sync",
+            ApplyResult::DryRun => "dry-run",
+            ApplyResult::Restored => "restored",
+            ApplyResult::Failed => "failed",
+        }
+    }
+
+    /// The word in `audit.jsonl`, whose readers (rollback) look for `ok`.
+    pub fn audit_word(self) -> &'static str {
+        match self {
+            ApplyResult::Deployed => "ok",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for ApplyResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Durations of one apply, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub image_ms: u64,
+    pub stop_old_ms: u64,
+    /// From the old instance's last answer to the new one's first (None without an old one).
+    pub cutover_gap_ms: Option<u64>,
+    pub gate: GatePassed,
+    /// From the start of the command to the passed health gate.
+    pub deploy_to_healthy_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub instance: String,
+    pub action: Action,
+    pub result: ApplyResult,
+    pub container: String,
+    pub image: String,
+    pub image_built: bool,
+    pub previous_image: String,
+    pub env_hash: String,
+    pub changes: Vec<Difference>,
+    pub timings: Timings,
+    /// Why the health gate failed, with the last lines of the new container.
+    pub reason: Option<String>,
+    pub purge: Option<PurgeOutcome>,
+    pub purge_error: Option<String>,
+}
+
+impl Outcome {
+    /// 0 deployed or nothing to do, 4 health gate failed, 7 deployed but the purge failed.
+    pub fn exit_code(&self) -> u8 {
+        match self.result {
+            ApplyResult::Restored | ApplyResult::Failed => 4,
+            _ if self.purge_error.is_some() => 7,
+            _ => 0,
+        }
+    }
+
+    /// The error line of a non-zero exit.
+    pub fn failure(&self) -> String {
+        match (&self.purge_error, &self.reason) {
+            (Some(p), _) => format!("{} deployed, but the cache purge failed: {p}", self.instance),
+            (None, Some(r)) if self.result == ApplyResult::Restored => {
+                format!("health gate failed; the previous {} serves again: {r}", self.container)
+            }
+            (None, Some(r)) => format!("health gate failed: {r}"),
+            _ => self.result.to_string(),
+        }
+    }
+
+    /// The text report on stdout; with `timings`, a last line with the durations.
+    pub fn render(&self, timings: bool) -> String {
+        let mut out = String::new();
+        match self.result {
+            ApplyResult::DryRun => {
+                let _ = writeln!(out, "[dry-run] {} {} -> {}: {} change(s)", self.action, self.instance, self.image, self.changes.len());
+                for c in &self.changes {
+                    let _ = writeln!(out, "  {}: {} -> {}", c.field, c.actual, c.desired);
+                }
+            }
+            ApplyResult::InSync => {
+                let _ = writeln!(out, "{} is in sync ({})", self.container, self.image);
+            }
+            ApplyResult::Deployed => {
+                let (action, instance, container, image) = (self.action, &self.instance, &self.container, &self.image);
+                let _ = writeln!(out, "{action} {instance}: {container} runs {image} ({} change(s), env {})", self.changes.len(), self.env_hash);
+                if let Some(p) = &self.purge {
+                    for url in p.purged.iter().filter(|_| p.skipped.is_none()) {
+                        let _ = writeln!(out, "  purged {url}");
+                    }
+                }
+            }
+            other => {
+                let _ = writeln!(out, "{} {}: {other}", self.action, self.instance);
+            }
+        }
+        if timings {
+            let t = &self.timings;
+            let ms = |v: Option<u64>| v.map_or("n/a".to_string(), |v| format!("{v} ms"));
+            let _ = writeln!(
+                out,
+                "timings: cut-over gap {}, deploy to healthy {} (image {} ms, stop old {} ms, /healthz after {} ms, WebSocket ack after {} ms), total {} ms",
+                ms(t.cutover_gap_ms),
+                ms(t.deploy_to_healthy_ms),
+                t.image_ms,
+                t.stop_old_ms,
+                t.gate.healthz_ms,
+                t.gate.websocket_ms,
+                t.total_ms
+            );
+        }
+        out
+    }
+
+    /// The line `audit.jsonl` keeps of this outcome (the reason's first line only).
+    pub fn audit_record(&self) -> AuditRecord {
+        AuditRecord {
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            who: audit::who(),
+            action: self.action.as_str().into(),
+            instance: self.instance.clone(),
+            image: self.image.clone(),
+            previous_image: self.previous_image.clone(),
+            env_hash: self.env_hash.clone(),
+            result: self.result.audit_word().into(),
+            duration_ms: self.timings.total_ms,
+            gap_ms: self.timings.cutover_gap_ms,
+            container: self.container.clone(),
+            reason: self.reason.as_ref().map(|r| r.lines().next().unwrap_or_default().to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_serialize_as_the_documented_words() {
+        let words: Vec<String> = [ApplyResult::Deployed, ApplyResult::InSync, ApplyResult::DryRun, ApplyResult::Restored, ApplyResult::Failed]
+            .iter()
+            .map(|r| {
+                let json = serde_json::to_value(r).unwrap();
+                assert_eq!(json, r.as_str(), "Display and JSON agree");
+                r.to_string()
+            })
+            .collect();
+        assert_eq!(words, ["deployed", "in-sync", "dry-run", "restored", "failed"]);
+        assert_eq!(ApplyResult::Deployed.audit_word(), "ok");
+        assert_eq!(serde_json::to_value(Action::Rollback).unwrap(), "rollback");
+    }
+}
