@@ -18,16 +18,15 @@ use super::HubState;
 use super::auth::{self, Principal, hash_token, presented_token};
 use super::conn::{Conn, close_code, write_loop};
 use super::inbox;
-use super::store::MembershipChange;
 use super::payload::{
-    MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_int, opt_str, required_channel, str_max, string_list,
+    MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_str, required_channel, string_list,
 };
 use super::profile;
 use super::rate::TokenBucket;
 use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
 use super::router::Origin;
-use super::store::{Audience, ClientKey, HistoryQuery, Placed, StoreError, page_limit};
-use crate::protocol::limits::MAX_ID_CHARS;
+use super::history::Params;
+use super::store::{Audience, ClientKey, HistoryQuery, MembershipChange, Placed, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
@@ -432,18 +431,13 @@ impl Session {
     async fn query(&mut self, frame: Frame) -> Result<Flow, FrameError> {
         let p = &frame.payload;
         let channel = opt_str(p, "channel")?.filter(|c| !c.is_empty()).unwrap_or_else(|| "#general".into());
-        let since = opt_str(p, "since")?.filter(|s| !s.is_empty());
-        let limit = opt_int(p, "limit")?.unwrap_or(50);
-        let limit = page_limit(limit);
-        let after_seq = opt_int(p, "after_seq")?.map(|s| s.max(0) as u64);
-        let (sender, contains) = (opt_str(p, "sender")?.filter(|s| !s.is_empty()), opt_str(p, "contains")?.filter(|s| !s.is_empty()));
-        let thread = str_max(p, "thread", MAX_ID_CHARS)?.filter(|s| !s.is_empty());
+        let q = HistoryQuery::from_params(self.conn.principal.clone(), channel.clone(), Params::Frame(p))?;
         // A client reads its own writes: wait for its messages still in the group commit.
         self.conn.own_writes_committed().await;
         let rows = self
             .state
             .store
-            .history(HistoryQuery { reader: self.conn.principal.clone(), channel: channel.clone(), since, after_seq, limit, sender, contains, thread })
+            .history(q)
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let history: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();

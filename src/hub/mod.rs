@@ -4,6 +4,7 @@ mod agent_ws;
 pub mod auth;
 pub mod conn;
 pub mod health;
+mod history;
 mod http;
 mod inbox;
 mod listener;

@@ -106,6 +106,15 @@ async fn post_and_read_messages() {
     assert_eq!(hist.as_array().unwrap().len(), 1);
     let r = http().get(h.http("/api/messages?limit=abc")).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // History takes the socket's `query` fields with the same limits.
+    let long = "x".repeat(257);
+    for bad in ["limit=abc", "after_seq=1.5", &format!("sender={long}"), &format!("contains={long}")] {
+        let r = http().get(h.http(&format!("/api/history/general?{bad}"))).bearer_auth(ADMIN).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let e: Value = r.json().await.unwrap();
+        let field = bad.split('=').next().unwrap();
+        assert!(e["error"].as_str().unwrap().contains(field), "{bad}: {e}");
+    }
 }
 
 #[tokio::test]

@@ -15,16 +15,14 @@ use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
-use crate::hub::store::page_limit;
-use crate::hub::store::MembershipChange;
-use crate::hub::names;
+use crate::VERSION;
 use crate::hub::auth::Principal;
+use crate::hub::history::Params;
+use crate::hub::names;
 use crate::hub::registry::AgentInfo;
 use crate::hub::router::Origin;
-use crate::VERSION;
-use crate::hub::store::{Audience, HistoryQuery, Placed, StoreError};
+use crate::hub::store::{Audience, HistoryQuery, MembershipChange, Placed, StoreError};
 use crate::hub::{HubState, agent_ws, observer_ws};
-use crate::protocol::limits::MAX_ID_CHARS;
 use crate::protocol::{ErrorCode, Frame};
 
 type S = State<Arc<HubState>>;
@@ -230,15 +228,7 @@ async fn history(
     Path(channel): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let limit = int_param(&q, "limit")?.unwrap_or(50);
-    let limit = page_limit(limit);
-    let after_seq = int_param(&q, "after_seq")?.map(|s| s.max(0) as u64);
-    let text = |k: &str| q.get(k).filter(|s| !s.is_empty()).cloned();
-    let (since, sender, contains, thread) = (text("since"), text("sender"), text("contains"), text("thread"));
-    if thread.as_ref().is_some_and(|t| t.chars().count() > MAX_ID_CHARS) {
-        return Err(ApiError::bad_request(format!("thread must be a message id of at most {MAX_ID_CHARS} characters")));
-    }
-    let q = HistoryQuery { reader, channel: with_hash(&channel), since, after_seq, limit, sender, contains, thread };
+    let q = HistoryQuery::from_params(reader, with_hash(&channel), Params::Query(&q)).map_err(|e| ApiError::bad_request(e.detail))?;
     let rows = st.store.history(q).await?;
     Ok(Json(rows.iter().map(|r| r.to_json()).collect()))
 }
