@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
 use super::dial::{self, DialError, Ws};
 use super::status::Shared;
 use super::{ClientError, ClientOptions, refused};
-use crate::protocol::{Frame, SERVER_SENDER, parse_frame};
+use crate::protocol::{ErrorCode, Frame, SERVER_SENDER, close, parse_frame};
 
 /// Replays ask for the largest page the hub serves.
 use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
@@ -222,11 +222,11 @@ impl Task {
                         unanswered = None;
                         self.shared.pong();
                     }
-                    Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == RESTART_CODE => {
+                    Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == close::RESTART => {
                         tracing::info!(agent = %self.opts.name, "hub restarting; reconnecting at once");
                         return Ended::Restart;
                     }
-                    Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == 4000 => {
+                    Some(Ok(Message::Close(Some(c)))) if u16::from(c.code) == close::REPLACED => {
                         // Another connection took this name: reconnecting would only take it
                         // back and start a replace loop between the two.
                         tracing::error!(agent = %self.opts.name, "replaced by another connection with the same name; not reconnecting");
@@ -267,7 +267,7 @@ impl Task {
             }
             return Ok(());
         }
-        if from_hub && frame.kind == "error" && frame.str_field("code") == Some("AUTH_FAILED") {
+        if from_hub && frame.kind == "error" && frame.str_field("code") == Some(ErrorCode::AuthFailed.as_str()) {
             self.opts.reconnect = false;
             return Err(ClientError::AuthRefused);
         }
@@ -412,9 +412,6 @@ enum Ended {
     /// Anything else: the socket failed or the hub closed otherwise.
     Lost,
 }
-
-/// The close code of a planned hub restart (SIGTERM, every deploy cut-over).
-const RESTART_CODE: u16 = 1012;
 
 /// After a 1012 close the client retries after a random delay below this, again and again,
 /// for [`RESTART_WINDOW`]; the spread keeps a fleet from arriving in one instant.

@@ -6,6 +6,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::json;
 
 use crate::client::ClientError;
+use crate::protocol::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
@@ -60,16 +61,16 @@ impl ToolError {
 impl From<ClientError> for ToolError {
     fn from(e: ClientError) -> Self {
         match &e {
-            ClientError::Refused { code, detail } => match code.as_str() {
-                "NOT_FOUND" => ToolError::new(Code::NotFound, detail.clone(), "check the id or name (history lists message ids)"),
-                "NOT_REGISTERED" => ToolError::new(Code::AgentOffline, detail.clone(), "the bridge is re-registering; retry in a moment"),
-                "AUTH_FAILED" => ToolError::new(Code::PermissionDenied, detail.clone(), "check SCITEX_OROCHI_TOKEN"),
-                "NAME_TAKEN" => ToolError::new(
+            ClientError::Refused { code, detail } => match code.parse::<ErrorCode>() {
+                Ok(ErrorCode::NotFound) => ToolError::new(Code::NotFound, detail.clone(), "check the id or name (history lists message ids)"),
+                Ok(ErrorCode::NotRegistered) => ToolError::new(Code::AgentOffline, detail.clone(), "the bridge is re-registering; retry in a moment"),
+                Ok(ErrorCode::AuthFailed) => ToolError::new(Code::PermissionDenied, detail.clone(), "check SCITEX_OROCHI_TOKEN"),
+                Ok(ErrorCode::NameTaken) => ToolError::new(
                     Code::PermissionDenied,
                     detail.clone(),
                     "the name belongs to another workspace: choose another SCITEX_OROCHI_AGENT, or ask the admin to release it",
                 ),
-                "STORE_UNAVAILABLE" => ToolError::internal(format!("the hub could not store it: {detail}")),
+                Ok(ErrorCode::StoreUnavailable) => ToolError::internal(format!("the hub could not store it: {detail}")),
                 _ => ToolError::invalid(format!("{code}: {detail}"), "fix the arguments and call again"),
             },
             ClientError::AuthRefused => ToolError::new(Code::PermissionDenied, e.to_string(), "check SCITEX_OROCHI_TOKEN"),

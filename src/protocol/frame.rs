@@ -21,9 +21,11 @@ pub struct Frame {
 }
 
 /// Codes carried by `error` frames. The first three are the reference's; the rest name the
-/// checks the reference lacked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// checks the reference lacked. One naming rule gives the wire string everywhere: serde,
+/// [`ErrorCode::as_str`] and `FromStr` (`"NAME_TAKEN".parse()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::EnumString, strum::IntoStaticStr)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     AuthFailed,
     ParseError,
@@ -43,22 +45,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthFailed => "AUTH_FAILED",
-            Self::ParseError => "PARSE_ERROR",
-            Self::UnknownType => "UNKNOWN_TYPE",
-            Self::InvalidFrame => "INVALID_FRAME",
-            Self::FrameTooLarge => "FRAME_TOO_LARGE",
-            Self::ContentTooLarge => "CONTENT_TOO_LARGE",
-            Self::SenderMismatch => "SENDER_MISMATCH",
-            Self::NotRegistered => "NOT_REGISTERED",
-            Self::InvalidName => "INVALID_NAME",
-            Self::NameTaken => "NAME_TAKEN",
-            Self::StoreUnavailable => "STORE_UNAVAILABLE",
-            Self::NotFound => "NOT_FOUND",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::FieldTooLarge => "FIELD_TOO_LARGE",
-        }
+        self.into()
     }
 }
 
@@ -242,6 +229,16 @@ mod tests {
         assert_eq!(f.id.len(), 36);
         let out = f.to_json();
         assert!(out.starts_with(r##"{"type":"message","sender":"unknown","payload":{"channel":"#g","content":"hi"},"id":"##), "{out}");
+    }
+
+    #[test]
+    fn error_codes_read_back_as_they_are_written() {
+        for code in [ErrorCode::AuthFailed, ErrorCode::NameTaken, ErrorCode::FieldTooLarge] {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(code));
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+        assert_eq!(ErrorCode::StoreUnavailable.as_str(), "STORE_UNAVAILABLE");
+        assert!("name_taken".parse::<ErrorCode>().is_err());
     }
 
     #[test]

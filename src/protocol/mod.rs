@@ -2,6 +2,7 @@
 //! mention parsing. Field names and shapes follow the Python reference hub; the additions
 //! (`seq`, `ref` on replies) are extra keys that reference clients ignore.
 
+pub mod close;
 mod frame;
 pub mod limits;
 mod mention;
