@@ -13,5 +13,6 @@ mod durability;
 mod http_api;
 mod inbox;
 mod library;
+mod permissions;
 mod robustness;
 mod todos;

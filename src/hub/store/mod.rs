@@ -7,6 +7,7 @@ mod inbox;
 mod keys;
 mod members;
 mod messages;
+pub mod permissions;
 mod schema;
 mod writer;
 
