@@ -19,6 +19,9 @@ use super::status::Shared;
 use super::{ClientError, ClientOptions, metrics, refused};
 use crate::protocol::{Frame, SERVER_SENDER, parse_frame};
 
+/// Frames the hub sends on its own that the client hands on, besides messages.
+const HUB_EVENTS: &[&str] = &["permission_verdict", "permission_expired"];
+
 /// Largest page asked for when replaying a channel.
 const RESUME_PAGE: i64 = 1000;
 
@@ -115,6 +118,10 @@ impl Task {
                 p.extend(self.shared.profile());
             }
             acked(&mut ws, &Frame::new("register", &o.name, payload)).await?;
+            // Announced again on this connection; their acks find no caller and are dropped.
+            for frame in self.shared.standing() {
+                write(&mut ws, &frame).await?;
+            }
         } else {
             // The hub answers a refused token after the client's first frame: an empty
             // heartbeat (acked, and harmless on an unregistered socket) learns it at once.
@@ -273,6 +280,8 @@ impl Task {
         }
         if frame.kind == "message" && !from_hub {
             self.live(frame).await;
+        } else if from_hub && HUB_EVENTS.contains(&frame.kind.as_str()) {
+            self.emit(frame).await;
         }
         Ok(())
     }

@@ -4,5 +4,6 @@
 mod bad_input;
 mod harness;
 mod inbox;
+mod permissions;
 mod push;
 mod tools;
