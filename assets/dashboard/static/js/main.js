@@ -14,6 +14,7 @@ import * as agents from './agents-tab.js';
 import * as resources from './resources-tab.js';
 import * as workspaces from './workspaces-tab.js';
 import * as push from './push.js';
+import * as approvals from './approvals.js';
 import { ensureToken } from './login.js';
 
 // Uncaught errors are shown and kept in window.orochiErrors for diagnosis (and tests).
@@ -58,6 +59,7 @@ async function boot() {
   resources.init();
   workspaces.init();
   push.init();
+  approvals.init();
   await chat.init();
   connection.start(chat.poll);
 }
