@@ -369,7 +369,8 @@ impl Session {
     }
 
     /// `size`: the frame's length, counted against the socket's budget until the commit.
-    async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+    /// One token of the socket's message budget, or RATE_LIMITED after the wait for the next.
+    async fn take_token(&mut self) -> Result<(), FrameError> {
         if let Err(next_token) = self.bucket.try_take() {
             // Not reading meanwhile: a flooder waits in its own socket buffers, not our CPU.
             tokio::time::sleep(next_token).await;
@@ -382,6 +383,11 @@ impl Session {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+        self.take_token().await?;
         frame.ts = now_ts();
         let st = &self.state;
         let principal = &self.conn.principal;
@@ -514,7 +520,9 @@ impl Session {
 
     /// A relayed tool-permission prompt (see `permissions`): acked with its hub id; one
     /// announced again after a reconnect and decided meanwhile gets its outcome after the ack.
-    async fn permission_request(&self, frame: &Frame) -> Result<Flow, FrameError> {
+    async fn permission_request(&mut self, frame: &Frame) -> Result<Flow, FrameError> {
+        // Each request notifies people: it spends the socket's message budget.
+        self.take_token().await?;
         let r = self.state.ask_permission(&self.conn, self.registered()?, frame).await?;
         let mut ack = Frame::ack(&frame.id, None);
         ack.payload.extend(permissions::ack_extra(&r));

@@ -84,8 +84,14 @@ impl Permissions {
         self.changed.notify_one();
     }
 
+    /// Forgets a decided request, and its agent's departure once nothing of it is pending.
     fn untrack(&self, id: &str) {
-        self.tracked().pending.remove(id);
+        let mut t = self.tracked();
+        if let Some((w, a, _)) = t.pending.remove(id)
+            && !t.pending.values().any(|(pw, pa, _)| *pw == w && *pa == a)
+        {
+            t.gone.remove(&(w, a));
+        }
     }
 
     /// The agent's socket closed: its requests wait the grace period for it to come back.

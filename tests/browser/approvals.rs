@@ -63,6 +63,11 @@ async fn an_approver_allows_and_denies_from_the_dashboard() {
     b.wait_js("the live request", &format!("!!document.querySelector('#approvals-pending .approval[data-id=\"{second}\"]')")).await;
     b.click(&format!("#approvals-pending .approval[data-id=\"{second}\"] button.deny")).await;
     assert_eq!(verdict(&mut worker).await, json!({"id": second, "request_id": "fghij", "behavior": "deny"}));
+    // The agent's approvals history: its answered requests, with who answered.
+    b.wait_js("the denial under recent", &format!("document.querySelector('#approvals-recent [data-id=\"{second}\"] .verdict')?.textContent === 'denied by {ME}'")).await;
+    b.click(&format!("#approvals-recent [data-id=\"{second}\"] button.agent")).await;
+    b.wait_js("worker's history", "document.getElementById('approvals-recent-head').textContent.startsWith('Recent answers for worker')").await;
+    assert_eq!(b.js("return document.querySelectorAll('#approvals-recent .approval').length").await, json!(2));
     assert_eq!(b.js("return window.__pwned === undefined").await, json!(true));
     assert_eq!(page_errors(&b).await, Vec::<Value>::new());
     b.close().await;

@@ -219,6 +219,21 @@ async fn malformed_requests_are_refused_with_a_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_spend_the_socket_message_budget() {
+    let h = start_hub_with(|c| {
+        c.rate_messages_per_sec = 1;
+        c.rate_burst = 1;
+    })
+    .await;
+    let token = h.workspace_token("lab").await;
+    let mut a = agent(&h, &token, "flooder").await;
+    asked(&mut a, "flooder", "f-1", "abcde").await;
+    let e = ask(&mut a, "flooder", "f-2", "fghij", "{}").await;
+    assert_eq!(e["payload"]["code"], "RATE_LIMITED", "{e}");
+    assert_eq!(list(&h, "", ADMIN).await.1.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_with_the_same_request_id_are_answered_separately() {
     let h = start_hub().await;
     let mut a = h.agent("agent-a", &["#general"]).await;

@@ -16,6 +16,8 @@ const RECENT = 20;
 
 let pending = [];
 let recent = [];
+/** The agent whose answered requests are shown (its approvals history), or '' for all. */
+let agentFilter = '';
 let retryMs = RETRY_MIN_MS;
 
 function badge() {
@@ -53,24 +55,33 @@ function requestRow(r) {
   return row;
 }
 
+function showAgent(name) {
+  agentFilter = name;
+  load().catch((e) => toast(`Cannot read permission requests: ${e.message}`, 'error'));
+}
+
 function answeredRow(r) {
   const what = r.status === 'expired' ? 'expired' : `${r.behavior === 'allow' ? 'allowed' : 'denied'} by ${r.answered_by}`;
   const where = r.answered_from ? ` from ${r.answered_from}` : '';
   const via = r.answered_via ? ` (${r.answered_via})` : '';
   return h('li', { class: `approval done ${r.status}`, dataset: { id: r.id } },
-    h('strong', {}, r.agent), ' · ', h('code', {}, r.tool_name), ` · ${r.id} · `,
+    h('button', { type: 'button', class: 'link agent', title: `Only ${r.agent}'s requests`, onclick: () => showAgent(r.agent) }, r.agent),
+    ' · ', h('code', {}, r.tool_name), ` · ${r.id} · `,
     h('span', { class: 'verdict' }, what), h('span', { class: 'sub' }, `${where}${via} ${r.answered_at ? clock(r.answered_at) : ''}`));
 }
 
 function render() {
   badge();
   fill($('#approvals-pending'), pending.length ? pending.map(requestRow) : h('li', { class: 'empty' }, 'Nothing waiting.'));
+  fill($('#approvals-recent-head'), agentFilter ? `Recent answers for ${agentFilter} ` : 'Recent answers',
+    agentFilter ? h('button', { type: 'button', class: 'ghost small', onclick: () => showAgent('') }, 'all agents') : null);
   fill($('#approvals-recent'), recent.length ? recent.map(answeredRow) : h('li', { class: 'empty' }, 'No answers yet.'));
 }
 
 async function load() {
-  const all = await api(`/api/permissions?all&limit=${RECENT + 100}`);
-  pending = all.filter((r) => r.status === 'pending');
+  const agent = agentFilter ? `&agent=${encodeURIComponent(agentFilter)}` : '';
+  const [open, all] = await Promise.all([api('/api/permissions'), api(`/api/permissions?all&limit=${RECENT + 100}${agent}`)]);
+  pending = open;
   recent = all.filter((r) => r.status !== 'pending').slice(0, RECENT);
   render();
 }
@@ -97,7 +108,7 @@ function build() {
       h('span', { class: 'sub' }, 'Allowing lets the agent run the tool on its machine.'),
       h('button', { type: 'button', class: 'ghost small', onclick: () => { panel.hidden = true; } }, 'Close')),
     h('ul', { id: 'approvals-pending', class: 'approvals' }),
-    h('h3', {}, 'Recent answers'),
+    h('h3', { id: 'approvals-recent-head' }, 'Recent answers'),
     h('ul', { id: 'approvals-recent', class: 'approvals recent' }));
   button.addEventListener('click', () => { panel.hidden = !panel.hidden; });
   $('.status-area').prepend(button);
