@@ -110,6 +110,23 @@ async fn requests_are_relayed_and_only_valid_answers_reach_the_client() {
 }
 
 #[tokio::test]
+async fn malformed_prompts_are_ignored_and_the_bridge_keeps_working() {
+    let hub = Hub::start().await;
+    let (mut mcp, _) = Mcp::start(&hub, "worker", &[]).await;
+    mcp.wait_connected().await;
+    mcp.notify(REQUEST, json!({"request_id": 5, "tool_name": "Bash"})).await;
+    mcp.notify(REQUEST, json!({"request_id": "nopre"})).await;
+    mcp.notify(REQUEST, Value::Null).await;
+    mcp.notify(REQUEST, json!({"request_id": "bad id!", "tool_name": "Bash"})).await;
+    mcp.notify("notifications/claude/unknown", json!({"x": 1})).await;
+    prompt(&mut mcp, "valid").await;
+    pending(&hub, "worker", "valid").await;
+    let all = hub.get("/api/permissions?all").await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "only the well-formed prompt reached the hub: {all}");
+    mcp.wait_connected().await;
+}
+
+#[tokio::test]
 async fn an_expired_request_cannot_be_answered() {
     let hub = Hub::start_with(|c| c.permission_expiry_secs = 1).await;
     let (mut mcp, _) = Mcp::start(&hub, "worker", &[]).await;
