@@ -221,7 +221,6 @@ impl Session {
             };
             if removed {
                 st.announce_disconnect(name);
-                st.permissions.agent_left(self.conn.principal.workspace_id(), name);
             }
         }
         self.conn.close(1000, "");
@@ -363,7 +362,7 @@ impl Session {
         self.name = Some(name.clone());
         st.registry.to_observers(&Frame::server("presence_change", connected), &st.metrics);
         self.send(&Frame::ack(&frame.id, None));
-        st.permissions.agent_back(self.conn.principal.workspace_id(), &name);
+        st.permissions.agent_back(&name);
         inbox::hand_over(&self.state, &self.conn, name).await;
         Ok(Flow::Done)
     }

@@ -75,8 +75,10 @@ pub struct HubState {
 }
 
 impl HubState {
-    /// Removes an agent and tells observers, as every removal path must.
+    /// Removes an agent and tells observers, as every removal path must; its permission
+    /// requests start their grace period.
     pub fn announce_disconnect(&self, name: &str) {
+        self.permissions.agent_left(name);
         let frame = Frame::server("presence_change", serde_json::json!({"agent": name, "event": "disconnected"}));
         self.registry.to_observers(&frame, &self.metrics);
     }

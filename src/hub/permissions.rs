@@ -52,10 +52,11 @@ pub struct Update {
 /// themselves are in the store.
 #[derive(Default)]
 struct Tracked {
-    /// id → (workspace, agent, expires at, ms since the epoch).
-    pending: HashMap<String, (String, String, i64)>,
-    /// (workspace, agent) → when its socket went away (ms).
-    gone: HashMap<(String, String), i64>,
+    /// id → (agent, expires at in ms since the epoch).
+    pending: HashMap<String, (String, i64)>,
+    /// Agent → when its socket went away (ms). A name belongs to one workspace at a time
+    /// (`hub::names`), so the name alone says whose requests these are.
+    gone: HashMap<String, i64>,
 }
 
 pub struct Permissions {
@@ -80,33 +81,34 @@ impl Permissions {
     }
 
     fn track(&self, r: &Request) {
-        self.tracked().pending.insert(r.id.clone(), (r.workspace_id.clone(), r.agent.clone(), r.expires_ms));
+        self.tracked().pending.insert(r.id.clone(), (r.agent.clone(), r.expires_ms));
         self.changed.notify_one();
     }
 
     /// Forgets a decided request, and its agent's departure once nothing of it is pending.
     fn untrack(&self, id: &str) {
         let mut t = self.tracked();
-        if let Some((w, a, _)) = t.pending.remove(id)
-            && !t.pending.values().any(|(pw, pa, _)| *pw == w && *pa == a)
+        if let Some((a, _)) = t.pending.remove(id)
+            && !t.pending.values().any(|(pa, _)| *pa == a)
         {
-            t.gone.remove(&(w, a));
+            t.gone.remove(&a);
         }
     }
 
-    /// The agent's socket closed: its requests wait the grace period for it to come back.
-    pub fn agent_left(&self, workspace: &str, agent: &str) {
+    /// The agent left the registry (socket closed, reaped, evicted): its requests wait the
+    /// grace period for it to come back.
+    pub fn agent_left(&self, agent: &str) {
         let mut t = self.tracked();
-        if t.pending.values().any(|(w, a, _)| w == workspace && a == agent) {
-            t.gone.insert((workspace.to_string(), agent.to_string()), now_ms());
+        if t.pending.values().any(|(a, _)| a == agent) {
+            t.gone.insert(agent.to_string(), now_ms());
             drop(t);
             self.changed.notify_one();
         }
     }
 
     /// The agent registered again: its requests live on.
-    pub fn agent_back(&self, workspace: &str, agent: &str) {
-        self.tracked().gone.remove(&(workspace.to_string(), agent.to_string()));
+    pub fn agent_back(&self, agent: &str) {
+        self.tracked().gone.remove(agent);
     }
 
     /// Ids due now, and the next deadline after them.
@@ -114,8 +116,8 @@ impl Permissions {
         let t = self.tracked();
         let mut due = Vec::new();
         let mut next: Option<i64> = None;
-        for (id, (w, a, expires)) in &t.pending {
-            let left_at = t.gone.get(&(w.clone(), a.clone())).map(|g| g + grace_ms);
+        for (id, (a, expires)) in &t.pending {
+            let left_at = t.gone.get(a).map(|g| g + grace_ms);
             let deadline = left_at.map_or(*expires, |l| l.min(*expires));
             if deadline <= now {
                 due.push(id.clone());
@@ -472,7 +474,7 @@ impl HubState {
         // Nobody is connected yet: every agent has the grace period to come back.
         for r in &pending {
             self.permissions.track(r);
-            self.permissions.agent_left(&r.workspace_id, &r.agent);
+            self.permissions.agent_left(&r.agent);
         }
         let grace_ms = (self.config.permission_grace_secs * 1000) as i64;
         let retention_ms = (self.config.permission_retention_days * 86_400_000) as i64;
@@ -492,7 +494,10 @@ impl HubState {
                             self.publish("expired", &r);
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "expiring permission requests failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "expiring permission requests failed; retrying in a second");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
                 continue;
             }

@@ -319,6 +319,22 @@ async fn a_request_expires_when_its_agent_goes_away_and_survives_a_quick_return(
     assert_eq!(verdict(&mut third).await["payload"]["behavior"], "allow");
 }
 
+/// A reaped (silent) agent is gone as much as one whose socket closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaped_agents_requests_expire() {
+    let h = start_hub_with(|c| {
+        c.permission_grace_secs = 0;
+        c.stale_secs = 1;
+        c.reap_interval_secs = 1;
+    })
+    .await;
+    let mut watch = watcher(&h, ADMIN).await;
+    let mut a = h.agent("silent", &["#general"]).await;
+    let id = asked(&mut a, "silent", "f-1", "abcde").await;
+    update(&mut watch, "expired", &id).await;
+    assert_eq!(answer(&h, &id, "allow", Some(ADMIN)).await.0, StatusCode::GONE);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvers_get_an_urgent_push_and_plain_tokens_none() {
     use base64::Engine;
