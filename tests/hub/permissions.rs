@@ -368,3 +368,77 @@ async fn approvers_get_an_urgent_push_and_plain_tokens_none() {
     wait_for(&approver_fake, 2).await;
     assert!(plain_fake.lock().unwrap().received.is_empty(), "a plain workspace token's browser is not an approver's");
 }
+
+/// A TCP relay to the hub's agent port that can be cut (open sockets dropped, new ones refused)
+/// and restored, to hold a client away from the hub for as long as a test needs.
+struct Relay {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn start(target: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay = Relay { addr: listener.local_addr().unwrap(), open: Default::default(), links: Default::default() };
+        relay.open.store(true, Ordering::SeqCst);
+        let (open, links) = (relay.open.clone(), relay.links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !open.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { continue };
+                let task = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                links.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        relay
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The client announces a request again after a reconnect: a verdict given while it was away
+/// reaches it on its new socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verdict_given_while_the_client_was_away_arrives_after_its_reconnect() {
+    use scitex_orochi::{ClientOptions, OrochiClient};
+    let h = start_hub().await;
+    let relay = Relay::start(h.hub.ws_addr).await;
+    let mut o = ClientOptions::new(format!("ws://{}/", relay.addr), ADMIN, "roamer");
+    o.ping = Some(std::time::Duration::from_millis(200));
+    let client = OrochiClient::connect(o).await.unwrap();
+    let payload = json!({"request_id": "abcde", "tool_name": "Bash", "description": "", "input_preview": "{}"});
+    let ack = client.announce("abcde", "permission_request", payload).await.unwrap();
+    let id = ack["permission_id"].as_str().unwrap().to_string();
+
+    relay.cut();
+    // Wait until the hub has seen the roamer go.
+    for attempt in 0.. {
+        let agents: Vec<Value> = http().get(h.http("/api/agents")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+        if !agents.iter().any(|a| a["name"] == "roamer") {
+            break;
+        }
+        assert!(attempt < 200, "the hub never saw the cut client go");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(answer(&h, &id, "allow", Some(ADMIN)).await.0, StatusCode::OK, "answered while the client is away");
+    relay.restore();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(15), client.recv()).await.expect("the verdict after the reconnect").unwrap();
+    assert_eq!((frame.kind.as_str(), frame.payload.get("behavior")), ("permission_verdict", Some(&json!("allow"))));
+    assert_eq!(frame.payload.get("request_id"), Some(&json!("abcde")));
+    client.close().await;
+}
