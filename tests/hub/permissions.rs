@@ -442,3 +442,21 @@ async fn a_verdict_given_while_the_client_was_away_arrives_after_its_reconnect()
     assert_eq!(frame.payload.get("request_id"), Some(&json!("abcde")));
     client.close().await;
 }
+
+/// Approvers of the default workspace answer the admin token's agents; another workspace's do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_workspace_approvers_answer_the_admin_tokens_agents() {
+    let h = start_hub().await;
+    let all: Vec<Value> = http().get(h.http("/api/workspaces")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let default = all.iter().find(|w| w["name"] == "default").unwrap()["id"].as_str().unwrap().to_string();
+    let carol = approver_token(&h, &default, "carol").await;
+    let dave = lab(&h, "lab", &["dave"]).await.approvers.remove(0);
+    let mut a = h.agent("admins-agent", &["#general"]).await;
+    let id = asked(&mut a, "admins-agent", "f-1", "abcde").await;
+    assert_eq!(list(&h, "", &carol).await.1[0]["id"], id.as_str());
+    assert_eq!(list(&h, "", &dave).await.1, json!([]));
+    assert_eq!(answer(&h, &id, "deny", Some(&dave)).await.0, StatusCode::NOT_FOUND);
+    let (s, r) = answer(&h, &id, "deny", Some(&carol)).await;
+    assert_eq!((s, r["answered_by"].as_str()), (StatusCode::OK, Some("carol")));
+    assert_eq!(verdict(&mut a).await["payload"]["behavior"], "deny");
+}
