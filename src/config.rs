@@ -292,6 +292,16 @@ settings! {
         "Deploy controller: Cloudflare zone of the public URLs; purging is skipped when it or the token is unset.";
     cloudflare_api_base: String = "CLOUDFLARE_API_BASE", Kind::Url, "https://api.cloudflare.com/client/v4/", secret = false,
         "Deploy controller: Cloudflare API base URL (tests point it at a fake on 127.0.0.1).";
+    mcp_permission_relay: String = "MCP_PERMISSION_RELAY", Kind::Choice(&["on", "off"]), "on", secret = false,
+        "MCP bridge: declare claude/channel/permission and relay Claude Code's tool-permission prompts to the hub (off: prompts stay in the terminal only).";
+    permission_expiry_secs: u64 = "PERMISSION_EXPIRY_SECS", Kind::Seconds, "600", secret = false,
+        "A relayed permission request not answered within this long expires and can no longer be answered.";
+    permission_grace_secs: u64 = "PERMISSION_GRACE_SECS", Kind::Seconds, "30", secret = false,
+        "When an agent's socket goes away, its pending permission requests expire unless it registers again within this long.";
+    permission_retention_days: u64 = "PERMISSION_RETENTION_DAYS", Kind::Count, "30", secret = false,
+        "Answered and expired permission requests (and their audit) are deleted after this many days.";
+    approvals_channel: String = "APPROVALS_CHANNEL", Kind::Text, "#approvals", secret = false,
+        "Channel where the hub announces permission requests (without their preview) and approver tokens answer yes <id> / no <id>; empty: no announcements.";
 }
 
 /// `url` with the value of any `token=` query parameter replaced by `***`, for errors and logs.

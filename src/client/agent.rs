@@ -51,6 +51,23 @@ impl OrochiClient {
         Ok(reply.get("subagent_count").and_then(Value::as_u64).unwrap_or(0) as usize)
     }
 
+    /// Sends a frame the hub must know on every connection: it is sent again after each
+    /// reconnect's register, with the same id, until [`OrochiClient::withdraw`]. Returns the
+    /// ack's payload; a refusal withdraws it.
+    pub async fn announce(&self, key: &str, kind: &str, payload: Value) -> Result<Map<String, Value>, ClientError> {
+        let frame = self.frame(kind, payload);
+        self.shared.stand(key, frame.clone());
+        let reply = self.request(frame).await;
+        if matches!(reply, Err(ClientError::Refused { .. })) {
+            self.shared.withdraw(key);
+        }
+        Ok(reply?.payload)
+    }
+
+    pub fn withdraw(&self, key: &str) {
+        self.shared.withdraw(key);
+    }
+
     /// History rows, newest first (a thread oldest first), filtered by the hub.
     pub async fn search_history(&self, q: &HistorySearch) -> Result<Vec<Value>, ClientError> {
         let mut payload = json!({"channel": q.channel, "limit": q.limit});

@@ -19,6 +19,8 @@ use super::status::Shared;
 use super::{ClientError, ClientOptions, refused};
 use crate::protocol::{ErrorCode, Frame, SERVER_SENDER, close, parse_frame};
 
+/// Frames the hub sends on its own that the client hands on, besides messages.
+const HUB_EVENTS: &[&str] = &["permission_verdict", "permission_expired"];
 /// Replays ask for the largest page the hub serves.
 use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
 
@@ -115,6 +117,10 @@ impl Task {
                 p.extend(self.shared.profile());
             }
             acked(&mut ws, &Frame::new("register", &o.name, payload)).await?;
+            // Announced again on this connection; their acks find no caller and are dropped.
+            for frame in self.shared.standing() {
+                write(&mut ws, &frame).await?;
+            }
         } else {
             // The hub answers a refused token after the client's first frame: an empty
             // heartbeat (acked, and harmless on an unregistered socket) learns it at once.
@@ -273,6 +279,8 @@ impl Task {
         }
         if frame.kind == "message" && !from_hub {
             self.live(frame).await;
+        } else if from_hub && HUB_EVENTS.contains(&frame.kind.as_str()) {
+            self.emit(frame).await;
         }
         Ok(())
     }

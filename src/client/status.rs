@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::protocol::now_ts;
+use crate::protocol::{Frame, now_ts};
 
 /// A snapshot for status displays.
 #[derive(Debug, Clone, Serialize)]
@@ -36,12 +36,14 @@ pub struct Shared {
     started: Instant,
     live: Mutex<Live>,
     profile: Mutex<Map<String, Value>>,
+    /// Frames sent again after every register until withdrawn, by key, oldest first.
+    standing: Mutex<Vec<(String, Frame)>>,
 }
 
 impl Shared {
     pub fn new(profile: Map<String, Value>) -> Self {
         let live = Live { connected_since: None, closed: false, reconnects: 0, last_pong: None };
-        Shared { started: Instant::now(), live: Mutex::new(live), profile: Mutex::new(profile) }
+        Shared { started: Instant::now(), live: Mutex::new(live), profile: Mutex::new(profile), standing: Mutex::default() }
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
@@ -93,5 +95,20 @@ impl Shared {
 
     pub fn remember(&self, key: &str, value: Value) {
         self.profile.lock().expect("profile lock").insert(key.to_string(), value);
+    }
+
+    /// Keeps `frame` to send again after every register (replacing one of the same key).
+    pub fn stand(&self, key: &str, frame: Frame) {
+        let mut s = self.standing.lock().expect("standing lock");
+        s.retain(|(k, _)| k != key);
+        s.push((key.to_string(), frame));
+    }
+
+    pub fn withdraw(&self, key: &str) {
+        self.standing.lock().expect("standing lock").retain(|(k, _)| k != key);
+    }
+
+    pub fn standing(&self) -> Vec<Frame> {
+        self.standing.lock().expect("standing lock").iter().map(|(_, f)| f.clone()).collect()
     }
 }

@@ -2,11 +2,13 @@
 //! serves everything; `Authorization: Bearer` or `?token=`): one session per connection,
 //! frames handled in arrival order, replies and acks queued on the connection's own writer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +20,8 @@ use super::HubState;
 use super::auth::{self, Principal, hash_token, presented_token};
 use super::conn::{Conn, close_code, write_loop};
 use super::inbox;
+use super::listener::ClientAddr;
+use super::permissions;
 use super::payload::{
     MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_str, required_channel, string_list,
 };
@@ -53,7 +57,13 @@ fn default_sender(query: Option<&str>) -> Result<Option<String>, String> {
     super::names::check(&name).map(|()| Some(name)).map_err(|e| e.to_string())
 }
 
-async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(
+    State(state): State<Arc<HubState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    client: Option<Extension<ClientAddr>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let default_sender = match default_sender(query.as_deref()) {
         Ok(a) => a,
         Err(detail) => return (StatusCode::BAD_REQUEST, format!("agent: {detail}")).into_response(),
@@ -78,7 +88,7 @@ async fn upgrade(State(state): State<Arc<HubState>>, headers: HeaderMap, RawQuer
             match principal {
                 // Its own task: axum's upgrade task would hold the session future next to its
                 // own state for the connection's whole life (measured: 7 KB instead of 3).
-                Some(p) => drop(tokio::spawn(Session::run(state, socket, p, token_hash, default_sender))),
+                Some(p) => drop(tokio::spawn(Session::run(state, socket, p, token_hash, client.map(|c| c.0.0), default_sender))),
                 None => reject(socket).await,
             }
         })
@@ -127,10 +137,18 @@ struct Session {
 }
 
 impl Session {
-    async fn run(state: Arc<HubState>, socket: WebSocket, principal: Principal, token_hash: Option<String>, default_sender: Option<String>) {
+    async fn run(
+        state: Arc<HubState>,
+        socket: WebSocket,
+        principal: Principal,
+        token_hash: Option<String>,
+        client_addr: Option<IpAddr>,
+        default_sender: Option<String>,
+    ) {
         let (sink, mut stream) = socket.split();
         let (mut conn, outbox) = Conn::new(principal, state.config.queue_frames as usize, state.config.queue_bytes as usize);
         conn.token_hash = token_hash;
+        conn.client_addr = client_addr;
         let conn = Arc::new(conn);
         let _listed = state.live_tokens.list(&conn);
         let ping = Duration::from_secs(state.config.ping_interval_secs.max(1));
@@ -244,6 +262,7 @@ impl Session {
             "presence" => self.presence(&frame),
             "heartbeat" => self.heartbeat(&frame),
             "status_update" => self.status_update(&frame),
+            "permission_request" => self.permission_request(&frame).await,
             kind if profile::KINDS.contains(&kind) => self.profile(&frame).await,
             other => {
                 let err = FrameError::new(ErrorCode::UnknownType, format!("Unknown message type: {other}"));
@@ -343,12 +362,14 @@ impl Session {
         self.name = Some(name.clone());
         st.registry.to_observers(&Frame::server("presence_change", connected), &st.metrics);
         self.send(&Frame::ack(&frame.id, None));
+        st.permissions.agent_back(&name);
         inbox::hand_over(&self.state, &self.conn, name).await;
         Ok(Flow::Done)
     }
 
     /// `size`: the frame's length, counted against the socket's budget until the commit.
-    async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+    /// One token of the socket's message budget, or RATE_LIMITED after the wait for the next.
+    async fn take_token(&mut self) -> Result<(), FrameError> {
         if let Err(next_token) = self.bucket.try_take() {
             // Not reading meanwhile: a flooder waits in its own socket buffers, not our CPU.
             tokio::time::sleep(next_token).await;
@@ -361,6 +382,11 @@ impl Session {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+        self.take_token().await?;
         frame.ts = now_ts();
         let st = &self.state;
         let principal = &self.conn.principal;
@@ -398,6 +424,7 @@ impl Session {
             conn.send_text(frame.to_json(), &state.metrics);
             conn.message_committed(size);
         });
+        st.answer_from_chat(&self.conn, &frame);
         st.submit(frame, origin, reply).await?;
         self.conn.message_submitted(size);
         self.conn.uncommitted_within_budget().await;
@@ -484,6 +511,21 @@ impl Session {
             a.touch();
         }
         Ok(Flow::Ack)
+    }
+
+    /// A relayed tool-permission prompt (see `permissions`): acked with its hub id; one
+    /// announced again after a reconnect and decided meanwhile gets its outcome after the ack.
+    async fn permission_request(&mut self, frame: &Frame) -> Result<Flow, FrameError> {
+        // Each request notifies people: it spends the socket's message budget.
+        self.take_token().await?;
+        let r = self.state.ask_permission(&self.conn, self.registered()?, frame).await?;
+        let mut ack = Frame::ack(&frame.id, None);
+        ack.payload.extend(permissions::ack_extra(&r));
+        self.send(&ack);
+        if r.status != "pending" {
+            self.send(&permissions::outcome_frame(&r));
+        }
+        Ok(Flow::Done)
     }
 
     /// `react`, `health`, `task_update`, `subagents_update`: acked with what changed.

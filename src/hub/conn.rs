@@ -38,6 +38,8 @@ pub struct Conn {
     /// SHA-256 of the workspace token this socket authenticated with, so revoking the token
     /// closes it; `None` for the admin token.
     pub token_hash: Option<String>,
+    /// The client's address as the listener trusts it (see `listener`), for audits.
+    pub client_addr: Option<std::net::IpAddr>,
     tx: flume::Sender<Message>,
     /// Bytes of the frames waiting in the queue, and the most allowed.
     queued: Arc<AtomicUsize>,
@@ -75,6 +77,7 @@ impl Conn {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             principal,
             token_hash: None,
+            client_addr: None,
             tx,
             queued: queued.clone(),
             byte_budget: bytes,

@@ -31,6 +31,11 @@ use tower_service::Service;
 use super::conn::close_code;
 use crate::config::Config;
 
+/// The client address of a request: the TCP peer, or the client a trusted proxy names.
+/// Every request served here carries it as an extension.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
 /// What both listeners share: the timeout, the caps and who may name the client.
 pub struct Edge {
     header_timeout: Duration,
@@ -243,13 +248,15 @@ async fn request(
     client: Option<ClientSlot>,
 ) -> Result<Response<Body>, Infallible> {
     req.extensions_mut().insert(ConnectInfo(peer));
+    let mut addr = peer.ip();
     if let Some(client) = client {
-        let addr = edge.forwarded_client(req.headers()).unwrap_or(peer.ip());
+        addr = edge.forwarded_client(req.headers()).unwrap_or(peer.ip());
         if !edge.admit_client(&client, addr) {
             tracing::debug!(client = %addr, "over the per-address connection cap");
             return Ok(over_capacity(req).await);
         }
     }
+    req.extensions_mut().insert(ClientAddr(addr));
     app.call(req).await
 }
 

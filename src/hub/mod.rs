@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod names;
 mod observer_ws;
 mod payload;
+pub mod permissions;
 pub mod push;
 pub mod profile;
 mod rate;
@@ -63,6 +64,7 @@ pub struct HubState {
     pub names: names::Names,
     pub metrics: Metrics,
     pub push: push::Push,
+    pub permissions: permissions::Permissions,
     /// Sockets by the workspace token they came with, for revocation.
     pub live_tokens: Arc<live_tokens::LiveTokens>,
     pub started: Instant,
@@ -70,8 +72,10 @@ pub struct HubState {
 }
 
 impl HubState {
-    /// Removes an agent and tells observers, as every removal path must.
+    /// Removes an agent and tells observers, as every removal path must; its permission
+    /// requests start their grace period.
     pub fn announce_disconnect(&self, name: &str) {
+        self.permissions.agent_left(name);
         let frame = Frame::server("presence_change", serde_json::json!({"agent": name, "event": "disconnected"}));
         self.registry.to_observers(&frame, &self.metrics);
     }
@@ -163,6 +167,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         names,
         metrics: Metrics::default(),
         push,
+        permissions: permissions::Permissions::default(),
         live_tokens: Arc::default(),
         started: Instant::now(),
         shutdown,
@@ -173,6 +178,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     for (tcp, app) in [(ws_listener, agent_ws::router(state.clone())), (http_listener, http::router(state.clone()))] {
         tasks.push(tokio::spawn(listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
+    tasks.push(tokio::spawn(state.clone().expire_permissions()));
     let reaper_state = state.clone();
     let mut stopped = state.shutdown.clone();
     tasks.push(tokio::spawn(async move {

@@ -8,6 +8,7 @@ mod error;
 mod handlers;
 mod link;
 mod media;
+mod permissions;
 mod push;
 mod rest;
 mod server;

@@ -10,6 +10,7 @@ use rmcp::service::Peer;
 use serde_json::{Value, json};
 
 use super::link::Link;
+use super::permissions::Relay;
 use super::rest::Rest;
 use crate::protocol::Frame;
 
@@ -79,11 +80,19 @@ pub fn notification(frame: &Frame, rest: &Rest) -> Value {
     note
 }
 
-/// Forwards messages until the client or the MCP peer goes away.
-pub async fn pump(link: &Link, rest: &Rest, agent: &str, peer: Peer<RoleServer>) {
+/// Forwards messages, and permission outcomes to the relay, until the client or the MCP peer
+/// goes away.
+pub async fn pump(link: &Link, rest: &Rest, agent: &str, relay: &Relay, peer: Peer<RoleServer>) {
     let Some(client) = link.ready().await else { return };
     let mut seen = Seen::default();
     while let Some(frame) = client.recv().await {
+        if frame.kind != "message" {
+            if !relay.outcome(link, &frame, &peer).await {
+                tracing::info!("MCP client gone; push stops");
+                return;
+            }
+            continue;
+        }
         if frame.sender == agent || !seen.first(&frame.id) {
             continue;
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ExperimentalCapabilities, Implementation,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomNotification, ExperimentalCapabilities, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, RequestContext};
@@ -15,6 +15,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use super::link::Link;
 use super::media::Dirs;
 use super::rest::Rest;
+use super::permissions::{self, Relay};
 use super::{push, tools};
 use crate::config::Config;
 
@@ -41,7 +42,15 @@ pub struct Inner {
     pub rest: Rest,
     pub link: Link,
     pub dirs: Dirs,
+    pub relay: Relay,
     pushing: AtomicBool,
+}
+
+impl Inner {
+    /// Whether Claude Code's permission prompts are relayed (SCITEX_OROCHI_MCP_PERMISSION_RELAY).
+    fn relays_permissions(&self) -> bool {
+        self.config.mcp_permission_relay == "on"
+    }
 }
 
 #[derive(Clone)]
@@ -50,13 +59,16 @@ pub struct Bridge(Arc<Inner>);
 impl Bridge {
     pub fn new(config: Config, agent: String, channels_joined: Vec<String>, link: Link, dirs: Dirs) -> Bridge {
         let rest = Rest::new(config.http_base(), config.client_token().to_string());
-        Bridge(Arc::new(Inner { config, agent, channels_joined, rest, link, dirs, pushing: AtomicBool::new(false) }))
+        Bridge(Arc::new(Inner { config, agent, channels_joined, rest, link, dirs, relay: Relay::default(), pushing: AtomicBool::new(false) }))
     }
 }
 
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
-        let experimental = ExperimentalCapabilities::from([("claude/channel".to_string(), JsonObject::new())]);
+        let mut experimental = ExperimentalCapabilities::from([("claude/channel".to_string(), JsonObject::new())]);
+        if self.0.relays_permissions() {
+            experimental.insert(permissions::CAPABILITY.to_string(), JsonObject::new());
+        }
         let capabilities = ServerCapabilities::builder().enable_tools().enable_experimental_with(experimental).build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("scitex-orochi", crate::VERSION))
@@ -92,6 +104,18 @@ impl ServerHandler for Bridge {
             return;
         }
         let inner = self.0.clone();
-        tokio::spawn(async move { push::pump(&inner.link, &inner.rest, &inner.agent, context.peer).await });
+        tokio::spawn(async move { push::pump(&inner.link, &inner.rest, &inner.agent, &inner.relay, context.peer).await });
+    }
+
+    async fn on_custom_notification(&self, notification: CustomNotification, _context: NotificationContext<RoleServer>) {
+        if notification.method != permissions::REQUEST_METHOD {
+            return tracing::debug!(method = %notification.method, "unknown notification; ignored");
+        }
+        if !self.0.relays_permissions() {
+            return tracing::debug!("permission relay is off; the prompt stays in the terminal");
+        }
+        // Not awaited here: the hub's ack must not hold up the client's other notifications.
+        let inner = self.0.clone();
+        tokio::spawn(async move { inner.relay.ask(&inner.link, notification.params).await });
     }
 }

@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 #[path = "../hub/common.rs"]
 mod common;
+mod approvals;
 mod chat;
 mod dashboard;
 mod driver;

@@ -13,6 +13,7 @@ mod durability;
 mod http_api;
 mod inbox;
 mod library;
+mod permissions;
 mod robustness;
 mod skills_catalog;
 mod todos;

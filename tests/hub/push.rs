@@ -136,6 +136,6 @@ async fn a_workspace_subscription_hears_only_its_workspace() {
     assert_eq!(bodies, ["@lab-human from the admin", "@lab-human from the lab"]);
 }
 
-fn rand_core_rng() -> impl p256::elliptic_curve::rand_core::CryptoRngCore {
+pub fn rand_core_rng() -> impl p256::elliptic_curve::rand_core::CryptoRngCore {
     p256::elliptic_curve::rand_core::OsRng
 }

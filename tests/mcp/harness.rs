@@ -40,8 +40,14 @@ fn free_port() -> u16 {
 
 impl Hub {
     pub async fn start() -> Hub {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A hub whose settings `tweak` changed.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Hub {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(dir.path(), free_port(), free_port());
+        let mut config = config(dir.path(), free_port(), free_port());
+        tweak(&mut config);
         let hub = hub::start(config.clone()).await.expect("hub starts");
         Hub { hub: Some(hub), dir, config }
     }
@@ -141,6 +147,11 @@ impl Mcp {
         (mcp, init["result"].clone())
     }
 
+    /// Sends a client notification.
+    pub async fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params})).await;
+    }
+
     async fn send(&mut self, v: Value) {
         let mut line = v.to_string();
         line.push('\n');
@@ -194,9 +205,14 @@ impl Mcp {
 
     /// The next `notifications/claude/channel` within `wait`.
     pub async fn notification(&mut self, wait: Duration) -> Option<Value> {
+        self.notification_of("notifications/claude/channel", wait).await
+    }
+
+    /// The params of the next notification with `method` within `wait`.
+    pub async fn notification_of(&mut self, method: &str, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(pos) = self.notes.iter().position(|n| n["method"] == "notifications/claude/channel") {
+            if let Some(pos) = self.notes.iter().position(|n| n["method"] == method) {
                 return self.notes.remove(pos).map(|n| n["params"].clone());
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -4,6 +4,7 @@
 mod bad_input;
 mod harness;
 mod inbox;
+mod permissions;
 mod push;
 mod tools;
 mod threads;

@@ -8,6 +8,7 @@ mod dashboard;
 mod library;
 mod names;
 mod origin;
+mod permissions;
 mod push;
 mod todos;
 mod workspaces;
@@ -32,6 +33,7 @@ pub fn router(state: Arc<HubState>) -> Router {
     let app = api::routes().merge(workspaces::routes()).merge(library::routes()).merge(push::routes()).merge(super::media::routes(&state.config));
     let app = app.merge(dashboard::routes()).merge(todos::routes());
     let app = app.merge(agents_ext::routes()).merge(names::routes()).merge(super::agent_ws::routes());
+    let app = app.merge(permissions::routes());
     let app = match cors(&state.config.cors_origins) {
         Some(layer) => app.layer(layer),
         None => app,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -58,7 +58,13 @@ fn scope(who: &Principal) -> Option<&str> {
     (*who != Principal::Admin).then(|| who.workspace_id())
 }
 
-async fn subscribe(State(st): S, Caller(who): Caller, headers: HeaderMap, Body(b): Body<SubscribeBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn subscribe(
+    State(st): S,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    Body(b): Body<SubscribeBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     if st.push.keys.is_none() {
         return Err(unavailable());
     }
@@ -87,6 +93,10 @@ async fn subscribe(State(st): S, Caller(who): Caller, headers: HeaderMap, Body(b
         user_agent,
         created_at: String::new(),
         workspace_id: who.workspace_id().to_string(),
+        token_hash: match who {
+            Principal::Admin => String::new(),
+            Principal::Workspace(_) => crate::hub::auth::hash_token(&crate::hub::auth::presented_token(&headers, query.as_deref())),
+        },
     };
     let total = st.store.upsert_push_subscription(sub, who == Principal::Admin)
         .await?

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
 use crate::hub::auth::Principal;
-use crate::hub::store::{DEFAULT_NAME, NewInvite};
+use crate::hub::store::{DEFAULT_NAME, NewInvite, TokenRole};
 
 type S = State<Arc<HubState>>;
 
@@ -176,6 +176,27 @@ async fn tokens(State(st): S, _: Admin, Path(id): Path<String>) -> ApiResult<Jso
 #[derive(Deserialize)]
 struct TokenBody {
     label: Option<String>,
+    /// `member` (default) or `approver`.
+    role: Option<String>,
+    /// The person an approver token names.
+    person: Option<String>,
+}
+
+/// Most characters of an approver's name.
+const MAX_PERSON_CHARS: usize = 128;
+
+fn token_role(b: &TokenBody) -> ApiResult<TokenRole> {
+    let person = b.person.as_deref().unwrap_or_default().trim();
+    match b.role.as_deref().unwrap_or("member") {
+        "member" if person.is_empty() => Ok(TokenRole::Member),
+        "member" => Err(ApiError::bad_request("person names an approver; give role \"approver\" with it")),
+        "approver" if person.is_empty() => Err(ApiError::bad_request("an approver token needs person: the name of the one person who holds it")),
+        "approver" if person.chars().count() > MAX_PERSON_CHARS || person.chars().any(char::is_control) => {
+            Err(ApiError::bad_request(format!("person must be at most {MAX_PERSON_CHARS} printable characters")))
+        }
+        "approver" => Ok(TokenRole::Approver { person: person.to_string() }),
+        other => Err(ApiError::bad_request(format!("role {other:?} is unknown; use member or approver"))),
+    }
 }
 
 async fn create_token(
@@ -184,13 +205,15 @@ async fn create_token(
     Path(id): Path<String>,
     Body(b): Body<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let role = token_role(&b)?;
     require(&st, &id).await?;
     let label = b.label.unwrap_or_default();
-    let (wid, l) = (id.clone(), label.clone());
-    let token = st.store.create_token(wid, l).await?;
+    let (wid, l, r) = (id.clone(), label.clone(), role.clone());
+    let token = st.store.create_token(wid, l, r).await?;
+    let (role, person) = role.columns();
     Ok((
         StatusCode::CREATED,
-        Json(json!({"token": token, "workspace_id": id, "label": label, "created_at": crate::protocol::now_ts()})),
+        Json(json!({"token": token, "workspace_id": id, "label": label, "role": role, "person": person, "created_at": crate::protocol::now_ts()})),
     ))
 }
 

@@ -17,6 +17,10 @@ pub struct Subscription {
     pub user_agent: String,
     pub created_at: String,
     pub workspace_id: String,
+    /// Hash of the workspace token that subscribed (empty for the admin token): an approver
+    /// token's browsers hear permission requests while the token lives.
+    #[serde(skip)]
+    pub token_hash: String,
 }
 
 impl Subscription {

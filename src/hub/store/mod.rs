@@ -11,6 +11,7 @@ mod push;
 mod messages;
 mod names;
 mod reactions;
+pub mod permissions;
 mod schema;
 mod todos;
 mod workspaces;
@@ -30,7 +31,7 @@ pub use messages::{
 pub use inbox::{Recipient, Waiting};
 pub use members::MembershipChange;
 pub use names::{ClaimOutcome, NameClaim};
-pub use workspaces::{DEFAULT_NAME, NewInvite};
+pub use workspaces::{DEFAULT_NAME, NewInvite, TokenRole};
 pub use writer::OnCommit;
 use writer::{Job, Progress, Writer};
 

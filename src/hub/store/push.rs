@@ -15,14 +15,14 @@ impl Store {
     pub async fn upsert_push_subscription(&self, s: Subscription, admin: bool) -> Result<Option<usize>, StoreError> {
         self.write(move |c| {
             let changed = c.execute(
-                "INSERT INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels, workspace_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels, workspace_id, token_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10)
                  ON CONFLICT(endpoint) DO UPDATE SET keys_p256dh = excluded.keys_p256dh, keys_auth = excluded.keys_auth,
                      user_agent = excluded.user_agent, created_at = excluded.created_at, owner = excluded.owner,
-                     channels = excluded.channels, workspace_id = excluded.workspace_id
+                     channels = excluded.channels, workspace_id = excluded.workspace_id, token_hash = excluded.token_hash
                  WHERE ?9 OR push_subscriptions.workspace_id = excluded.workspace_id",
                 params![s.endpoint, s.p256dh.trim_end_matches('='), s.auth.trim_end_matches('='), s.user_agent, now_ts(), s.owner,
-                    Value::from(s.channels).to_string(), s.workspace_id, admin],
+                    Value::from(s.channels).to_string(), s.workspace_id, admin, s.token_hash],
             )?;
             if changed == 0 {
                 return Ok(None);
@@ -52,6 +52,22 @@ impl Store {
 
     pub async fn push_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         self.read(|c| c.prepare("SELECT * FROM push_subscriptions ORDER BY created_at")?.query_map([], from_row)?.collect()).await
+    }
+
+    /// Subscriptions that hear a permission request of `workspace`: the admin token's, and those
+    /// made with a live approver token that may answer it (see `permissions::Answerer::sees`).
+    pub async fn approver_subscriptions(&self, workspace: &str) -> Result<Vec<Subscription>, StoreError> {
+        let workspace = workspace.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT * FROM push_subscriptions WHERE workspace_id = '' OR token_hash IN (
+                     SELECT t.token_hash FROM workspace_token_hashes t JOIN workspaces w ON w.id = t.workspace_id
+                     WHERE t.role = 'approver' AND (t.workspace_id = ?1 OR (?1 = '' AND w.name = ?2)))",
+            )?
+            .query_map(params![workspace, super::DEFAULT_NAME], from_row)?
+            .collect()
+        })
+        .await
     }
 
     /// Subscriptions of the mentioned people, and those opted into the channel, never the sender's.
@@ -85,5 +101,6 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
         user_agent: r.get::<_, Option<String>>("user_agent")?.unwrap_or_default(),
         created_at: r.get::<_, Option<String>>("created_at")?.unwrap_or_default(),
         workspace_id: r.get("workspace_id")?,
+        token_hash: r.get("token_hash")?,
     })
 }

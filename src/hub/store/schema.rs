@@ -150,6 +150,7 @@ pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("CREATE INDEX IF NOT EXISTS idx_messages_msg_id ON messages(msg_id);")?;
     claim_names(conn)?;
     own_by_workspace(conn)?;
+    super::permissions::migrate(conn)?;
     Ok(())
 }
 

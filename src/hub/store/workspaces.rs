@@ -104,8 +104,8 @@ impl Store {
     }
 
     /// Creates a token; returns it (only its hash is kept).
-    pub async fn create_token(&self, workspace_id: String, label: String) -> Result<String, StoreError> {
-        self.write(move |c| insert_token(c, &workspace_id, &label)).await
+    pub async fn create_token(&self, workspace_id: String, label: String, role: TokenRole) -> Result<String, StoreError> {
+        self.write(move |c| insert_token(c, &workspace_id, &label, &role)).await
     }
 
     /// Revokes a token given as itself or by id; returns the hashes revoked.
@@ -184,7 +184,7 @@ fn create(c: &mut Connection, name: &str, description: &str, channels: &[String]
     for ch in channels {
         tx.execute("INSERT OR IGNORE INTO workspace_channels (workspace_id, channel) VALUES (?1, ?2)", [&id, ch])?;
     }
-    let token = insert_token(&tx, &id, "default")?;
+    let token = insert_token(&tx, &id, "default", &TokenRole::Member)?;
     tx.commit()?;
     Ok((id, token))
 }
@@ -197,22 +197,43 @@ fn new_token() -> String {
     format!("wks_{}", hex::encode(bytes))
 }
 
-fn insert_token(c: &Connection, workspace_id: &str, label: &str) -> rusqlite::Result<String> {
+/// What a workspace token may do beyond its workspace's reads: an approver token names one
+/// person and may answer the workspace's permission requests (see `hub::permissions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRole {
+    Member,
+    Approver { person: String },
+}
+
+impl TokenRole {
+    /// The `role` and `person` columns.
+    pub fn columns(&self) -> (&'static str, &str) {
+        match self {
+            TokenRole::Member => ("member", ""),
+            TokenRole::Approver { person } => ("approver", person),
+        }
+    }
+}
+
+fn insert_token(c: &Connection, workspace_id: &str, label: &str, role: &TokenRole) -> rusqlite::Result<String> {
     let token = new_token();
     let hint = format!("{}…", &token[..8]);
+    let (role, person) = role.columns();
     c.execute(
-        "INSERT INTO workspace_token_hashes (token_hash, token_hint, workspace_id, label, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![hash_token(&token), hint, workspace_id, label, now_ts()],
+        "INSERT INTO workspace_token_hashes (token_hash, token_hint, workspace_id, label, created_at, role, person)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![hash_token(&token), hint, workspace_id, label, now_ts(), role, person],
     )?;
     Ok(token)
 }
 
 /// Tokens of a workspace, newest first: an id (hash prefix) and a hint, never the token.
 fn tokens(c: &Connection, workspace_id: &str) -> rusqlite::Result<Vec<Value>> {
-    c.prepare("SELECT token_hash, token_hint, label, created_at FROM workspace_token_hashes WHERE workspace_id = ?1 ORDER BY created_at DESC, rowid DESC")?
+    c.prepare("SELECT token_hash, token_hint, label, created_at, role, person FROM workspace_token_hashes WHERE workspace_id = ?1 ORDER BY created_at DESC, rowid DESC")?
         .query_map([workspace_id], |r| {
             let hash: String = r.get(0)?;
-            Ok(json!({"id": &hash[..16], "hint": r.get::<_, String>(1)?, "label": r.get::<_, String>(2)?, "created_at": r.get::<_, String>(3)?}))
+            Ok(json!({"id": &hash[..16], "hint": r.get::<_, String>(1)?, "label": r.get::<_, String>(2)?, "created_at": r.get::<_, String>(3)?,
+                "role": r.get::<_, String>(4)?, "person": r.get::<_, String>(5)?}))
         })?
         .collect()
 }

@@ -19,6 +19,7 @@ import * as reactions from './reactions.js';
 import * as filters from './filters.js';
 import * as inspector from './inspector.js';
 import * as settings from './settings.js';
+import * as approvals from './approvals.js';
 import { ensureToken } from './login.js';
 
 // Uncaught errors are shown and kept in window.orochiErrors for diagnosis (and tests).
@@ -67,6 +68,7 @@ async function boot() {
   settings.init();
   threads.init();
   reactions.init();
+  approvals.init();
   await chat.init();
   filters.init();
   connection.start(chat.poll);

@@ -1,0 +1,550 @@
+//! The permission relay: an agent's bridge forwards Claude Code's tool-permission prompts as
+//! `permission_request` frames; the hub keeps each under a short id of its own (Claude's
+//! `request_id` is unique only within one session), tells the people who may answer (approver
+//! dashboards, Web Push, a note in the approvals channel), and sends the first answer back to
+//! the agent's current socket as `permission_verdict`. A request expires after
+//! `PERMISSION_EXPIRY_SECS`, or `PERMISSION_GRACE_SECS` after its agent's socket went away
+//! without coming back, and then cannot be answered (`permission_expired` tells the bridge).
+//!
+//! Who answers: the admin token, or an approver token (a workspace token naming one person)
+//! of the asking agent's workspace; never the token the asking socket came with.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use tokio::sync::{Notify, broadcast};
+
+use super::HubState;
+use super::auth::hash_token;
+use super::conn::Conn;
+use super::push;
+use super::router::Origin;
+use super::store::permissions::{Answer, ApproverRow, Request};
+use super::store::{Audience, StoreError};
+use crate::protocol::{ErrorCode, Frame, FrameError, SERVER_SENDER};
+
+/// Characters of hub ids: lowercase letters and digits without the easily confused l, o, 0, 1,
+/// so an id read on a phone can be typed back (`yes k3m9qp`).
+const ID_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+const ID_LEN: usize = 6;
+/// Bounds of what a bridge may send (Claude Code cuts the preview to 200 characters).
+const MAX_REQUEST_ID_CHARS: usize = 64;
+const MAX_TOOL_CHARS: usize = 128;
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+const MAX_PREVIEW_CHARS: usize = 4000;
+/// Most rows one list returns.
+pub const LIST_LIMIT: i64 = 500;
+/// Live updates kept for a slow watcher before it is told to reload.
+const WATCH_BUFFER: usize = 256;
+
+/// What a watcher (`/ws/permissions`) receives: a `permission_update` frame for one workspace.
+#[derive(Debug)]
+pub struct Update {
+    pub workspace_id: String,
+    pub text: String,
+}
+
+/// Pending requests' deadlines and the agents whose socket went away, in memory; the rows
+/// themselves are in the store.
+#[derive(Default)]
+struct Tracked {
+    /// id → (agent, expires at in ms since the epoch).
+    pending: HashMap<String, (String, i64)>,
+    /// Agent → when its socket went away (ms). A name belongs to one workspace at a time
+    /// (`hub::names`), so the name alone says whose requests these are.
+    gone: HashMap<String, i64>,
+}
+
+pub struct Permissions {
+    tracked: Mutex<Tracked>,
+    changed: Notify,
+    updates: broadcast::Sender<Arc<Update>>,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions { tracked: Mutex::default(), changed: Notify::new(), updates: broadcast::channel(WATCH_BUFFER).0 }
+    }
+}
+
+impl Permissions {
+    fn tracked(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.tracked.lock().expect("permissions lock")
+    }
+
+    pub fn watch(&self) -> broadcast::Receiver<Arc<Update>> {
+        self.updates.subscribe()
+    }
+
+    fn track(&self, r: &Request) {
+        self.tracked().pending.insert(r.id.clone(), (r.agent.clone(), r.expires_ms));
+        self.changed.notify_one();
+    }
+
+    /// Forgets a decided request, and its agent's departure once nothing of it is pending.
+    fn untrack(&self, id: &str) {
+        let mut t = self.tracked();
+        if let Some((a, _)) = t.pending.remove(id)
+            && !t.pending.values().any(|(pa, _)| *pa == a)
+        {
+            t.gone.remove(&a);
+        }
+    }
+
+    /// The agent left the registry (socket closed, reaped, evicted): its requests wait the
+    /// grace period for it to come back.
+    pub fn agent_left(&self, agent: &str) {
+        let mut t = self.tracked();
+        if t.pending.values().any(|(a, _)| a == agent) {
+            t.gone.insert(agent.to_string(), now_ms());
+            drop(t);
+            self.changed.notify_one();
+        }
+    }
+
+    /// The agent registered again: its requests live on.
+    pub fn agent_back(&self, agent: &str) {
+        self.tracked().gone.remove(agent);
+    }
+
+    /// Ids due now, and the next deadline after them.
+    fn due(&self, now: i64, grace_ms: i64) -> (Vec<String>, Option<i64>) {
+        let t = self.tracked();
+        let mut due = Vec::new();
+        let mut next: Option<i64> = None;
+        for (id, (a, expires)) in &t.pending {
+            let left_at = t.gone.get(a).map(|g| g + grace_ms);
+            let deadline = left_at.map_or(*expires, |l| l.min(*expires));
+            if deadline <= now {
+                due.push(id.clone());
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        (due, next)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn iso(ms: i64) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms).map_or(Value::Null, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false).into())
+}
+
+/// A request as the API and the live updates show it: the row plus ISO times and `behavior`.
+pub fn view(r: &Request) -> Value {
+    let mut v = serde_json::to_value(r).expect("requests serialize");
+    v["created_at"] = iso(r.created_ms);
+    v["expires_at"] = iso(r.expires_ms);
+    v["answered_at"] = r.answered_ms.map_or(Value::Null, iso);
+    v["behavior"] = r.behavior().map_or(Value::Null, Value::from);
+    v
+}
+
+fn new_id() -> String {
+    let mut rng = rand::rng();
+    (0..ID_LEN).map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char).collect()
+}
+
+/// `allow` or `deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behavior {
+    Allow,
+    Deny,
+}
+
+impl Behavior {
+    pub fn parse(raw: &str) -> Option<Behavior> {
+        match raw {
+            "allow" => Some(Behavior::Allow),
+            "deny" => Some(Behavior::Deny),
+            _ => None,
+        }
+    }
+
+    fn status(self) -> &'static str {
+        match self {
+            Behavior::Allow => "allowed",
+            Behavior::Deny => "denied",
+        }
+    }
+}
+
+/// Who may answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answerer {
+    Admin,
+    /// An approver token: the person it names, its workspace, and the token's hash.
+    Approver { row: ApproverRow, token_hash: String },
+}
+
+impl Answerer {
+    /// The answerer behind a presented token: the admin token, or an approver token.
+    pub async fn of_token(st: &HubState, token: &str) -> Result<Option<Answerer>, StoreError> {
+        if super::auth::admin_matches(&st.admin_token, token) {
+            return Ok(Some(Answerer::Admin));
+        }
+        if !token.starts_with("wks_") {
+            return Ok(None);
+        }
+        Self::of_hash(st, hash_token(token)).await
+    }
+
+    pub async fn of_hash(st: &HubState, token_hash: String) -> Result<Option<Answerer>, StoreError> {
+        let h = token_hash.clone();
+        let row = st.store.approver(h).await?;
+        Ok(row.map(|row| Answerer::Approver { row, token_hash }))
+    }
+
+    /// The name the audit records.
+    pub fn name(&self) -> &str {
+        match self {
+            Answerer::Admin => "admin",
+            Answerer::Approver { row, .. } => &row.person,
+        }
+    }
+
+    /// Whether requests of `workspace` are this answerer's: the admin all; an approver its
+    /// workspace's, and the admin token's agents' (`""`) when it is of the default workspace.
+    pub fn sees(&self, workspace: &str) -> bool {
+        match self {
+            Answerer::Admin => true,
+            Answerer::Approver { row, .. } => row.workspace_id == workspace || (workspace.is_empty() && row.default_workspace),
+        }
+    }
+
+    /// The workspaces a list is limited to (`None`: every one).
+    pub fn scopes(&self) -> Option<Vec<String>> {
+        match self {
+            Answerer::Admin => None,
+            Answerer::Approver { row, .. } if row.default_workspace => Some(vec![row.workspace_id.clone(), String::new()]),
+            Answerer::Approver { row, .. } => Some(vec![row.workspace_id.clone()]),
+        }
+    }
+
+    fn token_hash(&self) -> Option<&str> {
+        match self {
+            Answerer::Admin => None,
+            Answerer::Approver { token_hash, .. } => Some(token_hash),
+        }
+    }
+}
+
+/// Why an answer was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("no permission request {0}")]
+    NotFound(String),
+    #[error("the token the asking agent connected with cannot answer its own requests")]
+    OwnToken,
+    #[error("request {id} was already answered: {behavior} by {by}")]
+    Answered { id: String, behavior: &'static str, by: String },
+    #[error("request {0} expired and can no longer be answered")]
+    Expired(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A bounded, printable string field of a `permission_request`.
+fn field(p: &Map<String, Value>, key: &str, max: usize, required: bool) -> Result<String, FrameError> {
+    let v = match p.get(key) {
+        None | Some(Value::Null) if !required => return Ok(String::new()),
+        None | Some(Value::Null) => return Err(FrameError::new(ErrorCode::InvalidFrame, format!("permission_request needs payload.{key}"))),
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a string"))),
+    };
+    let n = v.chars().count();
+    if n > max {
+        return Err(FrameError::too_large(&format!("payload.{key}"), n, max, "characters"));
+    }
+    if required && v.trim().is_empty() {
+        return Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} is empty")));
+    }
+    Ok(v.clone())
+}
+
+/// A verdict or expiry for the bridge.
+pub fn outcome_frame(r: &Request) -> Frame {
+    match r.behavior() {
+        Some(b) => Frame::server("permission_verdict", json!({"id": r.id, "request_id": r.request_id, "behavior": b})),
+        None => Frame::server("permission_expired", json!({"id": r.id, "request_id": r.request_id})),
+    }
+}
+
+/// `yes <id>` / `no <id>`, as typed in the approvals channel.
+fn chat_command(content: &str) -> Option<(Behavior, String)> {
+    let mut words = content.split_whitespace();
+    let behavior = match words.next()?.to_ascii_lowercase().as_str() {
+        "yes" | "allow" => Behavior::Allow,
+        "no" | "deny" => Behavior::Deny,
+        _ => return None,
+    };
+    let id = words.next()?.to_ascii_lowercase();
+    (words.next().is_none() && id.len() == ID_LEN && id.bytes().all(|b| ID_ALPHABET.contains(&b))).then_some((behavior, id))
+}
+
+impl HubState {
+    /// A bridge's `permission_request` from registered agent `agent`: stores it, or finds the
+    /// one this frame id announced before a reconnect (whose outcome, if decided, the caller
+    /// sends again after the ack).
+    pub async fn ask_permission(self: &Arc<Self>, conn: &Conn, agent: &str, frame: &Frame) -> Result<Request, FrameError> {
+        let p = &frame.payload;
+        let request_id = field(p, "request_id", MAX_REQUEST_ID_CHARS, true)?;
+        if !request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(FrameError::new(ErrorCode::InvalidFrame, "payload.request_id must be letters, digits, - or _"));
+        }
+        let tool_name = field(p, "tool_name", MAX_TOOL_CHARS, true)?;
+        if tool_name.chars().any(char::is_control) {
+            return Err(FrameError::new(ErrorCode::InvalidFrame, "payload.tool_name must be printable"));
+        }
+        let description = field(p, "description", MAX_DESCRIPTION_CHARS, false)?;
+        let input_preview = field(p, "input_preview", MAX_PREVIEW_CHARS, false)?;
+        let store_error = |e: StoreError| FrameError::new(ErrorCode::StoreUnavailable, e.to_string());
+        let workspace = conn.principal.workspace_id().to_string();
+        let known = self.store.permission_by_frame(workspace.clone(), agent.to_string(), frame.id.clone()).await;
+        if let Some(known) = known.map_err(store_error)? {
+            return Ok(known);
+        }
+        let now = now_ms();
+        let mut r = Request {
+            id: new_id(),
+            workspace_id: workspace,
+            agent: agent.to_string(),
+            request_id,
+            tool_name,
+            description,
+            input_preview,
+            frame_id: frame.id.clone(),
+            asker_token_hash: conn.token_hash.clone(),
+            created_ms: now,
+            expires_ms: now + (self.config.permission_expiry_secs.max(1) * 1000) as i64,
+            status: "pending".into(),
+            answered_by: String::new(),
+            answered_ms: None,
+            answered_from: String::new(),
+            answered_via: String::new(),
+        };
+        // A taken id (one in a billion) is drawn again.
+        loop {
+            if self.store.insert_permission(r.clone()).await.map_err(store_error)? {
+                break;
+            }
+            r.id = new_id();
+        }
+        tracing::info!(id = %r.id, agent = %r.agent, tool = %r.tool_name, "permission requested");
+        self.permissions.track(&r);
+        self.publish("requested", &r);
+        self.note_in_channel(&r, format!(
+            "{} asks to use {} (request {}). Approvers answer `yes {}` or `no {}` here, or in the dashboard.",
+            r.agent, r.tool_name, r.id, r.id, r.id
+        ))
+        .await;
+        self.push_to_approvers(&r).await;
+        Ok(r)
+    }
+
+    /// Answers request `id` for `who`, from client address `from` over `via` (`rest`, `chat`).
+    pub async fn answer_permission(
+        self: &Arc<Self>,
+        id: &str,
+        behavior: Behavior,
+        who: &Answerer,
+        from: Option<IpAddr>,
+        via: &'static str,
+    ) -> Result<Request, AnswerError> {
+        let found = self.store.permission(id.to_string()).await?;
+        let Some(found) = found.filter(|r| who.sees(&r.workspace_id)) else { return Err(AnswerError::NotFound(id.to_string())) };
+        if who.token_hash().is_some() && who.token_hash() == found.asker_token_hash.as_deref() {
+            return Err(AnswerError::OwnToken);
+        }
+        let answer = Answer {
+            status: behavior.status(),
+            by: who.name().to_string(),
+            from: from.map(|a| a.to_string()).unwrap_or_default(),
+            via,
+            at_ms: now_ms(),
+        };
+        match self.store.answer_permission(id.to_string(), answer).await? {
+            Ok(r) => {
+                tracing::info!(id = %r.id, agent = %r.agent, by = %r.answered_by, status = %r.status, from = %r.answered_from, "permission answered");
+                self.permissions.untrack(&r.id);
+                self.tell_agent(&r);
+                self.publish("answered", &r);
+                let verdict = if behavior == Behavior::Allow { "allowed" } else { "denied" };
+                self.note_in_channel(&r, format!("Request {} ({} using {}) {verdict} by {}.", r.id, r.agent, r.tool_name, r.answered_by)).await;
+                Ok(r)
+            }
+            Err(None) => Err(AnswerError::NotFound(id.to_string())),
+            Err(Some(r)) => match r.behavior() {
+                Some(b) => Err(AnswerError::Answered { id: r.id, behavior: b, by: r.answered_by }),
+                // Expired, or past its time and about to be marked so.
+                None => Err(AnswerError::Expired(r.id)),
+            },
+        }
+    }
+
+    /// `yes <id>` / `no <id>` in the approvals channel from a socket that came with an approver
+    /// token answers; anything else there is an ordinary message.
+    pub fn answer_from_chat(self: &Arc<Self>, conn: &Conn, frame: &Frame) {
+        if self.config.approvals_channel.is_empty() || frame.channel() != self.config.approvals_channel {
+            return;
+        }
+        let (Some((behavior, id)), Some(hash)) = (chat_command(frame.content()), conn.token_hash.clone()) else { return };
+        let (st, from) = (self.clone(), conn.client_addr);
+        tokio::spawn(async move {
+            let who = match Answerer::of_hash(&st, hash).await {
+                Ok(Some(who)) => who,
+                Ok(None) => return tracing::debug!(id = %id, "a chat answer from a token that is not an approver's; ignored"),
+                Err(e) => return tracing::warn!(error = %e, "cannot check a chat answer's token"),
+            };
+            if let Err(e) = st.answer_permission(&id, behavior, &who, from, "chat").await {
+                tracing::info!(id = %id, error = %e, "chat answer refused");
+            }
+        });
+    }
+
+    /// Sends the request's outcome to its agent's current socket, if it is connected.
+    fn tell_agent(&self, r: &Request) {
+        let inner = self.registry.read();
+        if let Some(a) = inner.agents.get(&r.agent).filter(|a| a.info.workspace_id == r.workspace_id) {
+            a.conn.send_text(outcome_frame(r).to_json(), &self.metrics);
+        }
+    }
+
+    fn publish(&self, event: &str, r: &Request) {
+        let frame = Frame::server("permission_update", json!({"event": event, "permission": view(r)}));
+        let _ = self.permissions.updates.send(Arc::new(Update { workspace_id: r.workspace_id.clone(), text: frame.to_json() }));
+    }
+
+    /// A short message in the workspace's approvals channel, never with the preview: every
+    /// agent in the channel reads it, and tool arguments may hold secrets.
+    async fn note_in_channel(self: &Arc<Self>, r: &Request, text: String) {
+        let channel = &self.config.approvals_channel;
+        if channel.is_empty() {
+            return;
+        }
+        let frame = Frame::new("message", SERVER_SENDER, json!({"channel": channel, "content": text}));
+        let origin = Origin { audience: Audience::Workspace(r.workspace_id.clone()), key: None };
+        if let Err(e) = self.submit(frame, origin, Box::new(|_| {})).await {
+            tracing::warn!(error = %e, "cannot post to the approvals channel");
+        }
+    }
+
+    /// Web Push (Urgency high) to every browser subscribed with a token that may answer.
+    async fn push_to_approvers(&self, r: &Request) {
+        let Some(keys) = self.push.keys.clone() else { return };
+        let targets = match self.store.approver_subscriptions(&r.workspace_id).await {
+            Ok(t) if !t.is_empty() => t,
+            Ok(_) => return,
+            Err(e) => return tracing::warn!(error = %e, "cannot read approvers' push subscriptions"),
+        };
+        let note = push::Notification {
+            title: format!("{} asks to use {}", r.agent, r.tool_name),
+            body: format!("Request {}: allow or deny it in the dashboard.", r.id),
+            channel: if self.config.approvals_channel.is_empty() { "#approvals".into() } else { self.config.approvals_channel.clone() },
+            urgent: true,
+        };
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let http = crate::http_client::client(Duration::from_secs(15));
+            for sub in targets {
+                push::deliver(&http, &keys, &store, &sub, &note).await;
+            }
+        });
+    }
+
+    /// Expires what is due, then sleeps until the next deadline or a change; until the hub stops.
+    pub async fn expire_permissions(self: Arc<Self>) {
+        let pending = match self.store.pending_permissions().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read pending permission requests; none will expire");
+                Vec::new()
+            }
+        };
+        // Nobody is connected yet: every agent has the grace period to come back.
+        for r in &pending {
+            self.permissions.track(r);
+            self.permissions.agent_left(&r.agent);
+        }
+        let grace_ms = (self.config.permission_grace_secs * 1000) as i64;
+        let retention_ms = (self.config.permission_retention_days * 86_400_000) as i64;
+        let mut stopping = self.shutdown.clone();
+        let mut next_prune = 0;
+        loop {
+            let changed = self.permissions.changed.notified();
+            let now = now_ms();
+            let (due, next) = self.permissions.due(now, grace_ms);
+            if !due.is_empty() {
+                match self.store.expire_permissions(due, now).await {
+                    Ok(expired) => {
+                        for r in expired {
+                            tracing::info!(id = %r.id, agent = %r.agent, "permission request expired");
+                            self.permissions.untrack(&r.id);
+                            self.tell_agent(&r);
+                            self.publish("expired", &r);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "expiring permission requests failed; retrying in a second");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                continue;
+            }
+            if now >= next_prune {
+                match self.store.prune_permissions(now - retention_ms).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(removed = n, "pruned answered permission requests"),
+                    Err(e) => tracing::warn!(error = %e, "pruning permission requests failed"),
+                }
+                next_prune = now + 3_600_000;
+            }
+            let wait = next.map_or(Duration::from_secs(3600), |n| Duration::from_millis((n - now).max(1) as u64));
+            tokio::select! {
+                _ = tokio::time::sleep(wait.min(Duration::from_secs(3600))) => {}
+                _ = changed => {}
+                _ = stopping.wait_for(|s| *s) => break,
+            }
+        }
+    }
+}
+
+/// What the ack of a `permission_request` adds: `{permission_id, status}`.
+pub fn ack_extra(r: &Request) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("permission_id".into(), r.id.clone().into());
+    m.insert("status".into(), r.status.clone().into());
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_commands() {
+        assert_eq!(chat_command("yes k3m9qp"), Some((Behavior::Allow, "k3m9qp".into())));
+        assert_eq!(chat_command("  No   K3M9QP "), Some((Behavior::Deny, "k3m9qp".into())));
+        assert_eq!(chat_command("yes k3m9qp please"), None);
+        assert_eq!(chat_command("yes k3m9q"), None);
+        assert_eq!(chat_command("yes k3m9q0"), None, "0 is not in the alphabet");
+        assert_eq!(chat_command("maybe k3m9qp"), None);
+        assert_eq!(chat_command(""), None);
+    }
+
+    #[test]
+    fn ids_use_the_alphabet() {
+        for _ in 0..100 {
+            let id = new_id();
+            assert_eq!(id.len(), ID_LEN);
+            assert!(chat_command(&format!("yes {id}")).is_some(), "{id}");
+        }
+    }
+}
