@@ -6,8 +6,8 @@ use serde_json::json;
 use super::listing::Rest;
 use super::{CliError, CliResult, print_json};
 use crate::config::Config;
-use crate::hub::push::VapidKeys;
-use crate::hub::push::vapid::key_file;
+use crate::hub::features::push::VapidKeys;
+use crate::hub::features::push::vapid::key_file;
 
 /// Create the hub's Web Push keys and print what a deploy needs.
 #[derive(Args, Debug)]
@@ -34,7 +34,7 @@ pub async fn setup_push(config: Config, a: SetupPushArgs) -> CliResult {
         if a.json { print_json(&result) } else { println!("sent {} · removed {} · failed {}", result["sent"], result["removed"], result["failed"]) }
         return Ok(());
     }
-    let fail = |e: crate::hub::push::vapid::VapidError| CliError::Failed(e.to_string());
+    let fail = |e: crate::hub::features::push::vapid::VapidError| CliError::Failed(e.to_string());
     let existing = VapidKeys::load(&config).map_err(fail)?;
     let path = key_file(&config);
     let plan = match (&existing, a.force) {

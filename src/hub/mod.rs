@@ -1,28 +1,18 @@
 //! The hub: agent WebSocket (9559) and HTTP (8559) listeners over shared state.
+//!
+//! - `socket`: the listeners, the agent and observer sockets, a connection's writer, limits;
+//! - `pipeline`: what happens to a frame: the router (store, deliver, answer), inboxes, reads;
+//! - `state`: what every handler shares: the registry of agents, auth, names, profiles, metrics;
+//! - `store`: persistence (SQLite), the only place with SQL;
+//! - `http`: the dashboard and REST;
+//! - `features`: todos, reactions, health records, Web Push, permission approvals.
 
-mod agent_ws;
-pub mod auth;
-pub mod conn;
-pub mod health;
-mod history;
+pub mod features;
 mod http;
-mod inbox;
-mod listener;
-mod live_tokens;
-mod media;
-pub mod metrics;
-pub mod names;
-mod observer_ws;
-mod payload;
-pub mod permissions;
-pub mod push;
-pub mod profile;
-mod rate;
-mod reactions;
-pub mod registry;
-mod router;
+pub mod pipeline;
+pub mod socket;
+pub mod state;
 pub mod store;
-pub mod todos;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,8 +24,8 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::protocol::Frame;
-use metrics::Metrics;
-use registry::Registry;
+use state::metrics::Metrics;
+use state::registry::Registry;
 use store::{Store, StoreError};
 
 /// How often expired idempotency keys are deleted (in bounded steps between message batches).
@@ -50,7 +40,7 @@ pub enum HubError {
     #[error("cannot prepare the admin token file: {0}")]
     AdminToken(std::io::Error),
     #[error("push keys: {0}")]
-    Push(#[from] push::vapid::VapidError),
+    Push(#[from] features::push::vapid::VapidError),
     #[error("cannot create the media folder {path}: {source}")]
     Media { path: PathBuf, source: std::io::Error },
 }
@@ -61,12 +51,12 @@ pub struct HubState {
     pub admin_token: String,
     pub store: Store,
     pub registry: Registry,
-    pub names: names::Names,
+    pub names: state::names::Names,
     pub metrics: Metrics,
-    pub push: push::Push,
-    pub permissions: permissions::Permissions,
+    pub push: features::push::Push,
+    pub permissions: features::permissions::Permissions,
     /// Sockets by the workspace token they came with, for revocation.
-    pub live_tokens: Arc<live_tokens::LiveTokens>,
+    pub live_tokens: Arc<socket::live_tokens::LiveTokens>,
     pub started: Instant,
     shutdown: watch::Receiver<bool>,
 }
@@ -109,12 +99,12 @@ impl RunningHub {
     }
 
     /// Stops accepting and reading; each agent socket closes with 1012 once its messages in
-    /// the group commit are committed and their acks sent (see `agent_ws`). Observers close at
+    /// the group commit are committed and their acks sent (see `socket::agent`). Observers close at
     /// once. Waits for the listeners.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for o in self.state.registry.read().observers.values() {
-            o.close(conn::close_code::RESTART, RESTART_REASON);
+            o.close(socket::conn::close_code::RESTART, RESTART_REASON);
         }
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
@@ -135,20 +125,20 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     let store = Store::open(&config.db, &config.db_sync, config.retention_max_rows, config.inbox_max)?;
     let data_dir = config.db.parent().map(PathBuf::from).unwrap_or_default();
     let configured = if config.admin_token.is_empty() { &config.token } else { &config.admin_token };
-    let admin_token = auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)?;
+    let admin_token = state::auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)?;
     std::fs::create_dir_all(&config.media_root)
         .map_err(|source| HubError::Media { path: config.media_root.clone(), source })?;
     store.ensure_default_workspace().await?;
     // A fresh install gets push keys without a manual step.
-    let keys = match push::VapidKeys::load(&config)? {
+    let keys = match features::push::VapidKeys::load(&config)? {
         Some(k) => k,
         None => {
-            let k = push::VapidKeys::generate(&config)?;
+            let k = features::push::VapidKeys::generate(&config)?;
             tracing::info!(file = %k.source, "generated Web Push (VAPID) keys");
             k
         }
     };
-    let push = push::Push::start(Some(keys), store.clone()).await?;
+    let push = features::push::Push::start(Some(keys), store.clone()).await?;
 
     let ws_listener = bind(&config.host, config.port).await?;
     let http_listener = bind(&config.host, config.dashboard_port).await?;
@@ -157,7 +147,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
 
     let registry = Registry::default();
     registry.write().health = store.health_records().await?;
-    let names = names::Names::load(store.clone(), config.names_per_workspace).await?;
+    let names = state::names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
     let state = Arc::new(HubState {
         config,
@@ -167,16 +157,16 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         names,
         metrics: Metrics::default(),
         push,
-        permissions: permissions::Permissions::default(),
+        permissions: features::permissions::Permissions::default(),
         live_tokens: Arc::default(),
         started: Instant::now(),
         shutdown,
     });
 
     let mut tasks = Vec::new();
-    let edge = listener::Edge::new(&state.config);
-    for (tcp, app) in [(ws_listener, agent_ws::router(state.clone())), (http_listener, http::router(state.clone()))] {
-        tasks.push(tokio::spawn(listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
+    let edge = socket::listener::Edge::new(&state.config);
+    for (tcp, app) in [(ws_listener, socket::agent::router(state.clone())), (http_listener, http::router(state.clone()))] {
+        tasks.push(tokio::spawn(socket::listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
     tasks.push(tokio::spawn(state.clone().expire_permissions()));
     let reaper_state = state.clone();

@@ -78,7 +78,7 @@ async fn mention_is_pushed_encrypted_and_410_unsubscribes() {
     assert_eq!(headers["content-encoding"], "aes128gcm");
     assert_eq!(headers["urgency"], "high");
     assert_eq!(headers["ttl"], "86400");
-    assert_eq!(headers["topic"].to_str().unwrap(), scitex_orochi::hub::push::topic("#ops"));
+    assert_eq!(headers["topic"].to_str().unwrap(), scitex_orochi::hub::features::push::topic("#ops"));
     assert!(headers["authorization"].to_str().unwrap().starts_with("vapid t="));
     let plain = web_push_native::decrypt(body, &ua_secret, &auth.into()).expect("decrypts with the browser's keys");
     let note: Value = serde_json::from_slice(&plain).unwrap();

@@ -12,10 +12,10 @@ use serde_json::{Map, Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::names;
-use crate::hub::auth::Principal;
-use crate::hub::health::{HealthUpdate, merge};
-use crate::hub::reactions;
+use crate::hub::state::names;
+use crate::hub::state::auth::Principal;
+use crate::hub::features::health::{HealthUpdate, merge};
+use crate::hub::features::reactions;
 use crate::protocol::{ErrorCode, FrameError};
 
 type S = State<Arc<HubState>>;

@@ -16,13 +16,13 @@ use tokio::sync::oneshot;
 
 use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
 use crate::VERSION;
-use crate::hub::auth::Principal;
-use crate::hub::history::Params;
-use crate::hub::names;
-use crate::hub::registry::AgentInfo;
-use crate::hub::router::Origin;
+use crate::hub::state::auth::Principal;
+use crate::hub::pipeline::history::Params;
+use crate::hub::state::names;
+use crate::hub::state::registry::AgentInfo;
+use crate::hub::pipeline::router::Origin;
 use crate::hub::store::{Audience, HistoryQuery, MembershipChange, Placed, StoreError};
-use crate::hub::{HubState, agent_ws, observer_ws};
+use crate::hub::{HubState, socket::agent, socket::observer};
 use crate::protocol::{ErrorCode, Frame};
 
 type S = State<Arc<HubState>>;
@@ -80,8 +80,8 @@ async fn observer(
         Ok(ws) => ws,
         Err(e) => return e.into_response(),
     };
-    let cap = agent_ws::hard_cap(st.config.max_frame_bytes);
-    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer_ws::run(st, socket))
+    let cap = agent::hard_cap(st.config.max_frame_bytes);
+    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer::run(st, socket))
 }
 
 async fn config(State(st): S) -> Json<Value> {

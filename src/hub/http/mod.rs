@@ -6,6 +6,7 @@ mod agents_ext;
 mod api;
 mod dashboard;
 mod library;
+mod media;
 mod names;
 mod origin;
 mod permissions;
@@ -24,15 +25,15 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::HubState;
-use super::auth::{self, Principal};
-use super::names::NameError;
-use super::store::StoreError;
+use crate::hub::HubState;
+use crate::hub::state::auth::{self, Principal};
+use crate::hub::state::names::NameError;
+use crate::hub::store::StoreError;
 
 pub fn router(state: Arc<HubState>) -> Router {
-    let app = api::routes().merge(workspaces::routes()).merge(library::routes()).merge(push::routes()).merge(super::media::routes(&state.config));
+    let app = api::routes().merge(workspaces::routes()).merge(library::routes()).merge(push::routes()).merge(media::routes(&state.config));
     let app = app.merge(dashboard::routes()).merge(todos::routes());
-    let app = app.merge(agents_ext::routes()).merge(names::routes()).merge(super::agent_ws::routes());
+    let app = app.merge(agents_ext::routes()).merge(names::routes()).merge(crate::hub::socket::agent::routes());
     let app = app.merge(permissions::routes());
     let app = match cors(&state.config.cors_origins) {
         Some(layer) => app.layer(layer),

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Caller};
 use crate::hub::HubState;
-use crate::hub::auth::Principal;
-use crate::hub::names::{self, Claim, NameError, is_admin_name};
+use crate::hub::state::auth::Principal;
+use crate::hub::state::names::{self, Claim, NameError, is_admin_name};
 
 type S = State<Arc<HubState>>;
 

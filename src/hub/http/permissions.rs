@@ -23,10 +23,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{ApiError, ApiResult, Body, int_param, presented_token};
 use crate::hub::HubState;
-use crate::hub::auth;
-use crate::hub::conn::close_code;
-use crate::hub::listener::ClientAddr;
-use crate::hub::permissions::{AnswerError, Answerer, Behavior, LIST_LIMIT, view};
+use crate::hub::state::auth;
+use crate::hub::socket::conn::close_code;
+use crate::hub::socket::listener::ClientAddr;
+use crate::hub::features::permissions::{AnswerError, Answerer, Behavior, LIST_LIMIT, view};
 use crate::hub::store::permissions::Filter;
 use crate::protocol::Frame;
 

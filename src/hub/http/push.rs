@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::auth::Principal;
-use crate::hub::push::{self, Delivery, Notification, Subscription, subscriptions};
+use crate::hub::state::auth::Principal;
+use crate::hub::features::push::{self, Delivery, Notification, Subscription, subscriptions};
 
 type S = State<Arc<HubState>>;
 
@@ -95,7 +95,7 @@ async fn subscribe(
         workspace_id: who.workspace_id().to_string(),
         token_hash: match who {
             Principal::Admin => String::new(),
-            Principal::Workspace(_) => crate::hub::auth::hash_token(&crate::hub::auth::presented_token(&headers, query.as_deref())),
+            Principal::Workspace(_) => crate::hub::state::auth::hash_token(&crate::hub::state::auth::presented_token(&headers, query.as_deref())),
         },
     };
     let total = st.store.upsert_push_subscription(sub, who == Principal::Admin)

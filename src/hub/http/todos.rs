@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::{ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::auth::Principal;
-use crate::hub::todos::{self, Claim, Filter, NewTodo, Todo, TodoPatch};
+use crate::hub::state::auth::Principal;
+use crate::hub::features::todos::{self, Claim, Filter, NewTodo, Todo, TodoPatch};
 use crate::protocol::Frame;
 
 type S = State<Arc<HubState>>;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{Admin, ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
-use crate::hub::auth::Principal;
+use crate::hub::state::auth::Principal;
 use crate::hub::store::{DEFAULT_NAME, NewInvite, TokenRole};
 
 type S = State<Arc<HubState>>;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::params;
 
 use super::{Store, StoreError};
-use crate::hub::health::HealthRecord;
+use crate::hub::features::health::HealthRecord;
 use crate::protocol::now_ts;
 
 impl Store {

@@ -131,7 +131,7 @@ mod tests {
     #[test]
     fn bounded_oldest_first_handed_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        super::super::migrate_for_tests(&c);
+        crate::hub::store::migrate_for_tests(&c);
         let bob = Recipient { workspace: "w".into(), agent: "bob".into() };
         for _ in 0..5 {
             let m = message(&c, Some("w"));
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn delivered_expired_and_invisible_rows_are_not_handed_out() {
         let c = Connection::open_in_memory().unwrap();
-        super::super::migrate_for_tests(&c);
+        crate::hub::store::migrate_for_tests(&c);
         let bob = Recipient { workspace: "w".into(), agent: "bob".into() };
         let m = message(&c, Some("w"));
         let live = insert(&c, &bob, m, 10).unwrap();

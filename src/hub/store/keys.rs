@@ -69,7 +69,7 @@ mod tests {
 
     fn db() -> Connection {
         let c = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&c).unwrap();
+        crate::hub::store::schema::migrate(&c).unwrap();
         c
     }
 

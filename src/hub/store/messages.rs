@@ -4,7 +4,7 @@ use rusqlite::{Connection, Row, params};
 use serde_json::{Map, Value, json};
 
 use super::inbox::Recipient;
-use crate::hub::auth::Principal;
+use crate::hub::state::auth::Principal;
 use crate::protocol::Frame;
 
 /// Who may read a stored message: fixed when it is stored, to the reach of its live delivery.

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::hub::auth::Principal;
+use crate::hub::state::auth::Principal;
 use tokio::sync::{mpsc, oneshot};
 
 pub use messages::{

@@ -1,5 +1,5 @@
 //! The `name_claims` table: which workspace holds which agent name (the rules and the cache in
-//! [`crate::hub::names`]).
+//! [`crate::hub::state::names`]).
 
 use std::collections::HashMap;
 

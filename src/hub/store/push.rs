@@ -1,12 +1,12 @@
 //! The `push_subscriptions` table: browsers to notify (types and checks in
-//! [`crate::hub::push::subscriptions`]).
+//! [`crate::hub::features::push::subscriptions`]).
 
 use rusqlite::params;
 use serde_json::Value;
 
 use super::{Store, StoreError};
-use crate::hub::push::PushJob;
-use crate::hub::push::subscriptions::Subscription;
+use crate::hub::features::push::PushJob;
+use crate::hub::features::push::subscriptions::Subscription;
 use crate::protocol::now_ts;
 
 impl Store {

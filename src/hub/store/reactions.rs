@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, reader_scope};
-use crate::hub::auth::Principal;
-use crate::hub::reactions::{Reactions, Toggled};
+use crate::hub::state::auth::Principal;
+use crate::hub::features::reactions::{Reactions, Toggled};
 use crate::protocol::now_ts;
 
 impl Store {

@@ -1,9 +1,9 @@
-//! The `todos` table: the hub's task list (types and validation in [`crate::hub::todos`]).
+//! The `todos` table: the hub's task list (types and validation in [`crate::hub::features::todos`]).
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{Store, StoreError};
-use crate::hub::todos::{Claim, Filter, NewTodo, Todo, TodoPatch};
+use crate::hub::features::todos::{Claim, Filter, NewTodo, Todo, TodoPatch};
 use crate::protocol::now_ts;
 
 impl Store {

@@ -6,7 +6,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use super::{Store, StoreError};
-use crate::hub::auth::hash_token;
+use crate::hub::state::auth::hash_token;
 use crate::protocol::now_ts;
 
 pub const DEFAULT_NAME: &str = "default";

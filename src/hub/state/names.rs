@@ -10,8 +10,8 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use super::store::NameClaim as Claim;
-use super::store::{ClaimOutcome, Store, StoreError};
+pub use crate::hub::store::NameClaim as Claim;
+use crate::hub::store::{ClaimOutcome, Store, StoreError};
 use crate::protocol::{ErrorCode, FrameError, SERVER_SENDER};
 
 /// Longest name, in characters.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use axum::extract::ws::Message;
 use serde_json::{Map, Value};
 
-use super::HubState;
-use super::store::{Appended, Audience, ClientKey, NewMessage, Placed, Recipient, StoreError};
-use super::payload::{field_type, json_max, required_channel};
+use crate::hub::HubState;
+use crate::hub::store::{Appended, Audience, ClientKey, NewMessage, Placed, Recipient, StoreError};
+use crate::hub::pipeline::payload::{field_type, json_max, required_channel};
 use crate::protocol::{ALL, ErrorCode, Frame, FrameError, parse_mentions};
 
 /// How the origin of a message learns its outcome, after the commit: where it is stored (the

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use web_push_native::{Auth, WebPushBuilder, p256};
 
-use super::store::{Store, StoreError};
+use crate::hub::store::{Store, StoreError};
 pub use subscriptions::{Subscription, SubscriptionError};
 pub use vapid::VapidKeys;
 

@@ -124,7 +124,7 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::hub::{health::HealthUpdate, names, profile, reactions};
+    use crate::hub::{features::health::HealthUpdate, state::names, state::profile, features::reactions};
     use crate::protocol::arbitrary;
 
     /// A reader's answer: a value, or an error a client can be told about.

@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower_service::Service;
 
-use super::conn::close_code;
+use crate::hub::socket::conn::close_code;
 use crate::config::Config;
 
 /// The client address of a request: the TCP peer, or the client a trusted proxy names.

@@ -9,7 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::store::{Store, StoreError};
+use crate::hub::store::{Store, StoreError};
 
 /// The identity behind a connection or request.
 #[derive(Debug, Clone, PartialEq, Eq)]

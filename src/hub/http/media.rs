@@ -19,9 +19,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use super::HubState;
-use super::auth::Principal;
-use super::http::{ApiError, ApiResult, Body, Caller};
+use crate::hub::HubState;
+use crate::hub::state::auth::Principal;
+use crate::hub::http::{ApiError, ApiResult, Body, Caller};
 use crate::config::Config;
 
 /// Types served inline; all others are attachments.

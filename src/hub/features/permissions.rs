@@ -18,13 +18,13 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, broadcast};
 
-use super::HubState;
-use super::auth::hash_token;
-use super::conn::Conn;
-use super::push;
-use super::router::Origin;
-use super::store::permissions::{Answer, ApproverRow, Request};
-use super::store::{Audience, StoreError};
+use crate::hub::HubState;
+use crate::hub::state::auth::hash_token;
+use crate::hub::socket::conn::Conn;
+use crate::hub::features::push;
+use crate::hub::pipeline::router::Origin;
+use crate::hub::store::permissions::{Answer, ApproverRow, Request};
+use crate::hub::store::{Audience, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, SERVER_SENDER};
 
 /// Characters of hub ids: lowercase letters and digits without the easily confused l, o, 0, 1,
@@ -187,7 +187,7 @@ pub enum Answerer {
 impl Answerer {
     /// The answerer behind a presented token: the admin token, or an approver token.
     pub async fn of_token(st: &HubState, token: &str) -> Result<Option<Answerer>, StoreError> {
-        if super::auth::admin_matches(&st.admin_token, token) {
+        if crate::hub::state::auth::admin_matches(&st.admin_token, token) {
             return Ok(Some(Answerer::Admin));
         }
         if !token.starts_with("wks_") {

@@ -10,8 +10,8 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::{SinkExt, stream::SplitSink};
 use tokio::sync::{Notify, oneshot};
 
-use super::auth::Principal;
-use super::metrics::Metrics;
+use crate::hub::state::auth::Principal;
+use crate::hub::state::metrics::Metrics;
 
 /// The close codes of the protocol, and the one a failed read deserves.
 pub mod close_code {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
-use super::conn::{Conn, close_code};
+use crate::hub::socket::conn::{Conn, close_code};
 
 #[derive(Default)]
 pub struct LiveTokens {

@@ -16,21 +16,21 @@ use axum::routing::any;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use super::HubState;
-use super::auth::{self, Principal, hash_token, presented_token};
-use super::conn::{Conn, close_code, write_loop};
-use super::inbox;
-use super::listener::ClientAddr;
-use super::permissions;
-use super::payload::{
+use crate::hub::HubState;
+use crate::hub::state::auth::{self, Principal, hash_token, presented_token};
+use crate::hub::socket::conn::{Conn, close_code, write_loop};
+use crate::hub::pipeline::inbox;
+use crate::hub::socket::listener::ClientAddr;
+use crate::hub::features::permissions;
+use crate::hub::pipeline::payload::{
     MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_str, required_channel, string_list,
 };
-use super::profile;
-use super::rate::TokenBucket;
-use super::registry::{Agent, AgentInfo, RESOURCE_KEYS};
-use super::router::Origin;
-use super::history::Params;
-use super::store::{Audience, ClientKey, HistoryQuery, MembershipChange, Placed, StoreError};
+use crate::hub::state::profile;
+use crate::hub::socket::rate::TokenBucket;
+use crate::hub::state::registry::{Agent, AgentInfo, RESOURCE_KEYS};
+use crate::hub::pipeline::router::Origin;
+use crate::hub::pipeline::history::Params;
+use crate::hub::store::{Audience, ClientKey, HistoryQuery, MembershipChange, Placed, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts, parse_frame};
 
 /// Read buffer of each socket: allocated (and zero-filled) for the socket's whole life, so it
@@ -54,7 +54,7 @@ fn default_sender(query: Option<&str>) -> Result<Option<String>, String> {
     let Some(name) = query.and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "agent")).map(|(_, v)| v.into_owned()) else {
         return Ok(None);
     };
-    super::names::check(&name).map(|()| Some(name)).map_err(|e| e.to_string())
+    crate::hub::state::names::check(&name).map(|()| Some(name)).map_err(|e| e.to_string())
 }
 
 async fn upgrade(
@@ -175,7 +175,7 @@ impl Session {
                 // (A dropped `RunningHub` does not stop the hub: then this never fires.)
                 _ = async { if stopping.wait_for(|s| *s).await.is_err() { std::future::pending::<()>().await } } => {
                     session.conn.own_writes_committed().await;
-                    session.conn.close(close_code::RESTART, super::RESTART_REASON);
+                    session.conn.close(close_code::RESTART, crate::hub::RESTART_REASON);
                     break;
                 }
                 next = tokio::time::timeout(wait, stream.next()) => match next {
@@ -579,7 +579,7 @@ impl Session {
 }
 
 /// Frames over the limit (and under the hard cap, which closes 1009) get FRAME_TOO_LARGE.
-pub(super) fn check_frame_size(text: &str, limit: u64) -> Result<(), FrameError> {
+pub(crate) fn check_frame_size(text: &str, limit: u64) -> Result<(), FrameError> {
     if text.len() as u64 > limit {
         return Err(FrameError::new(
             ErrorCode::FrameTooLarge,
@@ -590,7 +590,7 @@ pub(super) fn check_frame_size(text: &str, limit: u64) -> Result<(), FrameError>
 }
 
 /// The hard cap a socket reads: frames above it close the socket with 1009.
-pub(super) fn hard_cap(max_frame_bytes: u64) -> usize {
+pub(crate) fn hard_cap(max_frame_bytes: u64) -> usize {
     max_frame_bytes.saturating_mul(4) as usize
 }
 

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Message;
 use serde_json::{Value, json};
 
-use super::HubState;
-use super::conn::{Conn, OnCut};
-use super::store::Recipient;
+use crate::hub::HubState;
+use crate::hub::socket::conn::{Conn, OnCut};
+use crate::hub::store::Recipient;
 use crate::protocol::{Frame, addresses, parse_mentions};
 
 /// How long handing over an inbox waits for a client to read, and how often it looks.
@@ -21,7 +21,7 @@ const HAND_OVER_POLL: Duration = Duration::from_millis(10);
 /// is filled to half at most, then drained by the client, so handing them out never cuts the
 /// socket (4008); what a client does not take within [`HAND_OVER_WAIT`] waits for its next
 /// register and is counted as `remaining`.
-pub(super) async fn hand_over(st: &HubState, conn: &Conn, name: String) {
+pub(crate) async fn hand_over(st: &HubState, conn: &Conn, name: String) {
     let workspace = conn.principal.workspace_id().to_string();
     let waiting = match st.store.inbox(workspace.clone(), name.clone(), st.config.inbox_days).await {
         Ok(w) => w,
@@ -64,7 +64,7 @@ pub(super) async fn hand_over(st: &HubState, conn: &Conn, name: String) {
 
 /// A socket cut as a slow consumer (4008) never got the frames still queued: the mentions of
 /// the agent it holds among them wait in the agent's inbox again, before the agent is told.
-pub(super) fn requeue_on_cut(state: &Arc<HubState>, conn: &Arc<Conn>) -> OnCut {
+pub(crate) fn requeue_on_cut(state: &Arc<HubState>, conn: &Arc<Conn>) -> OnCut {
     let (state, id, workspace) = (state.clone(), conn.id, conn.principal.workspace_id().to_string());
     Box::new(move |unsent| {
         Box::pin(async move {

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::HubState;
-use super::auth::Principal;
-use super::store::reader_scope;
+use crate::hub::HubState;
+use crate::hub::state::auth::Principal;
+use crate::hub::store::reader_scope;
 use crate::protocol::{ErrorCode, Frame, FrameError};
 
 /// emoji -> reactors, sorted.

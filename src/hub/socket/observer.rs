@@ -6,12 +6,12 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 
-use super::HubState;
-use super::agent_ws::check_frame_size;
-use super::auth::Principal;
-use super::conn::{Conn, close_code, write_loop};
-use super::router::Origin;
-use super::store::{Audience, Placed, StoreError};
+use crate::hub::HubState;
+use crate::hub::socket::agent::check_frame_size;
+use crate::hub::state::auth::Principal;
+use crate::hub::socket::conn::{Conn, close_code, write_loop};
+use crate::hub::pipeline::router::Origin;
+use crate::hub::store::{Audience, Placed, StoreError};
 use crate::protocol::{Frame, FrameError, now_ts, parse_frame};
 
 pub async fn run(state: Arc<HubState>, socket: WebSocket) {

@@ -9,10 +9,10 @@ use axum::extract::ws::Message;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::conn::{Conn, close_code};
-use super::health::HealthRecord;
-use super::metrics::Metrics;
-use super::profile::Subagent;
+use crate::hub::socket::conn::{Conn, close_code};
+use crate::hub::features::health::HealthRecord;
+use crate::hub::state::metrics::Metrics;
+use crate::hub::state::profile::Subagent;
 use crate::protocol::now_ts;
 
 /// The heartbeat keys the hub keeps (reference §5.2); others are dropped.
@@ -323,7 +323,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::auth::Principal;
+    use crate::hub::state::auth::Principal;
 
     fn agent(name: &str, machine: &str, silent: Duration) -> Agent {
         let (conn, _) = Conn::new(Principal::Admin, 8, 1024);

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::HubState;
-use super::payload::str_max;
-use super::auth::Principal;
-use super::health::HealthUpdate;
-use super::reactions;
+use crate::hub::HubState;
+use crate::hub::pipeline::payload::str_max;
+use crate::hub::state::auth::Principal;
+use crate::hub::features::health::HealthUpdate;
+use crate::hub::features::reactions;
 use crate::protocol::{ErrorCode, Frame, FrameError};
 
 /// Frame types handled here.
@@ -74,7 +74,7 @@ pub async fn handle(st: &Arc<HubState>, principal: &Principal, name: &str, frame
             let update = HealthUpdate::parse(p, Some(name))?;
             let agent = update.agent.clone();
             let mut out = json!({"agent": agent});
-            super::health::merge(&mut out, &st.record_health(principal.workspace_id(), update).await?);
+            crate::hub::features::health::merge(&mut out, &st.record_health(principal.workspace_id(), update).await?);
             out
         }
         "task_update" => {
@@ -102,7 +102,7 @@ pub async fn handle(st: &Arc<HubState>, principal: &Principal, name: &str, frame
 }
 
 /// Changes the agent's registry entry and sends observers its `status_update`.
-fn update(st: &HubState, name: &str, change: impl FnOnce(&mut super::registry::AgentInfo)) -> Result<(), FrameError> {
+fn update(st: &HubState, name: &str, change: impl FnOnce(&mut crate::hub::state::registry::AgentInfo)) -> Result<(), FrameError> {
     let event = {
         let mut inner = st.registry.write();
         let a = inner.agents.get_mut(name).ok_or_else(|| FrameError::new(ErrorCode::NotRegistered, "send register first"))?;

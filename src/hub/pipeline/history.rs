@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::payload::{MAX_FIELD_CHARS, opt_int, str_max};
-use super::store::{HistoryQuery, page_limit};
-use crate::hub::auth::Principal;
+use crate::hub::pipeline::payload::{MAX_FIELD_CHARS, opt_int, str_max};
+use crate::hub::store::{HistoryQuery, page_limit};
+use crate::hub::state::auth::Principal;
 use crate::protocol::limits::MAX_ID_CHARS;
 use crate::protocol::{ErrorCode, FrameError};
 

@@ -6,9 +6,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::HubState;
-use super::names;
-use super::payload::{opt_str, str_max};
+use crate::hub::HubState;
+use crate::hub::state::names;
+use crate::hub::pipeline::payload::{opt_str, str_max};
 use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
 
 /// The states a record may carry.

@@ -1,0 +1,8 @@
+//! What every handler shares: the registry of connected agents and observers, who a token is
+//! (`auth`), who holds which name, agents' profiles, and the Prometheus metrics.
+
+pub mod auth;
+pub mod metrics;
+pub mod names;
+pub mod profile;
+pub mod registry;
