@@ -19,7 +19,7 @@ use rmcp::ServiceExt;
 use serde_json::{Map, Value, json};
 
 use crate::client::ClientOptions;
-use crate::config::Config;
+use crate::config::{Config, names};
 pub use handlers::channel_name;
 pub use push::METHOD as PUSH_METHOD;
 pub use server::INSTRUCTIONS;
@@ -48,21 +48,21 @@ pub struct McpArgs {
 
 /// Settings passed on to the server when they are set here; the token never is.
 const PASSED_ON: &[&str] = &[
-    "URL", "HOST", "PORT", "DASHBOARD_PORT", "CHANNELS", "MULTIPLEXER", "MCP_DIRS", "MCP_DOWNLOAD_DIR", "LOG",
+    names::URL, names::HOST, names::PORT, names::DASHBOARD_PORT, names::CHANNELS, names::MULTIPLEXER, names::MCP_DIRS,
+    names::MCP_DOWNLOAD_DIR, names::MCP_PERMISSION_RELAY, names::LOG,
 ];
 
 /// `{"mcpServers": {"scitex-orochi": {command, args, env}}}` with `${SCITEX_OROCHI_TOKEN}`,
 /// which Claude Code expands from its own environment.
 pub fn mcp_config(config: &Config, command: &str, lookup: impl Fn(&str) -> Option<String>) -> Value {
     let mut env = Map::new();
-    for name in PASSED_ON {
-        let var = format!("SCITEX_OROCHI_{name}");
-        if let Some(v) = lookup(&var).filter(|v| !v.is_empty()) {
-            env.insert(var, v.into());
+    for var in PASSED_ON {
+        if let Some(v) = lookup(var).filter(|v| !v.is_empty()) {
+            env.insert(var.to_string(), v.into());
         }
     }
-    env.insert("SCITEX_OROCHI_AGENT".into(), config.agent_name().into());
-    env.insert("SCITEX_OROCHI_TOKEN".into(), "${SCITEX_OROCHI_TOKEN}".into());
+    env.insert(names::AGENT.into(), config.agent_name().into());
+    env.insert(names::TOKEN.into(), format!("${{{}}}", names::TOKEN).into());
     json!({"mcpServers": {"scitex-orochi": {"type": "stdio", "command": command, "args": ["mcp"], "env": env}}})
 }
 
