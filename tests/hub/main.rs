@@ -17,3 +17,4 @@ mod robustness;
 mod skills_catalog;
 mod todos;
 mod threads;
+mod observer_subscribe;

@@ -83,7 +83,8 @@ async fn observer(
         Err(e) => return e.into_response(),
     };
     let cap = agent_ws::hard_cap(st.config.max_frame_bytes);
-    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer_ws::run(st, socket))
+    let (me, outbox) = observer_ws::register(st);
+    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer_ws::run(me, outbox, socket))
 }
 
 async fn config(State(st): S) -> Json<Value> {
