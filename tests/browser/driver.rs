@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -149,18 +150,26 @@ impl Browser {
         self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"))
     }
 
-    /// Clicks the element; finds it again if a re-render replaced it in between.
-    pub async fn click(&self, css: &str) {
+    /// Acts on the element; finds it again when a re-render replaced it in between (the
+    /// dashboard redraws lists and menus as frames arrive).
+    async fn act(&self, what: &str, css: &str, action: impl AsyncFn(&Element) -> Result<(), CmdError>) {
         let started = Instant::now();
         loop {
-            match self.find(css).await.click().await {
+            match action(&self.find(css).await).await {
                 Ok(()) => return,
-                Err(e) if started.elapsed() < WAIT && e.to_string().contains("stale element") => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("click {css}: {e}"),
+                Err(e) if e.is_stale_element_reference() && started.elapsed() < WAIT => {}
+                Err(e) => panic!("{what} {css}: {e}"),
             }
         }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.act("click", css, async |el| el.click().await).await;
+    }
+
+    /// Picks the option with this value in a `<select>`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.act("select in", css, async |el| el.select_by_value(value).await).await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -21,7 +21,7 @@ async fn get(h: &TestHub, path: &str, token: &str) -> (StatusCode, Value) {
 pub async fn todo(b: &Browser, h: &TestHub) {
     b.tab("todo").await;
     b.type_into("#todo-form input[name=title]", "Ship the dashboard").await;
-    b.find("#todo-form select[name=priority]").await.select_by_value("high").await.unwrap();
+    b.select("#todo-form select[name=priority]", "high").await;
     b.type_into("#todo-form textarea[name=body]", "with **browser** tests").await;
     b.click("#todo-form button[type=submit]").await;
     b.wait_js("the new task under High", r#"(() => {
