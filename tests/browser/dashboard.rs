@@ -151,6 +151,9 @@ async fn dashboard_end_to_end() {
     b.screenshot("chat").await;
 
     panels::todo(&b, &h).await;
+    // The Agents tab shows "online" for a heartbeat up to 60 s old; on a loaded machine the
+    // scenario so far can take longer than that, so the worker beats again first.
+    heartbeat(&mut worker).await;
     panels::agents(&b, &h).await;
     panels::resources(&b).await;
     panels::workspaces(&b, &h).await;
