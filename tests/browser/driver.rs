@@ -64,6 +64,11 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// JavaScript truthiness, for the values a script returns.
+fn truthy(v: &Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false)) && v != &json!("") && v != &json!(0)
+}
+
 fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join(name)).find(|p| p.is_file())
 }
@@ -128,19 +133,20 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    /// Polls the expression until it is truthy; returns its value.
+    /// Polls the expression until it is truthy; returns its value. A page being replaced
+    /// (a sign-out reloads it) fails the script for a moment: that counts as not yet.
     pub async fn wait_js(&self, what: &str, expr: &str) -> Value {
         let script = format!("try {{ return ({expr}); }} catch (e) {{ return null; }}");
         let started = Instant::now();
         loop {
-            let v = self.js(&script).await;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
-            if truthy {
-                return v;
-            }
+            let last = match self.client.execute(&script, vec![]).await {
+                Ok(v) if truthy(&v) => return v,
+                Ok(v) => format!("last value {v}"),
+                Err(e) => format!("script failed: {e}"),
+            };
             if started.elapsed() > WAIT {
                 let _ = self.screenshot(&format!("failed-{}", what.replace(|c: char| !c.is_alphanumeric(), "-"))).await;
-                panic!("timed out waiting for {what}: {expr} (last value {v})");
+                panic!("timed out waiting for {what}: {expr} ({last})");
             }
             tokio::time::sleep(Duration::from_millis(80)).await;
         }
