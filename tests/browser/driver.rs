@@ -1,11 +1,10 @@
-//! Headless Chromium over WebDriver: starts Debian's `chromedriver` on a loopback port it picks
+//! Headless Chromium over WebDriver: starts Debian's `chromedriver` on a free loopback port
 //! (in its own process group, killed with it), opens one session with no-network flags, and
 //! offers the few helpers the scenarios need: wait for a JavaScript condition, click, type,
 //! screenshot.
 
 use std::path::PathBuf;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
@@ -61,19 +60,8 @@ impl Drop for Driver {
     }
 }
 
-/// Reads chromedriver's "... started successfully on port N." line, then keeps draining its
-/// output on a thread of its own so a full pipe never blocks it.
-fn listening_port(out: ChildStdout) -> u16 {
-    let mut lines = BufReader::new(out).lines();
-    while let Some(line) = lines.next() {
-        let line = line.expect("chromedriver's output");
-        if let Some(rest) = line.split("started successfully on port ").nth(1) {
-            let port = rest.trim_end_matches('.').parse().unwrap_or_else(|_| panic!("a port in {line:?}"));
-            std::thread::spawn(move || lines.for_each(drop));
-            return port;
-        }
-    }
-    panic!("chromedriver exited before it listened");
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// JavaScript truthiness, for the values a script returns.
@@ -103,19 +91,22 @@ impl Browser {
         let chromedriver = which("chromedriver").expect(
             "chromedriver is not installed: apt-get install -y chromium chromium-driver (.ci/run does this)",
         );
-        // Port 0: chromedriver binds a port of its own and says which. A port chosen here and
-        // handed over could be taken by another process before chromedriver binds it.
+        let port = free_port();
         let mut cmd = Command::new(chromedriver);
-        cmd.arg("--port=0").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.arg(format!("--port={port}")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let mut child = cmd.spawn().expect("chromedriver starts");
-        let stdout = child.stdout.take().expect("chromedriver's stdout");
-        let driver = Driver(child);
-        let port = tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || listening_port(stdout)))
-            .await
-            .expect("chromedriver says which port it listens on")
-            .expect("chromedriver's output is read");
+        let driver = Driver(cmd.spawn().expect("chromedriver starts"));
         let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = reqwest::get(format!("{url}/status")).await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(started.elapsed() < WAIT, "chromedriver did not answer on {url}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let args: Vec<String> = CHROME_FLAGS.iter().map(|f| f.to_string()).chain(extra_flags.iter().cloned()).collect();
         let mut options = json!({"args": args});
         if let Some(bin) = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].iter().find(|p| std::path::Path::new(p).exists()) {
