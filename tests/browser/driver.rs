@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -61,6 +62,11 @@ impl Drop for Driver {
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// JavaScript truthiness, for the values a script returns.
+fn truthy(v: &Value) -> bool {
+    !matches!(v, Value::Null | Value::Bool(false)) && v != &json!("") && v != &json!(0)
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -127,19 +133,20 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    /// Polls the expression until it is truthy; returns its value.
+    /// Polls the expression until it is truthy; returns its value. A page being replaced
+    /// (a sign-out reloads it) fails the script for a moment: that counts as not yet.
     pub async fn wait_js(&self, what: &str, expr: &str) -> Value {
         let script = format!("try {{ return ({expr}); }} catch (e) {{ return null; }}");
         let started = Instant::now();
         loop {
-            let v = self.js(&script).await;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
-            if truthy {
-                return v;
-            }
+            let last = match self.client.execute(&script, vec![]).await {
+                Ok(v) if truthy(&v) => return v,
+                Ok(v) => format!("last value {v}"),
+                Err(e) => format!("script failed: {e}"),
+            };
             if started.elapsed() > WAIT {
                 let _ = self.screenshot(&format!("failed-{}", what.replace(|c: char| !c.is_alphanumeric(), "-"))).await;
-                panic!("timed out waiting for {what}: {expr} (last value {v})");
+                panic!("timed out waiting for {what}: {expr} ({last})");
             }
             tokio::time::sleep(Duration::from_millis(80)).await;
         }
@@ -149,18 +156,26 @@ impl Browser {
         self.client.wait().at_most(WAIT).for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"))
     }
 
-    /// Clicks the element; finds it again if a re-render replaced it in between.
-    pub async fn click(&self, css: &str) {
+    /// Acts on the element; finds it again when a re-render replaced it in between (the
+    /// dashboard redraws lists and menus as frames arrive).
+    async fn act(&self, what: &str, css: &str, action: impl AsyncFn(&Element) -> Result<(), CmdError>) {
         let started = Instant::now();
         loop {
-            match self.find(css).await.click().await {
+            match action(&self.find(css).await).await {
                 Ok(()) => return,
-                Err(e) if started.elapsed() < WAIT && e.to_string().contains("stale element") => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("click {css}: {e}"),
+                Err(e) if e.is_stale_element_reference() && started.elapsed() < WAIT => {}
+                Err(e) => panic!("{what} {css}: {e}"),
             }
         }
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.act("click", css, async |el| el.click().await).await;
+    }
+
+    /// Picks the option with this value in a `<select>`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.act("select in", css, async |el| el.select_by_value(value).await).await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {

@@ -18,10 +18,33 @@ async fn get(h: &TestHub, path: &str, token: &str) -> (StatusCode, Value) {
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Holds back the answer to the page's next `GET /api/todos` (the request goes out at once,
+/// so the answer is the list as it was then). `window.__staleTodos.release()` hands it over
+/// and resolves once the page has read it and run what follows (one task later).
+const STALE_TODOS: &str = r#"
+    const real = window.fetch;
+    let open;
+    const gate = new Promise((r) => { open = r; });
+    let read;
+    const consumed = new Promise((r) => { read = r; });
+    window.__staleTodos = { arrived: false, release: async () => { open(); await consumed; await new Promise((r) => setTimeout(r)); } };
+    window.fetch = (url, opts) => {
+        const answer = real(url, opts);
+        if (!String(url).endsWith('/api/todos') || (opts?.method ?? 'GET') !== 'GET') return answer;
+        window.fetch = real;
+        return answer.then((r) => {
+            window.__staleTodos.arrived = true;
+            const text = r.text.bind(r);
+            r.text = () => text().finally(read);
+            return gate.then(() => r);
+        });
+    };
+"#;
+
 pub async fn todo(b: &Browser, h: &TestHub) {
     b.tab("todo").await;
     b.type_into("#todo-form input[name=title]", "Ship the dashboard").await;
-    b.find("#todo-form select[name=priority]").await.select_by_value("high").await.unwrap();
+    b.select("#todo-form select[name=priority]", "high").await;
     b.type_into("#todo-form textarea[name=body]", "with **browser** tests").await;
     b.click("#todo-form button[type=submit]").await;
     b.wait_js("the new task under High", r#"(() => {
@@ -30,8 +53,13 @@ pub async fn todo(b: &Browser, h: &TestHub) {
             && row.querySelector('.todo-details strong')?.textContent === 'browser';
     })()"#)
         .await;
+    // The claim makes the page read the list (after the POST and on the todo_update frame).
+    // The first of these answers is held back and handed over only at the end, when a newer
+    // read has shown a task filed since: as on a loaded machine, where answers overtake.
+    b.js(STALE_TODOS).await;
     b.js("[...document.querySelectorAll('.todo-actions button')].find(x => x.textContent.startsWith('Claim')).click()").await;
     b.wait_js("the task claimed", "document.querySelector('.todo-group[data-priority=\"high\"] .pill')?.textContent === 'claimed'").await;
+    b.wait_js("the held answer", "window.__staleTodos.arrived").await;
     let (_, list) = get(h, "/api/todos", ADMIN).await;
     assert_eq!(list[0]["title"], "Ship the dashboard");
     assert_eq!((list[0]["status"].as_str(), list[0]["assignee"].as_str()), (Some("claimed"), Some(ME)));
@@ -40,7 +68,10 @@ pub async fn todo(b: &Browser, h: &TestHub) {
     // A task filed by someone else appears without a reload (todo_update frame).
     let r = http().post(h.http("/api/todos")).bearer_auth(ADMIN).json(&json!({"title": "Agent-filed task", "priority": "low"})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    b.wait_js("the agent's task under Low", "[...document.querySelectorAll('.todo-group[data-priority=\"low\"] .title')].some(e => e.textContent === 'Agent-filed task')").await;
+    let agent_task = "[...document.querySelectorAll('.todo-group[data-priority=\"low\"] .title')].some(e => e.textContent === 'Agent-filed task')";
+    b.wait_js("the agent's task under Low", agent_task).await;
+    b.js("return window.__staleTodos.release()").await;
+    assert_eq!(b.js(&format!("return {agent_task}")).await, json!(true), "the older answer, handed over late, did not undo the newer one");
     b.screenshot("todo").await;
 }
 

@@ -124,12 +124,12 @@ async fn filters(b: &Browser, gpu: &mut Peer) {
     gpu.say("gpu-bot", "#general", "from the gpu box").await;
     b.wait_js("the gpu message", "[...document.querySelectorAll('#messages .msg .body')].some(e => e.textContent === 'from the gpu box')").await;
     let visible = "[...document.querySelectorAll('#messages .msg')].filter(m => !m.hidden).map(m => m.dataset.sender)";
-    b.find("#filter-machine").await.select_by_value("gpu-box").await.unwrap();
+    b.select("#filter-machine", "gpu-box").await;
     let senders = b.wait_js("only gpu-box", &format!("(() => {{ const s = {visible}; return s.length && s.every(x => x === 'gpu-bot') && s; }})()")).await;
     assert_eq!(senders, json!(["gpu-bot"]));
     assert!(b.js("return document.getElementById('filter-status').textContent").await.as_str().unwrap().starts_with("1 of "));
-    b.find("#filter-machine").await.select_by_value("").await.unwrap();
-    b.find("#filter-agent").await.select_by_value("worker-1").await.unwrap();
+    b.select("#filter-machine", "").await;
+    b.select("#filter-agent", "worker-1").await;
     let senders = b.wait_js("only worker-1", &format!("(() => {{ const s = {visible}; return s.length > 1 && s.every(x => x === 'worker-1') && s; }})()")).await;
     assert!(senders.as_array().unwrap().len() >= 3, "{senders}");
     b.type_into("#filter-channel", "op").await;

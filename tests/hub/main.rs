@@ -18,3 +18,4 @@ mod robustness;
 mod skills_catalog;
 mod todos;
 mod threads;
+mod observer_subscribe;

@@ -81,7 +81,8 @@ async fn observer(
         Err(e) => return e.into_response(),
     };
     let cap = agent::hard_cap(st.config.max_frame_bytes);
-    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer::run(st, socket))
+    let (me, outbox) = observer::register(st);
+    ws.max_message_size(cap).max_frame_size(cap).on_upgrade(move |socket| observer::run(me, outbox, socket))
 }
 
 async fn config(State(st): S) -> Json<Value> {

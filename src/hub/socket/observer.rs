@@ -9,26 +9,49 @@ use futures_util::StreamExt;
 use crate::hub::HubState;
 use crate::hub::socket::agent::check_frame_size;
 use crate::hub::state::auth::Principal;
-use crate::hub::socket::conn::{Conn, close_code, write_loop};
+use crate::hub::socket::conn::{Conn, ConnOutbox, close_code, write_loop};
 use crate::hub::pipeline::router::Origin;
 use crate::hub::store::{Audience, Placed, StoreError};
 use crate::protocol::{Frame, FrameError, now_ts, parse_frame};
 
-pub async fn run(state: Arc<HubState>, socket: WebSocket) {
-    let (sink, mut stream) = socket.split();
+/// An observer in the registry from before its handshake is answered: frames broadcast
+/// between the `101` reaching the browser and the socket task starting wait in its queue.
+/// Registering in the task instead lost them, although the page, once open, resumes its
+/// history and counts on the socket for everything after. Dropping it (the socket ended, or
+/// the upgrade failed and the task never ran) takes the observer out again.
+pub struct Registered {
+    state: Arc<HubState>,
+    conn: Arc<Conn>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.state.registry.write().observers.remove(&self.conn.id);
+        self.conn.close(1000, "");
+        self.state.metrics.observer_connections.dec();
+    }
+}
+
+/// Registers an observer whose socket is about to be upgraded; `run` drains its queue.
+pub fn register(state: Arc<HubState>) -> (Registered, ConnOutbox) {
     let (conn, outbox) = Conn::new(Principal::Admin, state.config.queue_frames as usize, state.config.queue_bytes as usize);
     let conn = Arc::new(conn);
-    let mut writer = tokio::spawn(write_loop(sink, outbox, None, None));
     state.registry.write().observers.insert(conn.id, conn.clone());
     state.metrics.observer_connections.inc();
+    (Registered { state, conn }, outbox)
+}
+
+pub async fn run(me: Registered, outbox: ConnOutbox, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(sink, outbox, None, None));
     loop {
         tokio::select! {
             _ = &mut writer => break,
             next = stream.next() => match next {
-                Some(Ok(Message::Text(t))) => post(&state, &conn, t.as_str()).await,
+                Some(Ok(Message::Text(t))) => post(&me.state, &me.conn, t.as_str()).await,
                 Some(Err(e)) => {
                     let (code, reason) = close_code::for_read_error(e);
-                    conn.close(code, reason);
+                    me.conn.close(code, reason);
                     break;
                 }
                 Some(Ok(Message::Close(_))) | None => break,
@@ -36,9 +59,6 @@ pub async fn run(state: Arc<HubState>, socket: WebSocket) {
             }
         }
     }
-    state.registry.write().observers.remove(&conn.id);
-    conn.close(1000, "");
-    state.metrics.observer_connections.dec();
 }
 
 /// Observers may only post `message` frames; `sender` defaults to "user" and must be a name

@@ -75,6 +75,23 @@ export async function api(path, { method = 'GET', body, tokenOverride } = {}) {
   return data;
 }
 
+/** What a `newest` read resolves to when a later call was made meanwhile. */
+export const stale = Symbol('stale');
+
+/**
+ * Wraps a read of the hub so that only the newest call's answer is used: the answers to
+ * overlapping calls (a frame, a tab switch and a timer all refresh) can arrive out of order,
+ * and an older one would undo a newer one (an agent that left shown online again).
+ */
+export function newest(read) {
+  let calls = 0;
+  return async (...args) => {
+    const mine = ++calls;
+    const value = await read(...args);
+    return mine === calls ? value : stale;
+  };
+}
+
 /**
  * An attachment URL we may fetch with our token: a `/media/...` path on the hub (resolved
  * against the API base). Anything else returns null and is never fetched with the token.

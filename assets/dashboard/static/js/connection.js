@@ -86,6 +86,9 @@ function connect() {
   ws.onclose = () => {
     if (socket !== ws) return;
     socket = null;
+    // Not live from this moment: the first poll may still be running when the socket
+    // comes back, so it cannot be the one to say so.
+    if (state === 'live') setState('polling');
     startPolling();
     scheduleRetry();
   };

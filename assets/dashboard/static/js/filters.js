@@ -39,11 +39,19 @@ export function apply() {
   return [shown, msgs.length];
 }
 
-/** Fills a select with the values (and the chosen one, even when no longer seen). */
+/**
+ * Fills a select with the values (and the chosen one, even when no longer seen). The options
+ * are rebuilt only when the list changed: this runs on every message, and replacing the
+ * options would close a dropdown the user has open (and drop the option being picked).
+ */
 function options(select, values, chosen, all) {
   const list = [...new Set([...values, chosen].filter(Boolean))].sort();
-  fill(select, h('option', { value: '' }, all), list.map((v) => h('option', { value: v }, v)));
-  select.value = chosen;
+  const want = ['', ...list];
+  const have = [...select.options].map((o) => o.value);
+  if (have.length !== want.length || have.some((v, i) => v !== want[i])) {
+    fill(select, h('option', { value: '' }, all), list.map((v) => h('option', { value: v }, v)));
+  }
+  if (select.value !== chosen) select.value = chosen;
 }
 
 function fillOptions() {

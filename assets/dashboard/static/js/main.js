@@ -32,9 +32,12 @@ window.addEventListener('unhandledrejection', (ev) => {
   window.orochiErrors.push(`unhandled: ${ev.reason && ev.reason.message ? ev.reason.message : ev.reason}`);
 });
 
+/** Registers /sw.js; the promise (null without service workers) is what push waits on. */
 function registerServiceWorker() {
-  if (!('serviceWorker' in navigator)) return;
-  navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((e) => console.warn('service worker', e));
+  if (!('serviceWorker' in navigator)) return null;
+  const registering = navigator.serviceWorker.register('/sw.js', { scope: '/' });
+  registering.catch((e) => console.warn('service worker', e));
+  return registering;
 }
 
 async function boot() {
@@ -52,7 +55,7 @@ async function boot() {
     badge.title = `This page observes and posts to ${config.apiBase}`;
     badge.hidden = false;
   }
-  registerServiceWorker();
+  const worker = registerServiceWorker();
   $('#logout').addEventListener('click', () => { connection.stop(); clearToken(); location.reload(); });
   await ensureToken();
   $('#whoami').textContent = displayName();
@@ -64,7 +67,7 @@ async function boot() {
   agents.init();
   resources.init();
   workspaces.init();
-  push.init();
+  push.init(worker);
   settings.init();
   threads.init();
   reactions.init();

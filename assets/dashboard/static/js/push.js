@@ -10,6 +10,8 @@ import { $, toast } from './dom.js';
 import { api, displayName } from './api.js';
 
 let busy = false;
+// The service worker's registration (main.js starts it at boot).
+let registering = null;
 
 function b64urlToBytes(s) {
   const pad = '='.repeat((4 - (s.length % 4)) % 4);
@@ -29,12 +31,15 @@ function show(state, detail) {
   btn.disabled = state === 'unsupported' || state === 'blocked';
 }
 
+/**
+ * The active service worker. A failed registration rejects here; once registered it always
+ * activates (its install step cannot fail), so `ready` is awaited without a timer, which on
+ * a slow machine would report a working worker as missing.
+ */
 async function registration() {
-  const reg = await Promise.race([
-    navigator.serviceWorker.ready,
-    new Promise((_, reject) => setTimeout(() => reject(new Error('service worker not ready')), 5000)),
-  ]);
-  return reg;
+  if (!registering) throw new Error('service worker not registered');
+  await registering;
+  return navigator.serviceWorker.ready;
 }
 
 export async function refresh() {
@@ -97,7 +102,8 @@ export async function toggle() {
   }
 }
 
-export function init() {
+export function init(worker) {
+  registering = worker;
   $('#push-toggle').addEventListener('click', toggle);
   refresh();
 }

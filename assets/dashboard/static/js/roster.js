@@ -3,7 +3,7 @@
 // frames. Agents that disconnect during this visit are remembered so the Agents tab can
 // show them as offline.
 
-import { api } from './api.js';
+import { api, newest } from './api.js';
 import { emit, on } from './events.js';
 import { throttle } from './dom.js';
 
@@ -17,9 +17,11 @@ export const gone = () => [...departed.values()];
 export const isAgent = (name) => agents.some((a) => a.name === name) || departed.has(name);
 export const names = () => agents.map((a) => a.name);
 
+const readAgents = newest(() => api('/api/agents'));
+
 export async function refresh() {
-  const list = await api('/api/agents');
-  if (!Array.isArray(list)) return agents;
+  const list = await readAgents();
+  if (!Array.isArray(list)) return agents; // stale, or not a list
   for (const a of agents) {
     if (!list.some((b) => b.name === a.name)) departed.set(a.name, { ...a, departed_at: new Date().toISOString() });
   }

@@ -3,7 +3,7 @@
 // slow poll as a backstop.
 
 import { $, h, fill, ago, toast } from './dom.js';
-import { api, displayName } from './api.js';
+import { api, displayName, newest, stale } from './api.js';
 import { render as markdown } from './markdown.js';
 import { on } from './events.js';
 import { isActive } from './tabs.js';
@@ -71,8 +71,12 @@ function render() {
   $('#todo-summary').textContent = `${openCount} open, ${todos.length - openCount} done`;
 }
 
+const readTodos = newest(() => api('/api/todos'));
+
 export async function refresh() {
-  todos = await api('/api/todos');
+  const list = await readTodos();
+  if (list === stale) return;
+  todos = list;
   render();
 }
 
