@@ -10,8 +10,9 @@ use crate::config::Config;
 use crate::deploy::doctor::{self, Status};
 use crate::deploy::spec::Spec;
 
-/// Diagnose hub, auth, database, env, Docker, instances, dev/stable wiring, public URLs (TLS and
-/// route), Cloudflare and push keys.
+/// Diagnose the agent's path (hub, auth, agent and channel counts, the agent socket under a probe
+/// name), database, push keys, env, Docker, instances, dev/stable wiring, public URLs (TLS and
+/// route) and Cloudflare.
 #[derive(Args, Debug)]
 #[command(after_help = "Checks that do not apply on this machine (no Docker engine, no local database,
 nothing deployed, a public host that does not resolve here) are skipped, not failed. A public

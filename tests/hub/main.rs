@@ -9,6 +9,7 @@ mod python_compat;
 mod cli;
 mod client;
 mod docs;
+mod doctor;
 mod durability;
 mod http_api;
 mod inbox;
