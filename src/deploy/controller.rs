@@ -27,7 +27,7 @@ use crate::config::Config;
 /// How the controller talks to a person: progress lines and confirmations.
 pub trait Ui {
     fn step(&mut self, message: &str);
-    fn build_line(&mut self, _line: &str) {}
+    fn build_progress(&mut self, _progress: image::BuildProgress) {}
     /// Asked before a running container is replaced; `true` proceeds.
     fn confirm(&mut self, question: &str) -> bool;
 }
@@ -80,6 +80,8 @@ pub struct Outcome {
     pub container: String,
     pub image: String,
     pub image_built: bool,
+    /// What the engine reports for the image deployed (None for a dry run).
+    pub image_size_bytes: Option<u64>,
     pub previous_image: String,
     pub env_hash: String,
     pub changes: Vec<Difference>,
@@ -188,6 +190,7 @@ impl<'a> Controller<'a> {
             container: container_name.clone(),
             image: String::new(),
             image_built: false,
+            image_size_bytes: None,
             previous_image: String::new(),
             env_hash: String::new(),
             changes: Vec::new(),
@@ -225,13 +228,15 @@ impl<'a> Controller<'a> {
             }
             None => {
                 let source = self.source(opts.binary.as_deref())?;
-                let (r, built) = image::ensure(self.docker, &source, &mut |l| ui.build_line(l)).await?;
+                let (r, built) = image::ensure(self.docker, &source, &mut |p| ui.build_progress(p)).await?;
                 outcome.image_built = built;
                 r.tag
             }
         };
         outcome.timings.image_ms = t.elapsed().as_millis() as u64;
-        ui.step(&format!("image {tag}: {}", if outcome.image_built { "built" } else { "present" }));
+        let size = image::size(self.docker, &tag).await?;
+        outcome.image_size_bytes = Some(size);
+        ui.step(&format!("image {tag}: {}, {:.1} MB", if outcome.image_built { "built" } else { "present" }, size as f64 / 1e6));
         outcome.image = tag.clone();
 
         let mut want = self.desired(inst, &tag, true).await?;

@@ -6,5 +6,6 @@ mod apply;
 mod cloudflare;
 mod common;
 mod files;
+mod image_size;
 mod plan;
 mod rollback;

@@ -8,6 +8,7 @@ mod push;
 mod python_compat;
 mod cli;
 mod client;
+mod completions;
 mod docs;
 mod doctor;
 mod durability;
