@@ -8,4 +8,5 @@ mod common;
 mod files;
 mod image_size;
 mod plan;
+mod purge_modules;
 mod rollback;
