@@ -7,6 +7,7 @@ mod protocol;
 mod push;
 mod python_compat;
 mod cli;
+mod cli_streams;
 mod client;
 mod completions;
 mod docs;

@@ -14,13 +14,13 @@ use web_push_native::p256::{self, elliptic_curve::sec1::ToEncodedPoint};
 use crate::common::*;
 
 #[derive(Default)]
-struct Fake {
-    received: Vec<(HeaderMap, Vec<u8>)>,
+pub struct Fake {
+    pub received: Vec<(HeaderMap, Vec<u8>)>,
     /// Status codes to answer, in order; 201 when empty.
-    answers: Vec<u16>,
+    pub answers: Vec<u16>,
 }
 
-async fn fake_push_service() -> (String, Arc<Mutex<Fake>>) {
+pub async fn fake_push_service() -> (String, Arc<Mutex<Fake>>) {
     let fake = Arc::new(Mutex::new(Fake::default()));
     let app = axum::Router::new()
         .route(
@@ -39,7 +39,7 @@ async fn fake_push_service() -> (String, Arc<Mutex<Fake>>) {
     (url, fake)
 }
 
-async fn wait_for(fake: &Arc<Mutex<Fake>>, n: usize) {
+pub async fn wait_for(fake: &Arc<Mutex<Fake>>, n: usize) {
     for _ in 0..100 {
         if fake.lock().unwrap().received.len() >= n {
             return;
@@ -136,6 +136,6 @@ async fn a_workspace_subscription_hears_only_its_workspace() {
     assert_eq!(bodies, ["@lab-human from the admin", "@lab-human from the lab"]);
 }
 
-fn rand_core_rng() -> impl p256::elliptic_curve::rand_core::CryptoRngCore {
+pub fn rand_core_rng() -> impl p256::elliptic_curve::rand_core::CryptoRngCore {
     p256::elliptic_curve::rand_core::OsRng
 }
