@@ -11,4 +11,5 @@ mod dashboard;
 mod driver;
 mod origins;
 mod panels;
+mod paste;
 mod push;
