@@ -1,6 +1,7 @@
 //! The deploy CLI's remaining paths against the real engine: exit 6 (another deploy holds the
 //! instance's lock), exit 7 (deployed, but the cache purge failed), `deploy logs` and
-//! `deploy purge-cache`.
+//! `deploy purge-cache`, and `doctor` with Docker present (engine, instance, the agent path into
+//! the container).
 
 use scitex_orochi::deploy::lock::InstanceLock;
 
@@ -41,6 +42,23 @@ async fn locked_exits_6_failed_purge_exits_7_then_logs_and_purge_cache() {
     assert!(outcome["image_size_bytes"].as_u64().unwrap() > 0, "{outcome}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("not-the-cf-token"), "the token leaked");
     assert!(get(&format!("{}/healthz", fx.http("stable"))).await.status().is_success());
+
+    // doctor on this Docker machine: the engine, the instance, and the agent path into the
+    // container (its agent socket probed under a name of doctor's own).
+    let saved = std::mem::replace(
+        &mut fx.env,
+        vec![
+            ("SCITEX_OROCHI_TOKEN".into(), ADMIN_TOKEN.into()),
+            ("SCITEX_OROCHI_PORT".into(), fx.stable.ws.to_string()),
+            ("SCITEX_OROCHI_DASHBOARD_PORT".into(), fx.stable.http.to_string()),
+        ],
+    );
+    let report = json(&fx.raw(&["doctor", "--json", "--spec", &fx.spec_path().display().to_string()]).await);
+    let status = |name: &str| report["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).map(|c| c["status"].clone());
+    for name in ["docker", "instance stable", "hub", "auth", "agents and channels", "agent socket"] {
+        assert_eq!(status(name).unwrap_or_else(|| panic!("no {name}: {report}")), "ok", "{name}: {report}");
+    }
+    fx.env = saved;
 
     // The container's own log: the hub's start line.
     let out = fx.deploy(&["logs", "stable", "--tail", "200"]).await;
