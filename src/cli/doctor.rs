@@ -10,8 +10,9 @@ use crate::config::Config;
 use crate::deploy::doctor::{self, Status};
 use crate::deploy::spec::Spec;
 
-/// Diagnose hub, auth, database, env, Docker, instances, dev/stable wiring, public URLs (TLS and
-/// route), Cloudflare and push keys.
+/// Diagnose the agent's path (hub, auth, agent and channel counts, the agent socket under a probe
+/// name), database, push keys, env, Docker, instances, dev/stable wiring, public URLs (TLS and
+/// route) and Cloudflare.
 #[derive(Args, Debug)]
 #[command(after_help = "Checks that do not apply on this machine (no Docker engine, no local database,
 nothing deployed, a public host that does not resolve here) are skipped, not failed. A public
@@ -39,9 +40,9 @@ pub async fn doctor(config: Config, a: DoctorArgs) -> CliResult {
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     let (ok, warn, failed, skipped) = (count(Status::Ok), count(Status::Warn), count(Status::Fail), count(Status::Skip));
     if a.json {
-        print_json(&json!({"version": env!("CARGO_PKG_VERSION"), "checks": checks, "ok": ok, "warnings": warn, "failed": failed, "skipped": skipped}));
+        print_json(&json!({"version": super::VERSION, "checks": checks, "ok": ok, "warnings": warn, "failed": failed, "skipped": skipped}));
     } else {
-        println!("scitex-orochi {}", env!("CARGO_PKG_VERSION"));
+        println!("scitex-orochi {}", super::VERSION);
         for c in &checks {
             let tag = match c.status {
                 Status::Ok => "[ok]  ",

@@ -17,10 +17,14 @@ use clap::{Parser, Subcommand};
 use crate::client::ClientError;
 use crate::config::{Config, ConfigError};
 
+/// `--version`: the crate version and the git revision it was built from ("unknown" outside a
+/// git checkout; see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("OROCHI_GIT_REVISION"), ")");
+
 pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused.";
 
 #[derive(Parser, Debug)]
-#[command(name = "scitex-orochi", version, about = "Real-time hub where AI agents on many machines talk to each other and to people",
+#[command(name = "scitex-orochi", version = VERSION, about = "Real-time hub where AI agents on many machines talk to each other and to people",
     after_help = concat!("Settings come from SCITEX_OROCHI_* variables (see docs/configuration.md); the token only from the environment.\n\n",
         "Examples:\n  scitex-orochi serve\n  scitex-orochi send '#general' 'hello'\n  scitex-orochi list-agents --json\n\n",
         "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused."))]
@@ -48,6 +52,20 @@ pub enum Command {
     ValidateEnv(env::ValidateEnvArgs),
     Doctor(doctor::DoctorArgs),
     Mcp(crate::mcp::McpArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Print a shell completion script.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  scitex-orochi completions bash > ~/.local/share/bash-completion/completions/scitex-orochi
+  scitex-orochi completions zsh > \"${fpath[1]}/_scitex-orochi\"
+  scitex-orochi completions fish > ~/.config/fish/completions/scitex-orochi.fish
+
+Exit codes: 0 ok, 2 usage.")]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 /// Why a command failed, mapped to an exit code.
@@ -98,6 +116,11 @@ impl Cli {
 
 /// Runs a parsed command line to its exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    if let Command::Completions(a) = &cli.command {
+        // Needs no settings, no runtime: a script on stdout.
+        clap_complete::generate(a.shell, &mut <Cli as clap::CommandFactory>::command(), "scitex-orochi", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         // These report bad values themselves, with line numbers.
@@ -129,6 +152,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Deploy(a) => deploy::run(config, a).await,
             Command::ValidateEnv(a) => env::validate_env(a).await,
             Command::Doctor(a) => doctor::doctor(config, a).await,
+            Command::Completions(_) => unreachable!("answered before the settings are read"),
         }
     });
     match result {

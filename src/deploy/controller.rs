@@ -32,7 +32,7 @@ use crate::config::{Config, names};
 /// How the controller talks to a person: progress lines and confirmations.
 pub trait Ui {
     fn step(&mut self, message: &str);
-    fn build_line(&mut self, _line: &str) {}
+    fn build_progress(&mut self, _progress: image::BuildProgress) {}
     /// Asked before a running container is replaced; `true` proceeds.
     fn confirm(&mut self, question: &str) -> bool;
 }
@@ -65,6 +65,8 @@ pub struct Controller<'a> {
 struct Realised {
     tag: String,
     built: bool,
+    /// As the engine reports it.
+    size: u64,
     ms: u64,
 }
 
@@ -105,6 +107,7 @@ impl Controller<'_> {
         // In sync unless the cut-over below says otherwise.
         let mut outcome = plan.outcome(ApplyResult::InSync, &image.tag, &now);
         outcome.image_built = image.built;
+        outcome.image_size_bytes = Some(image.size);
         outcome.timings.image_ms = image.ms;
         if now.changes.is_empty() && !plan.force {
             outcome.timings.total_ms = plan.started.elapsed().as_millis() as u64;
@@ -135,12 +138,13 @@ impl Controller<'_> {
                 (tag.clone(), false)
             }
             ImageChoice::Build { source, .. } => {
-                let (r, built) = image::ensure(self.docker, source, &mut |l| ui.build_line(l)).await?;
+                let (r, built) = image::ensure(self.docker, source, &mut |p| ui.build_progress(p)).await?;
                 (r.tag, built)
             }
         };
-        ui.step(&format!("image {tag}: {}", if built { "built" } else { "present" }));
-        Ok(Realised { tag, built, ms: t.elapsed().as_millis() as u64 })
+        let size = image::size(self.docker, &tag).await?;
+        ui.step(&format!("image {tag}: {}, {:.1} MB", if built { "built" } else { "present" }, size as f64 / 1e6));
+        Ok(Realised { tag, built, size, ms: t.elapsed().as_millis() as u64 })
     }
 
     /// Replaces the running container with the surveyed one behind the health gate: deployed,

@@ -1,14 +1,13 @@
-//! `doctor`: one line per check of the whole stack (the public URLs: [`super::public_urls`]). A check that does not apply on this
+//! `doctor`: one line per check of the whole stack (the agent's path to the hub: [`super::hub_checks`]; the public URLs: [`super::public_urls`]). A check that does not apply on this
 //! machine (no Docker engine, no local database, nothing deployed) is skipped, never failed.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::spec::{CORS_ORIGINS, Spec, WS_UPSTREAM};
 use super::{docker, purge, validate};
-use crate::config::{Config, VARS};
+use crate::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,37 +27,6 @@ pub struct Check {
 
 pub(super) fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
     Check { check: name.into(), status, detail: detail.into() }
-}
-
-fn ms(t: Instant) -> u128 {
-    t.elapsed().as_millis()
-}
-
-async fn hub(config: &Config, out: &mut Vec<Check>) {
-    let base = config.http_base();
-    let client = crate::http_client::client(Duration::from_secs(3));
-    let t = Instant::now();
-    match client.get(format!("{base}/healthz")).send().await {
-        Ok(r) if r.status().is_success() => out.push(check("hub", Status::Ok, format!("{base} answers (round trip {} ms)", ms(t)))),
-        Ok(r) => out.push(check("hub", Status::Fail, format!("{base}/healthz answered {}", r.status()))),
-        Err(e) => {
-            out.push(check("hub", Status::Fail, format!("{base} unreachable: {}", if e.is_connect() { "connection refused".into() } else { e.to_string() })));
-            out.push(check("auth", Status::Skip, "hub unreachable"));
-            return;
-        }
-    }
-    let token = config.client_token();
-    if token.is_empty() {
-        out.push(check("auth", Status::Warn, "no SCITEX_OROCHI_TOKEN set; reads need a token"));
-        return;
-    }
-    let t = Instant::now();
-    match client.get(format!("{base}/api/agents")).bearer_auth(token).send().await {
-        Ok(r) if r.status().is_success() => out.push(check("auth", Status::Ok, format!("token accepted (round trip {} ms)", ms(t)))),
-        Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => out.push(check("auth", Status::Fail, "token refused (401)")),
-        Ok(r) => out.push(check("auth", Status::Fail, format!("/api/agents answered {}", r.status()))),
-        Err(e) => out.push(check("auth", Status::Fail, e.to_string())),
-    }
 }
 
 fn database(config: &Config) -> Check {
@@ -148,7 +116,7 @@ async fn deployment(spec: Option<&Spec>, out: &mut Vec<Check>) {
 /// Runs every check; `spec` is `None` away from a checkout.
 pub async fn run(config: &Config, spec: Option<&Spec>) -> Vec<Check> {
     let mut out = Vec::new();
-    hub(config, &mut out).await;
+    super::hub_checks::hub(config, &mut out).await;
     out.push(database(config));
     out.push(environment());
     deployment(spec, &mut out).await;
@@ -160,20 +128,6 @@ pub async fn run(config: &Config, spec: Option<&Spec>) -> Vec<Check> {
         Some(_) => check("cloudflare", Status::Ok, "API token and zone set"),
         None => check("cloudflare", Status::Warn, "SCITEX_OROCHI_CLOUDFLARE_API_TOKEN/_ZONE_ID not set here; deploys skip the purge unless the env file has them"),
     });
-    let push: Vec<_> = VARS.iter().filter(|v| v.name.contains("VAPID")).collect();
-    out.push(if push.is_empty() {
-        check("push keys", Status::Skip, "this build has no Web Push")
-    } else {
-        let missing: Vec<&str> = push
-            .iter()
-            .filter(|v| v.default.is_empty() && std::env::var(v.name).map_or(true, |s| s.is_empty()))
-            .map(|v| v.name)
-            .collect();
-        if missing.is_empty() {
-            check("push keys", Status::Ok, "VAPID keys set")
-        } else {
-            check("push keys", Status::Warn, format!("not set here: {} (web push is off unless the hub's env sets them)", missing.join(", ")))
-        }
-    });
+    out.push(super::hub_checks::push_keys(config));
     out
 }

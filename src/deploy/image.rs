@@ -1,5 +1,7 @@
 //! The hub image: `FROM scratch` around the statically linked binary (deploy/Dockerfile),
-//! built through the Engine API from an in-memory tar context. Nothing is pulled.
+//! built through the Engine API from an in-memory tar context. Nothing is pulled. The binary
+//! is packed stripped (no debug info, no symbol table): nothing in the container reads them,
+//! and they are most of an unstripped binary's size; the build keeps them outside the image.
 //! Tags are `<repo>:<version>-<hash>`, the hash covering the binary, the Dockerfile and the
 //! git revision, so an unchanged build is reused instead of rebuilt.
 
@@ -27,6 +29,8 @@ pub enum ImageError {
     NotElf(PathBuf),
     #[error("{0} is dynamically linked and cannot run in a FROM scratch image; build it static (see docs/deploy.md)")]
     Dynamic(PathBuf),
+    #[error("cannot strip {path}: {reason}")]
+    Strip { path: PathBuf, reason: String },
     #[error("image build failed: {0}")]
     Build(String),
     #[error("Docker: {0}")]
@@ -98,6 +102,27 @@ pub fn git_revision(dir: &Path) -> String {
     }
 }
 
+/// `elf` without its debug sections and symbol table, as `strip` would leave it: what runs is
+/// byte for byte the same code and data.
+pub fn strip(path: &Path, elf: &[u8]) -> Result<Vec<u8>, ImageError> {
+    let fail = |e: object::build::Error| ImageError::Strip { path: path.to_path_buf(), reason: e.to_string() };
+    let mut builder = object::build::elf::Builder::read(elf).map_err(fail)?;
+    for section in builder.sections.iter_mut() {
+        let name = section.name.as_slice();
+        if name.starts_with(b".debug_") || name.starts_with(b".zdebug_") || name == b".symtab" || name == b".strtab" {
+            section.delete = true;
+        }
+    }
+    // The symbol table goes with its section; the loader reads only the dynamic one.
+    for symbol in builder.symbols.iter_mut() {
+        symbol.delete = true;
+    }
+    builder.delete_orphans();
+    let mut out = Vec::with_capacity(elf.len() / 2);
+    builder.write(&mut out).map_err(fail)?;
+    Ok(out)
+}
+
 /// A static executable has no PT_INTERP program header.
 pub fn check_static(path: &Path, elf: &[u8]) -> Result<(), ImageError> {
     let not_elf = || ImageError::NotElf(path.to_path_buf());
@@ -140,19 +165,46 @@ pub async fn exists(docker: &Docker, tag: &str) -> Result<bool, bollard::errors:
     }
 }
 
-/// Builds the image unless the engine has it. `progress` receives the builder's log lines.
+/// What an image build reports as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum BuildProgress<'a> {
+    /// Bytes of the build context handed to the engine so far, of `total`.
+    Upload { sent: u64, total: u64 },
+    /// A line of the builder's log.
+    Line(&'a str),
+}
+
+/// Size of the pieces the build context is uploaded in (the unit of upload progress).
+const UPLOAD_CHUNK: usize = 1 << 20;
+
+/// Builds the image unless the engine has it; `progress` hears the upload and the builder.
 /// Returns the image and whether it was built now.
-pub async fn ensure(docker: &Docker, source: &ImageSource, progress: &mut dyn FnMut(&str)) -> Result<(ImageRef, bool), ImageError> {
+pub async fn ensure(docker: &Docker, source: &ImageSource, progress: &mut dyn FnMut(BuildProgress)) -> Result<(ImageRef, bool), ImageError> {
     let (image, bytes) = source.identify()?;
     if exists(docker, &image.tag).await? {
         return Ok((image, false));
     }
-    build(docker, &image, &bytes, progress).await?;
+    let stripped = strip(&source.binary, &bytes)?;
+    drop(bytes);
+    build(docker, &image, &stripped, progress).await?;
     Ok((image, true))
 }
 
-async fn build(docker: &Docker, image: &ImageRef, binary: &[u8], progress: &mut dyn FnMut(&str)) -> Result<(), ImageError> {
-    let context = context_tar(binary);
+/// The size the engine reports for `tag` (its layers; for a FROM scratch image, the binary).
+pub async fn size(docker: &Docker, tag: &str) -> Result<u64, bollard::errors::Error> {
+    Ok(docker.inspect_image(tag).await?.size.unwrap_or(0).max(0) as u64)
+}
+
+async fn build(docker: &Docker, image: &ImageRef, binary: &[u8], progress: &mut dyn FnMut(BuildProgress)) -> Result<(), ImageError> {
+    let context = bytes::Bytes::from(context_tar(binary));
+    let total = context.len() as u64;
+    // The body is polled by the connection, not here: it reports what it hands over.
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
+    let chunks: Vec<bytes::Bytes> = (0..context.len()).step_by(UPLOAD_CHUNK).map(|at| context.slice(at..(at + UPLOAD_CHUNK).min(context.len()))).collect();
+    let body = futures_util::stream::iter(chunks).map(move |chunk| {
+        let _ = sent_tx.send(chunk.len() as u64);
+        chunk
+    });
     let labels = HashMap::from([(LABEL_BINARY_SHA, image.binary_sha256.as_str())]);
     let args = HashMap::from([("VERSION", image.version.as_str()), ("REVISION", image.revision.as_str())]);
     let options = BuildImageOptionsBuilder::default()
@@ -164,8 +216,23 @@ async fn build(docker: &Docker, image: &ImageRef, binary: &[u8], progress: &mut 
         .buildargs(&args)
         .version(BuilderVersion::BuilderV1)
         .build();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
-    while let Some(item) = stream.next().await {
+    let mut stream = docker.build_image(options, None, Some(bollard::body_stream(body)));
+    let (mut sent, mut uploading) = (0, true);
+    loop {
+        let item = tokio::select! {
+            n = sent_rx.recv(), if uploading => {
+                match n {
+                    Some(n) => {
+                        sent += n;
+                        progress(BuildProgress::Upload { sent, total });
+                    }
+                    None => uploading = false,
+                }
+                continue;
+            }
+            item = stream.next() => item,
+        };
+        let Some(item) = item else { break };
         let info = item.map_err(|e| match e {
             bollard::errors::Error::DockerStreamError { error } => ImageError::Build(error),
             other => ImageError::Docker(other),
@@ -174,7 +241,7 @@ async fn build(docker: &Docker, image: &ImageRef, binary: &[u8], progress: &mut 
             return Err(ImageError::Build(detail.message.unwrap_or_default()));
         }
         if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-            progress(line);
+            progress(BuildProgress::Line(line));
         }
     }
     if !exists(docker, &image.tag).await? {
@@ -198,5 +265,29 @@ mod tests {
         let names: Vec<String> = archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
         assert_eq!(names, vec!["Dockerfile", "scitex-orochi"]);
         assert!(DOCKERFILE.contains(r#"CMD ["/scitex-orochi", "healthcheck"]"#));
+    }
+
+    #[test]
+    fn strip_drops_debug_info_and_symbols_and_stays_static() {
+        let me = std::env::current_exe().unwrap();
+        let bytes = std::fs::read(&me).unwrap();
+        let names = |elf: &[u8]| -> Vec<Vec<u8>> {
+            object::build::elf::Builder::read(elf).unwrap().sections.iter().map(|s| s.name.as_slice().to_vec()).collect()
+        };
+        assert!(names(&bytes).iter().any(|n| n.starts_with(b".debug_")), "a test build has debug info to strip");
+        let stripped = strip(&me, &bytes).unwrap();
+        check_static(&me, &stripped).unwrap();
+        let left = names(&stripped);
+        assert!(left.iter().all(|n| !n.starts_with(b".debug_") && n != b".symtab"), "{:?}", left.iter().map(|n| String::from_utf8_lossy(n)).collect::<Vec<_>>());
+        assert!(left.iter().any(|n| n == b".text"));
+        assert!(stripped.len() * 2 < bytes.len(), "{} of {} bytes left", stripped.len(), bytes.len());
+        // And it still runs: this very test binary, stripped, lists its tests.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("stripped");
+        std::fs::write(&copy, &stripped).unwrap();
+        std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let listed = std::process::Command::new(&copy).args(["--list", "strip_drops"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&listed.stdout).contains("strip_drops_debug_info"), "{listed:?}");
+        assert!(matches!(strip(&me, b"\x7fELF not really"), Err(ImageError::Strip { .. })));
     }
 }

@@ -21,6 +21,7 @@ pub mod docker;
 pub mod doctor;
 pub mod envfile;
 pub mod health;
+pub mod hub_checks;
 pub mod image;
 pub mod inspect;
 pub mod lock;

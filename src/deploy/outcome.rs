@@ -96,6 +96,8 @@ pub struct Outcome {
     pub container: String,
     pub image: String,
     pub image_built: bool,
+    /// What the engine reports for the image deployed (None for a dry run).
+    pub image_size_bytes: Option<u64>,
     pub previous_image: String,
     pub env_hash: String,
     pub changes: Vec<Difference>,
@@ -143,7 +145,8 @@ impl Outcome {
             }
             ApplyResult::Deployed => {
                 let (action, instance, container, image) = (self.action, &self.instance, &self.container, &self.image);
-                let _ = writeln!(out, "{action} {instance}: {container} runs {image} ({} change(s), env {})", self.changes.len(), self.env_hash);
+                let size = self.image_size_bytes.map_or(String::new(), |b| format!(", {:.1} MB", b as f64 / 1e6));
+                let _ = writeln!(out, "{action} {instance}: {container} runs {image}{size} ({} change(s), env {})", self.changes.len(), self.env_hash);
                 if let Some(p) = &self.purge {
                     for url in p.purged.iter().filter(|_| p.skipped.is_none()) {
                         let _ = writeln!(out, "  purged {url}");

@@ -118,6 +118,7 @@ impl DeployPlan {
             container: self.container.clone(),
             image: image.to_string(),
             image_built: false,
+            image_size_bytes: None,
             previous_image: String::new(),
             env_hash: survey.desired.env_hash.clone(),
             changes: survey.changes.clone(),

@@ -1,6 +1,6 @@
 //! Which public URLs to purge after a deploy. The controller fetches the instance's cacheable
 //! paths (`cache_paths` in the spec, plus every same-origin `src`/`href` in the HTML pages among
-//! them) from the new container, hashes each answer, and purges only the URLs whose answer
+//! them, plus the ES modules those scripts import, transitively) from the new container, hashes each answer, and purges only the URLs whose answer
 //! changed since the last successful purge. The hashes live in
 //! `<state_dir>/<instance>.cache-manifest.json`.
 
@@ -15,7 +15,7 @@ use super::cloudflare::{CloudflareApi, CloudflareSettings, PurgeError};
 use super::envfile::EnvFile;
 use crate::config::{Config, names};
 
-/// Most paths followed from HTML pages.
+/// Most paths followed from HTML pages and module imports, however deep.
 const MAX_PATHS: usize = 500;
 
 /// Path → `status:hash` of the last purged answers.
@@ -88,6 +88,37 @@ pub fn linked_paths(html: &str, public_url: &str) -> Vec<String> {
     out
 }
 
+/// Same-origin ES modules a script imports — `import … from "./x.js"`, `import "./x.js"`,
+/// `import("./x.js")` with a literal, `export … from "./x.js"` — resolved against the script's
+/// own `path` as a browser would. Bare specifiers (`"lodash"`) and other origins are skipped.
+pub fn imported_paths(js: &str, path: &str, public_url: &str) -> Vec<String> {
+    let re = regex::Regex::new(
+        r#"(?:\b(?:import|export)\b[^;"'`()]*?\bfrom\s*|\bimport\s*\(\s*|\bimport\s*)["']([^"'\n]+)["']"#,
+    )
+    .expect("valid regex");
+    let Ok(origin) = url::Url::parse(public_url.trim_end_matches('/')).or_else(|_| url::Url::parse("http://localhost")) else {
+        return Vec::new();
+    };
+    let Ok(base) = origin.join(path) else { return Vec::new() };
+    let mut out = Vec::new();
+    for cap in re.captures_iter(js) {
+        let spec = cap[1].trim();
+        let relative = spec.starts_with("./") || spec.starts_with("../") || (spec.starts_with('/') && !spec.starts_with("//"));
+        if !relative && !spec.starts_with(origin.as_str().trim_end_matches('/')) {
+            continue;
+        }
+        let Ok(target) = base.join(spec) else { continue };
+        if target.origin() != origin.origin() {
+            continue;
+        }
+        out.push(match target.query() {
+            Some(q) => format!("{}?{q}", target.path()),
+            None => target.path().to_string(),
+        });
+    }
+    out
+}
+
 /// Fetches every cacheable path from `http_base` (the new container) and hashes the answers.
 pub async fn snapshot(http_base: &str, cache_paths: &[String], public_url: &str) -> Manifest {
     let client = crate::http_client::client(Duration::from_secs(5));
@@ -100,10 +131,14 @@ pub async fn snapshot(http_base: &str, cache_paths: &[String], public_url: &str)
         let entry = match client.get(format!("{http_base}{path}")).send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
-                let html = r.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.contains("text/html"));
+                let kind = r.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
                 let body = r.bytes().await.unwrap_or_default();
-                if html && (200..300).contains(&status) {
-                    queue.extend(linked_paths(&String::from_utf8_lossy(&body), public_url));
+                if (200..300).contains(&status) {
+                    if kind.contains("text/html") {
+                        queue.extend(linked_paths(&String::from_utf8_lossy(&body), public_url));
+                    } else if kind.contains("javascript") {
+                        queue.extend(imported_paths(&String::from_utf8_lossy(&body), &path, public_url));
+                    }
                 }
                 format!("{status}:{}", &hex::encode(Sha256::digest(&body))[..16])
             }
@@ -199,5 +234,22 @@ mod tests {
         let html = r#"<link href="/static/a.css"><script src='app.js'></script><a href="https://other.org/x">
             <img src="https://orochi.example/i.png"><a href="//cdn.org/y"><a href="mailto:a@b">"#;
         assert_eq!(linked_paths(html, "https://orochi.example"), vec!["/static/a.css", "/app.js", "/i.png"]);
+    }
+
+    #[test]
+    fn imports_resolve_against_the_module() {
+        let js = r#"import { a, b } from "./state.js";
+            import "../polyfill.js";
+            export * from './chat/view.js';
+            export { c } from "/abs/c.mjs?v=2";
+            const m = await import("./lazy.js");
+            import x from "lodash"; import y from "https://cdn.example/y.js";
+            import z from "https://orochi.example/static/z.js";
+            import(variable);"#;
+        assert_eq!(
+            imported_paths(js, "/static/js/main.js", "https://orochi.example"),
+            vec!["/static/js/state.js", "/static/polyfill.js", "/static/js/chat/view.js", "/abs/c.mjs?v=2", "/static/js/lazy.js", "/static/z.js"]
+        );
+        assert!(imported_paths("no imports here; important(\"./x.js\")", "/a.js", "https://orochi.example").is_empty());
     }
 }

@@ -12,5 +12,6 @@ mod dashboard;
 mod driver;
 mod origins;
 mod panels;
+mod paste;
 mod push;
 mod threads;

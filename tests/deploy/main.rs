@@ -3,9 +3,12 @@
 //! 127.0.0.1, the CLI's exit codes. Nothing outside 127.0.0.1 and the local engine is used.
 
 mod apply;
+mod cli_paths;
 mod cloudflare;
 mod common;
 mod files;
+mod image_size;
 mod plan;
+mod purge_modules;
 mod rollback;
 mod settings;

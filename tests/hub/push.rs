@@ -17,7 +17,7 @@ use crate::common::*;
 pub(crate) struct Fake {
     pub(crate) received: Vec<(HeaderMap, Vec<u8>)>,
     /// Status codes to answer, in order; 201 when empty.
-    answers: Vec<u16>,
+    pub answers: Vec<u16>,
 }
 
 pub(crate) async fn fake_push_service() -> (String, Arc<Mutex<Fake>>) {
