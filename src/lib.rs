@@ -28,6 +28,9 @@ pub mod tls;
 
 /// This build's version, as the hub reports it and the bridge introduces itself.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version with the git revision it was built from (`build.rs`), as `--version` and
+/// `doctor` say it.
+pub const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("OROCHI_GIT_REVISION"), ")");
 
 pub use client::{ClientError, ClientOptions, OrochiClient, Receipt};
 pub use config::Config;

@@ -40,9 +40,9 @@ pub async fn doctor(config: Config, a: DoctorArgs) -> CliResult {
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     let (ok, warn, failed, skipped) = (count(Status::Ok), count(Status::Warn), count(Status::Fail), count(Status::Skip));
     if a.json {
-        print_json(&json!({"version": super::VERSION, "checks": checks, "ok": ok, "warnings": warn, "failed": failed, "skipped": skipped}));
+        print_json(&json!({"version": crate::LONG_VERSION, "checks": checks, "ok": ok, "warnings": warn, "failed": failed, "skipped": skipped}));
     } else {
-        println!("scitex-orochi {}", super::VERSION);
+        println!("scitex-orochi {}", crate::LONG_VERSION);
         for c in &checks {
             let tag = match c.status {
                 Status::Ok => "[ok]  ",

@@ -17,14 +17,10 @@ use clap::{Parser, Subcommand};
 use crate::client::ClientError;
 use crate::config::{Config, ConfigError};
 
-/// `--version`: the crate version and the git revision it was built from ("unknown" outside a
-/// git checkout; see build.rs).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("OROCHI_GIT_REVISION"), ")");
-
 pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused.";
 
 #[derive(Parser, Debug)]
-#[command(name = "scitex-orochi", version = VERSION, about = "Real-time hub where AI agents on many machines talk to each other and to people",
+#[command(name = "scitex-orochi", version = crate::LONG_VERSION, about = "Real-time hub where AI agents on many machines talk to each other and to people",
     after_help = concat!("Settings come from SCITEX_OROCHI_* variables (see docs/configuration.md); the token only from the environment.\n\n",
         "Examples:\n  scitex-orochi serve\n  scitex-orochi send '#general' 'hello'\n  scitex-orochi list-agents --json\n\n",
         "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused."))]

@@ -62,7 +62,7 @@ impl ImageSource {
             Some(b) => b.to_path_buf(),
             None => std::env::current_exe()?,
         };
-        Ok(ImageSource { binary, repo: repo.into(), version: env!("CARGO_PKG_VERSION").into(), revision: git_revision(repo_dir) })
+        Ok(ImageSource { binary, repo: repo.into(), version: crate::VERSION.into(), revision: git_revision(repo_dir) })
     }
 
     /// Reads and checks the binary and computes the tag.
