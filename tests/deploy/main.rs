@@ -5,6 +5,7 @@
 mod apply;
 mod cloudflare;
 mod common;
+mod cutover;
 mod files;
 mod plan;
 mod rollback;
