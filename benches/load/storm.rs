@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::Res;
-use crate::hubs::{Hub, HubKind};
+use crate::hubs::{self, Hub, HubKind};
 use crate::traffic::Target;
 
 /// Agents per channel: a message reaches this many agents.
@@ -117,8 +117,8 @@ struct Verdict {
     /// Time from the new hub accepting to this agent being back and caught up, per agent.
     back: Vec<Duration>,
     not_back: usize,
-    /// Registered again, relative to the new hub accepting: (first, last).
-    registered: Option<(Duration, Duration)>,
+    /// When each agent registered again, after the new hub accepted.
+    registered: Vec<Duration>,
     /// Messages agents missed and got by resuming.
     replayed: u64,
 }
@@ -151,8 +151,7 @@ fn verdict(seen: &[Seen], acked: &[Acked], terminated: Instant, accepting: Insta
             t.not_back += 1;
             continue;
         };
-        let since = back.saturating_duration_since(accepting);
-        t.registered = Some(t.registered.map_or((since, since), |(a, b)| (a.min(since), b.max(since))));
+        t.registered.push(back.saturating_duration_since(accepting));
         // Missed: not received before the hub was told to stop, and acked before this agent
         // registered again (a later one may simply reach it live).
         let missed: Vec<Option<&Instant>> = want
@@ -197,11 +196,17 @@ pub async fn run(agents: usize, seconds: f64) -> Res<bool> {
         hist.saturating_record(d.as_micros() as u64);
     }
     let worst = t.back.iter().max().copied().unwrap_or_default();
-    if let Some((first, last)) = t.registered {
+    let mut registered = t.registered.clone();
+    registered.sort();
+    if !registered.is_empty() {
+        let at = |q: f64| registered[((registered.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
         eprintln!(
-            "storm: registered again {:.0} to {:.0} ms after the new hub accepted; {} missed messages replayed",
-            first.as_secs_f64() * 1e3,
-            last.as_secs_f64() * 1e3,
+            "storm: registered again after the new hub accepted: first {:.0} ms, p50 {:.0}, p90 {:.0}, p99 {:.0}, last {:.0}; {} missed messages replayed",
+            at(0.0),
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0),
             t.replayed
         );
     }
@@ -250,7 +255,12 @@ async fn storm(hub: &mut Hub, agents: usize, channels: usize, seconds: f64) -> R
     let terminated = Instant::now();
     let accepting = hub.restart().await?;
     eprintln!("storm: SIGTERM to accepting again {:.0} ms", (accepting - terminated).as_secs_f64() * 1e3);
+    let cpu = || (hub.pid.and_then(hubs::cpu_secs), hubs::cpu_secs(std::process::id()));
+    let cpu0 = cpu();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    if let ((Some(h0), Some(g0)), (Some(h1), Some(g1))) = (cpu0, cpu()) {
+        eprintln!("storm: CPU in the {seconds} s after the relaunch: hub {:.1} s, generator {:.1} s", h1 - h0, g1 - g0);
+    }
     let _ = stop_sending_tx.send(true);
     let acked = sending.await??;
     sender.close().await;
