@@ -109,9 +109,7 @@ impl RunningHub {
 
     /// Stops accepting and reading; each agent socket closes with 1012 once its messages in
     /// the group commit are committed and their acks sent (see `agent_ws`). Observers close at
-    /// once. Waits for the listeners, then for the agent sockets to be closed (at most
-    /// [`CLOSE_GRACE`]): a process that exits earlier cuts the sockets whose 1012 was not written
-    /// yet, and their clients take it for a failure and back off instead of coming back at once.
+    /// once. Waits for the listeners.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for o in self.state.registry.read().observers.values() {
@@ -120,16 +118,8 @@ impl RunningHub {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
-        let until = Instant::now() + CLOSE_GRACE;
-        while self.state.metrics.agent_connections.get() > 0 && Instant::now() < until {
-            tokio::time::sleep(CLOSE_POLL).await;
-        }
     }
 }
-
-/// How long a stopping hub waits for its agent sockets to send their 1012, and how often it looks.
-const CLOSE_GRACE: Duration = Duration::from_secs(10);
-const CLOSE_POLL: Duration = Duration::from_millis(10);
 
 /// The close reason every socket gets when the hub stops.
 const RESTART_REASON: &str = "hub restarting: reconnect now";
