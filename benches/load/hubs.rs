@@ -68,13 +68,45 @@ impl Hub {
             let _ = child.kill().await;
         }
     }
+
+    /// Stops our hub as a deploy does (SIGTERM: every socket closes with 1012 after its last
+    /// acks) and starts it again on the same data folder and ports. Returns when the new hub
+    /// accepts connections, and that moment.
+    pub async fn restart(&mut self) -> Res<Instant> {
+        let (Some(child), Some(dir), Some(http)) = (&mut self.child, &self._dir, &self.http) else {
+            return Err("only a hub this generator started can be restarted".into());
+        };
+        let pid = child.id().ok_or("the hub child already exited")?;
+        // SAFETY: kill(2) on our own child's pid, which has not been reaped yet.
+        if unsafe { libc::kill(pid as i32, libc::SIGTERM) } != 0 {
+            return Err(format!("SIGTERM to the hub: {}", std::io::Error::last_os_error()).into());
+        }
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await??;
+        if !status.success() {
+            return Err(format!("the hub did not stop cleanly on SIGTERM: {status}").into());
+        }
+        let (new, url, http) = spawn_rust(dir.path(), port_of(&self.target.url)?, port_of(http)?).await?;
+        let accepting = Instant::now();
+        self.pid = new.id();
+        (self.child, self.target.url, self.http) = (Some(new), url, Some(http));
+        Ok(accepting)
+    }
 }
 
 async fn launch_rust() -> Res<Hub> {
     let dir = data_dir()?;
+    let (child, url, http) = spawn_rust(dir.path(), 0, 0).await?;
+    let target = Target { url, token: MANAGED_TOKEN.into() };
+    Ok(Hub { label: "rust", target, pid: child.id(), http: Some(http), child: Some(child), _dir: Some(dir) })
+}
+
+/// Starts our hub child on `dir` and the ports (0 = ephemeral); returns once it accepts
+/// connections, with its agent and REST URLs.
+async fn spawn_rust(dir: &Path, ws_port: u16, http_port: u16) -> Res<(Child, String, String)> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("--serve-hub")
-        .arg(dir.path())
+        .arg(dir)
+        .args(["--serve-ports", &format!("{ws_port},{http_port}")])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -85,29 +117,36 @@ async fn launch_rust() -> Res<Hub> {
     let Some((url, http)) = line.trim().split_once(' ').filter(|(url, _)| url.starts_with("ws://")) else {
         return Err(format!("the hub child did not start: {line:?}").into());
     };
-    let target = Target { url: url.into(), token: MANAGED_TOKEN.into() };
-    Ok(Hub { label: "rust", target, pid: child.id(), http: Some(http.into()), child: Some(child), _dir: Some(dir) })
+    Ok((child, url.into(), http.into()))
 }
 
-/// Child side of `--serve-hub DIR`: start the hub, print its agent and REST URLs, serve until
-/// stdin closes.
-pub fn serve_rust_hub(dir: &Path) -> Res<()> {
+fn port_of(url: &str) -> Res<u16> {
+    url::Url::parse(url)?.port().ok_or_else(|| format!("no port in {url}").into())
+}
+
+/// Child side of `--serve-hub DIR`: start the hub on `ports` (agent, REST; 0 = ephemeral), print
+/// its agent and REST URLs, serve until stdin closes or SIGTERM, then stop as `serve` does.
+pub fn serve_rust_hub(dir: &Path, ports: (u16, u16)) -> Res<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async {
+    let served = rt.block_on(async {
         let mut c = Config::defaults();
-        c.port = 0;
-        c.dashboard_port = 0;
+        (c.port, c.dashboard_port) = ports;
         c.db = dir.join("orochi.db");
         c.media_root = dir.join("media");
         c.admin_token = MANAGED_TOKEN.into();
         c.db_sync = "full".into();
         let hub = scitex_orochi::hub::start(c).await?;
         println!("{} {}", hub.ws_url(), hub.http_url());
-        let _ =
-            tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let stdin_closed =
+            tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new()));
+        tokio::select! { _ = stdin_closed => {}, _ = term.recv() => {} }
         hub.shutdown().await;
         Ok::<(), crate::Error>(())
-    })
+    });
+    // The stdin reader may still block after SIGTERM: do not wait for it.
+    rt.shutdown_background();
+    served
 }
 
 /// The reference hub's console script, installing it into .venv-ref when missing.

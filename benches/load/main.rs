@@ -1,12 +1,14 @@
-//! Load generator for the hub: fan-out throughput, latency at a fixed rate, many idle sockets
-//! and durable acks. Targets our hub (default, started fresh for each scenario), the Python
+//! Load generator for the hub: fan-out throughput, latency at a fixed rate, many idle sockets,
+//! durable acks, and a restart storm (scenario `storm`, run on its own: it restarts the hub). Targets our hub (default, started fresh for each scenario), the Python
 //! reference hub (`--python`, scenario a) or any hub (`--url`). All traffic stays on 127.0.0.1
 //! unless `--url` says otherwise; every phase is bounded in time.
 //!
-//! `cargo bench --bench load -- --scenario all`, `cargo bench --bench load -- --python --scenario a`
+//! `cargo bench --bench load -- --scenario all`, `cargo bench --bench load -- --python --scenario a`,
+//! `cargo bench --bench load -- --scenario storm --agents 10000`
 
 mod hubs;
 mod run;
+mod storm;
 mod traffic;
 
 use std::path::PathBuf;
@@ -28,7 +30,10 @@ enum Which {
     D,
     /// e-calm and e-flood.
     E,
+    /// a to e (not storm).
     All,
+    /// N agents through our client across a SIGTERM and relaunch of the hub.
+    Storm,
 }
 
 #[derive(Parser)]
@@ -58,9 +63,15 @@ struct Args {
     /// Idle sockets in scenario c.
     #[arg(long, default_value_t = 10_000)]
     idle: usize,
+    /// Agents in scenario storm.
+    #[arg(long, default_value_t = 10_000)]
+    agents: usize,
     /// Internal: serve our hub with its data in this folder (the child process).
     #[arg(long, hide = true)]
     serve_hub: Option<PathBuf>,
+    /// Internal: the child's agent and REST ports, 0 for ephemeral ones.
+    #[arg(long, hide = true, value_delimiter = ',', default_values_t = [0, 0])]
+    serve_ports: Vec<u16>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -103,6 +114,7 @@ fn scenarios(args: &Args) -> Vec<Scenario> {
         Which::C => tag == "c",
         Which::D => tag == "d",
         Which::E => tag.starts_with('e'),
+        Which::Storm => false,
     };
     all.into_iter().filter(|(tag, ..)| wanted(tag)).map(|(tag, what, plan)| Scenario { tag, what, plan }).collect()
 }
@@ -123,8 +135,9 @@ async fn run_on(kind: &HubKind, s: &Scenario) -> Res<Row> {
     Ok(Row { tag: s.tag, hub: label, out: out? })
 }
 
-fn warn_fd_limit(list: &[Scenario]) {
-    let need = list.iter().map(|s| s.plan.conns() as u64 + 200).max().unwrap_or(0);
+/// Warns when `conns` sockets (and some slack) would not fit under the open-file limit.
+pub fn warn_fd_limit(conns: usize) {
+    let need = conns as u64 + 200;
     if let Some(limit) = hubs::open_file_limit().filter(|l| *l < need) {
         eprintln!("warning: open-file limit {limit} < {need} needed; run `ulimit -n {need}` first");
     }
@@ -138,8 +151,12 @@ async fn bench(args: Args) -> Res<bool> {
         }
         None => HubKind::Rust,
     };
+    if args.scenario == Which::Storm {
+        let HubKind::Rust = kind else { return Err("storm restarts the hub: it runs on ours only (no --url)".into()) };
+        return storm::run(args.agents, args.seconds).await;
+    }
     let list = scenarios(&args);
-    warn_fd_limit(&list);
+    warn_fd_limit(list.iter().map(|s| s.plan.conns()).max().unwrap_or(0));
     let mut runs: Vec<(&HubKind, &Scenario)> = list.iter().map(|s| (&kind, s)).collect();
     if args.python {
         runs.extend(list.iter().filter(|s| s.tag.starts_with('a')).map(|s| (&HubKind::Python, s)));
@@ -254,7 +271,8 @@ fn print_report(list: &[Scenario], rows: &[Row]) {
 fn main() -> Res<()> {
     let args = Args::parse();
     if let Some(dir) = &args.serve_hub {
-        return hubs::serve_rust_hub(dir);
+        let [ws, http] = args.serve_ports[..] else { return Err("--serve-ports takes WS,HTTP".into()) };
+        return hubs::serve_rust_hub(dir, (ws, http));
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // On Ctrl-C the bench future is dropped, and with it the hub children (kill on drop).

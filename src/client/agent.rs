@@ -88,6 +88,12 @@ impl OrochiClient {
         self.shared.snapshot()
     }
 
+    /// The number of successful reconnects, changing as soon as the client has registered
+    /// again (its channels' replay requested): `changed().await` waits for the next one.
+    pub fn reconnects(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.watch_reconnects()
+    }
+
     /// Whether a connection to the hub is up right now.
     pub fn is_connected(&self) -> bool {
         self.shared.is_connected()

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::dial::{self, DialError, Ws};
 use super::status::Shared;
@@ -23,6 +24,11 @@ use crate::protocol::{ErrorCode, Frame, SERVER_SENDER, close, parse_frame};
 const HUB_EVENTS: &[&str] = &["permission_verdict", "permission_expired"];
 /// Replays ask for the largest page the hub serves.
 use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
+
+/// tungstenite zero-fills its whole read buffer (128 KiB by default) before every read: a
+/// fleet of clients reconnecting at once would spend its CPU on that. Larger frames still
+/// arrive whole, over several reads.
+const READ_BUFFER: usize = 8 * 1024;
 
 pub enum Command {
     Request { frame: Frame, reply: oneshot::Sender<Result<Frame, ClientError>> },
@@ -69,7 +75,8 @@ async fn open(opts: &ClientOptions) -> Result<Ws, ClientError> {
         let bearer = HeaderValue::from_str(&format!("Bearer {}", opts.token)).map_err(|_| unreachable("the token is not a valid header value".into()))?;
         request.headers_mut().insert(AUTHORIZATION, bearer);
     }
-    let (ws, _) = dial::connect(request, None).await.map_err(|e| match e {
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (ws, _) = dial::connect(request, Some(config)).await.map_err(|e| match e {
         DialError::Tls(t) => ClientError::Tls(t),
         other => unreachable(other.to_string()),
     })?;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tokio::sync::watch;
 
 use crate::protocol::{Frame, now_ts};
 
@@ -28,13 +29,14 @@ pub struct ConnectionStatus {
 struct Live {
     connected_since: Option<String>,
     closed: bool,
-    reconnects: u64,
     last_pong: Option<Instant>,
 }
 
 pub struct Shared {
     started: Instant,
     live: Mutex<Live>,
+    /// Successful reconnects, as a watch so a caller can await the next one.
+    reconnects: watch::Sender<u64>,
     profile: Mutex<Map<String, Value>>,
     /// Frames sent again after every register until withdrawn, by key, oldest first.
     standing: Mutex<Vec<(String, Frame)>>,
@@ -42,8 +44,9 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(profile: Map<String, Value>) -> Self {
-        let live = Live { connected_since: None, closed: false, reconnects: 0, last_pong: None };
-        Shared { started: Instant::now(), live: Mutex::new(live), profile: Mutex::new(profile), standing: Mutex::default() }
+        let live = Live { connected_since: None, closed: false, last_pong: None };
+        let reconnects = watch::Sender::new(0);
+        Shared { started: Instant::now(), live: Mutex::new(live), reconnects, profile: Mutex::new(profile), standing: Mutex::default() }
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
@@ -51,11 +54,15 @@ impl Shared {
     }
 
     pub fn connected(&self, reconnect: bool) {
-        let mut l = self.live();
-        l.connected_since = Some(now_ts());
+        self.live().connected_since = Some(now_ts());
         if reconnect {
-            l.reconnects += 1;
+            self.reconnects.send_modify(|n| *n += 1);
         }
+    }
+
+    /// Follows the reconnect count: it changes once the client is registered again.
+    pub fn watch_reconnects(&self) -> watch::Receiver<u64> {
+        self.reconnects.subscribe()
     }
 
     pub fn disconnected(&self, closed: bool) {
@@ -83,7 +90,7 @@ impl Shared {
             state,
             connected_since: l.connected_since.clone(),
             uptime_secs: self.started.elapsed().as_secs(),
-            reconnects: l.reconnects,
+            reconnects: *self.reconnects.borrow(),
             last_pong_age_ms: l.last_pong.map(|t| t.elapsed().as_millis() as u64),
         }
     }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -115,9 +115,31 @@ impl RunningHub {
 /// The close reason every socket gets when the hub stops.
 const RESTART_REASON: &str = "hub restarting: reconnect now";
 
+/// Connections the kernel may hold ready for `accept` (it caps this at `net.core.somaxconn`).
+/// Tokio's default of 1024 overflows when a whole fleet comes back after a restart: the kernel
+/// then drops handshakes, and each client waits out TCP's retransmission timer (1 s, 3 s, 7 s).
+const LISTEN_BACKLOG: u32 = 65_535;
+
 async fn bind(host: &str, port: u16) -> Result<TcpListener, HubError> {
     let addr = format!("{host}:{port}");
-    TcpListener::bind(&addr).await.map_err(|source| HubError::Bind { addr, source })
+    let fail = |source| HubError::Bind { addr: addr.clone(), source };
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, "the host resolves to no address");
+    for a in tokio::net::lookup_host(&addr).await.map_err(fail)? {
+        match listen(a) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = e,
+        }
+    }
+    Err(fail(last))
+}
+
+/// Binds `addr` (reusing a port whose old connections linger in TIME_WAIT, as a restart needs)
+/// and listens with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Opens the store, binds both ports (0 = ephemeral) and starts serving.

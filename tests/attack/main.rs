@@ -9,4 +9,5 @@ mod edge;
 mod inbox;
 mod names;
 mod restart;
+mod storm;
 mod tenancy;

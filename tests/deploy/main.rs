@@ -6,6 +6,7 @@ mod apply;
 mod cli_paths;
 mod cloudflare;
 mod common;
+mod cutover;
 mod files;
 mod image_size;
 mod plan;

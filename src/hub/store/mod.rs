@@ -59,9 +59,15 @@ pub struct Store {
     progress: Arc<Progress>,
 }
 
+/// Reads running at once, each on its own connection. More would only take turns on the cores,
+/// and a burst (a whole fleet resuming after a restart) would open and close a connection,
+/// with its schema parse and statement cache, for nearly every read.
+const READERS: usize = 8;
+
 struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    running: tokio::sync::Semaphore,
 }
 
 impl ReadPool {
@@ -77,7 +83,7 @@ impl ReadPool {
         };
         let out = f(&conn);
         let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < 8 {
+        if idle.len() < READERS {
             idle.push(conn);
         }
         Ok(out?)
@@ -103,7 +109,11 @@ impl Store {
         let (jobs, rx) = mpsc::channel(65_536);
         let progress = Arc::new(Progress::new());
         Writer::new(conn, nudge, progress.clone(), retention_max_rows, inbox_max)?.spawn(rx).map_err(thread_error)?;
-        let readers = Arc::new(ReadPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
+        let readers = Arc::new(ReadPool {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+            running: tokio::sync::Semaphore::new(READERS),
+        });
         Ok(Store { jobs, readers, progress })
     }
 
@@ -181,6 +191,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _turn = self.readers.running.acquire().await.map_err(|_| StoreError::Closed)?;
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || pool.with(f)).await.map_err(|_| StoreError::Closed)?
     }
