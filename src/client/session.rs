@@ -173,7 +173,9 @@ impl Task {
                     }
                 };
                 tokio::time::sleep(delay).await;
-                match open(&self.opts).await {
+                let limit = if restart.is_some_and(|since| since.elapsed() < RESTART_WINDOW) { RESTART_DIAL_LIMIT } else { DIAL_LIMIT };
+                let opened = tokio::time::timeout(limit, open(&self.opts)).await.unwrap_or_else(|_| Err(ClientError::Disconnected));
+                match opened {
                     Ok(w) => match self.handshake(w).await {
                         Ok(w) => break w,
                         Err(ClientError::AuthRefused) => {
@@ -434,6 +436,15 @@ const RESTART_SPREAD: Duration = Duration::from_millis(300);
 
 /// How long after a 1012 close the quick retries last before the usual backoff takes over.
 const RESTART_WINDOW: Duration = Duration::from_secs(30);
+
+/// How long one dial (TCP, TLS, WebSocket upgrade) may take before it is given up and tried
+/// again. While a restarted hub is swamped by its fleet, the kernel drops SYNs that overflow its
+/// accept queue and the client's own stack would wait 1, 3, then 7 s to resend them; a fresh
+/// dial after a short bound comes back sooner.
+const RESTART_DIAL_LIMIT: Duration = Duration::from_millis(1000);
+/// The bound on a dial otherwise: a hub that does not answer at all is a failed attempt, and the
+/// backoff goes on, rather than a wait of minutes in the kernel.
+const DIAL_LIMIT: Duration = Duration::from_secs(15);
 
 fn restart_delay() -> Duration {
     RESTART_SPREAD.mul_f64(rand::rng().random_range(0.0..1.0))

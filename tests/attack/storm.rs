@@ -41,7 +41,7 @@ fn away(k: usize, j: usize) -> String {
 /// also an agent who is away.
 fn content(k: usize, i: usize) -> String {
     let mut c = format!("m{i} @{}", agent(k, i % AGENTS));
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         c.push_str(&format!(" @{}", away(k, (i / 10) % AWAY)));
     }
     c
