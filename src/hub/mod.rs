@@ -151,16 +151,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     std::fs::create_dir_all(&config.media_root)
         .map_err(|source| HubError::Media { path: config.media_root.clone(), source })?;
     store.ensure_default_workspace().await?;
-    // A fresh install gets push keys without a manual step.
-    let keys = match features::push::VapidKeys::load(&config)? {
-        Some(k) => k,
-        None => {
-            let k = features::push::VapidKeys::generate(&config)?;
-            tracing::info!(file = %k.source, "generated Web Push (VAPID) keys");
-            k
-        }
-    };
-    let push = features::push::Push::start(Some(keys), store.clone()).await?;
+    let push = features::push::Push::start(Some(push_keys(&config)?), store.clone()).await?;
 
     let ws_listener = bind(&config.host, config.port).await?;
     let http_listener = bind(&config.host, config.dashboard_port).await?;
@@ -191,9 +182,27 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         tasks.push(tokio::spawn(socket::listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
     tasks.push(tokio::spawn(state.clone().expire_permissions()));
+    tasks.extend(housekeeping(&state));
+    tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
+    Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })
+}
+
+/// A fresh install gets push keys without a manual step.
+fn push_keys(config: &Config) -> Result<features::push::VapidKeys, HubError> {
+    if let Some(k) = features::push::VapidKeys::load(config)? {
+        return Ok(k);
+    }
+    let k = features::push::VapidKeys::generate(config)?;
+    tracing::info!(file = %k.source, "generated Web Push (VAPID) keys");
+    Ok(k)
+}
+
+/// The periodic tasks, until the hub stops: the reaper of silent agents, and the purge of
+/// expired message keys and old waiting mentions.
+fn housekeeping(state: &Arc<HubState>) -> [tokio::task::JoinHandle<()>; 2] {
     let reaper_state = state.clone();
     let mut stopped = state.shutdown.clone();
-    tasks.push(tokio::spawn(async move {
+    let reaper = tokio::spawn(async move {
         let period = Duration::from_secs(reaper_state.config.reap_interval_secs.max(1));
         let mut tick = tokio::time::interval(period);
         tick.tick().await;
@@ -203,10 +212,10 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
                 _ = stopped.wait_for(|s| *s) => break,
             }
         }
-    }));
+    });
     let purge_state = state.clone();
     let mut stopped = state.shutdown.clone();
-    tasks.push(tokio::spawn(async move {
+    let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_PURGE_INTERVAL);
         loop {
             tokio::select! {
@@ -224,7 +233,6 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
                 Err(e) => tracing::warn!(error = %e, "expiring waiting mentions failed"),
             }
         }
-    }));
-    tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
-    Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })
+    });
+    [reaper, purge]
 }

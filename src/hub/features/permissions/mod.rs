@@ -9,23 +9,26 @@
 //! Who answers: the admin token, or an approver token (a workspace token naming one person)
 //! of the asking agent's workspace; never the token the asking socket came with.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{Map, Value, json};
-use tokio::sync::{Notify, broadcast};
 
 use crate::hub::HubState;
-use crate::hub::state::auth::hash_token;
 use crate::hub::socket::conn::Conn;
 use crate::hub::features::push;
 use crate::hub::pipeline::router::Origin;
-use crate::hub::store::permissions::{Answer, ApproverRow, Request};
+use crate::hub::store::permissions::{Answer, Request};
 use crate::hub::store::{Audience, StoreError};
 use crate::protocol::{ErrorCode, Frame, FrameError, SERVER_SENDER};
+
+mod answerer;
+mod tracker;
+
+pub use answerer::{AnswerError, Answerer, Behavior};
+pub use tracker::{Permissions, Update};
 
 /// Characters of hub ids: lowercase letters and digits without the easily confused l, o, 0, 1,
 /// so an id read on a phone can be typed back (`yes k3m9qp`).
@@ -38,97 +41,6 @@ const MAX_DESCRIPTION_CHARS: usize = 2000;
 const MAX_PREVIEW_CHARS: usize = 4000;
 /// Most rows one list returns.
 pub const LIST_LIMIT: i64 = 500;
-/// Live updates kept for a slow watcher before it is told to reload.
-const WATCH_BUFFER: usize = 256;
-
-/// What a watcher (`/ws/permissions`) receives: a `permission_update` frame for one workspace.
-#[derive(Debug)]
-pub struct Update {
-    pub workspace_id: String,
-    pub text: String,
-}
-
-/// Pending requests' deadlines and the agents whose socket went away, in memory; the rows
-/// themselves are in the store.
-#[derive(Default)]
-struct Tracked {
-    /// id → (agent, expires at in ms since the epoch).
-    pending: HashMap<String, (String, i64)>,
-    /// Agent → when its socket went away (ms). A name belongs to one workspace at a time
-    /// (`hub::names`), so the name alone says whose requests these are.
-    gone: HashMap<String, i64>,
-}
-
-pub struct Permissions {
-    tracked: Mutex<Tracked>,
-    changed: Notify,
-    updates: broadcast::Sender<Arc<Update>>,
-}
-
-impl Default for Permissions {
-    fn default() -> Self {
-        Permissions { tracked: Mutex::default(), changed: Notify::new(), updates: broadcast::channel(WATCH_BUFFER).0 }
-    }
-}
-
-impl Permissions {
-    fn tracked(&self) -> std::sync::MutexGuard<'_, Tracked> {
-        self.tracked.lock().expect("permissions lock")
-    }
-
-    pub fn watch(&self) -> broadcast::Receiver<Arc<Update>> {
-        self.updates.subscribe()
-    }
-
-    fn track(&self, r: &Request) {
-        self.tracked().pending.insert(r.id.clone(), (r.agent.clone(), r.expires_ms));
-        self.changed.notify_one();
-    }
-
-    /// Forgets a decided request, and its agent's departure once nothing of it is pending.
-    fn untrack(&self, id: &str) {
-        let mut t = self.tracked();
-        if let Some((a, _)) = t.pending.remove(id)
-            && !t.pending.values().any(|(pa, _)| *pa == a)
-        {
-            t.gone.remove(&a);
-        }
-    }
-
-    /// The agent left the registry (socket closed, reaped, evicted): its requests wait the
-    /// grace period for it to come back.
-    pub fn agent_left(&self, agent: &str) {
-        let mut t = self.tracked();
-        if t.pending.values().any(|(a, _)| a == agent) {
-            t.gone.insert(agent.to_string(), now_ms());
-            drop(t);
-            self.changed.notify_one();
-        }
-    }
-
-    /// The agent registered again: its requests live on.
-    pub fn agent_back(&self, agent: &str) {
-        self.tracked().gone.remove(agent);
-    }
-
-    /// Ids due now, and the next deadline after them.
-    fn due(&self, now: i64, grace_ms: i64) -> (Vec<String>, Option<i64>) {
-        let t = self.tracked();
-        let mut due = Vec::new();
-        let mut next: Option<i64> = None;
-        for (id, (a, expires)) in &t.pending {
-            let left_at = t.gone.get(a).map(|g| g + grace_ms);
-            let deadline = left_at.map_or(*expires, |l| l.min(*expires));
-            if deadline <= now {
-                due.push(id.clone());
-            } else {
-                next = Some(next.map_or(deadline, |n| n.min(deadline)));
-            }
-        }
-        (due, next)
-    }
-}
-
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -150,105 +62,6 @@ pub fn view(r: &Request) -> Value {
 fn new_id() -> String {
     let mut rng = rand::rng();
     (0..ID_LEN).map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char).collect()
-}
-
-/// `allow` or `deny`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Behavior {
-    Allow,
-    Deny,
-}
-
-impl Behavior {
-    pub fn parse(raw: &str) -> Option<Behavior> {
-        match raw {
-            "allow" => Some(Behavior::Allow),
-            "deny" => Some(Behavior::Deny),
-            _ => None,
-        }
-    }
-
-    fn status(self) -> &'static str {
-        match self {
-            Behavior::Allow => "allowed",
-            Behavior::Deny => "denied",
-        }
-    }
-}
-
-/// Who may answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answerer {
-    Admin,
-    /// An approver token: the person it names, its workspace, and the token's hash.
-    Approver { row: ApproverRow, token_hash: String },
-}
-
-impl Answerer {
-    /// The answerer behind a presented token: the admin token, or an approver token.
-    pub async fn of_token(st: &HubState, token: &str) -> Result<Option<Answerer>, StoreError> {
-        if crate::hub::state::auth::admin_matches(&st.admin_token, token) {
-            return Ok(Some(Answerer::Admin));
-        }
-        if !token.starts_with("wks_") {
-            return Ok(None);
-        }
-        Self::of_hash(st, hash_token(token)).await
-    }
-
-    pub async fn of_hash(st: &HubState, token_hash: String) -> Result<Option<Answerer>, StoreError> {
-        let h = token_hash.clone();
-        let row = st.store.approver(h).await?;
-        Ok(row.map(|row| Answerer::Approver { row, token_hash }))
-    }
-
-    /// The name the audit records.
-    pub fn name(&self) -> &str {
-        match self {
-            Answerer::Admin => "admin",
-            Answerer::Approver { row, .. } => &row.person,
-        }
-    }
-
-    /// Whether requests of `workspace` are this answerer's: the admin all; an approver its
-    /// workspace's, and the admin token's agents' (`""`) when it is of the default workspace.
-    pub fn sees(&self, workspace: &str) -> bool {
-        match self {
-            Answerer::Admin => true,
-            Answerer::Approver { row, .. } => row.workspace_id == workspace || (workspace.is_empty() && row.default_workspace),
-        }
-    }
-
-    /// The workspaces a list is limited to (`None`: every one).
-    pub fn scopes(&self) -> Option<Vec<String>> {
-        match self {
-            Answerer::Admin => None,
-            Answerer::Approver { row, .. } if row.default_workspace => Some(vec![row.workspace_id.clone(), String::new()]),
-            Answerer::Approver { row, .. } => Some(vec![row.workspace_id.clone()]),
-        }
-    }
-
-    fn token_hash(&self) -> Option<&str> {
-        match self {
-            Answerer::Admin => None,
-            Answerer::Approver { token_hash, .. } => Some(token_hash),
-        }
-    }
-}
-
-/// Why an answer was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum AnswerError {
-    #[error("no permission request {0}")]
-    NotFound(String),
-    #[error("the token the asking agent connected with cannot answer its own requests")]
-    OwnToken,
-    #[error("request {id} was already answered: {behavior} by {by}")]
-    Answered { id: String, behavior: &'static str, by: String },
-    #[error("request {0} expired and can no longer be answered")]
-    Expired(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// A bounded, printable string field of a `permission_request`.
