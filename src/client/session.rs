@@ -18,12 +18,12 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::dial::{self, DialError, Ws};
 use super::status::Shared;
 use super::{ClientError, ClientOptions, refused};
+// Replays ask for the largest page the hub serves.
+use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
 use crate::protocol::{ErrorCode, Frame, SERVER_SENDER, close, parse_frame};
 
 /// Frames the hub sends on its own that the client hands on, besides messages.
 const HUB_EVENTS: &[&str] = &["permission_verdict", "permission_expired"];
-/// Replays ask for the largest page the hub serves.
-use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
 
 /// tungstenite zero-fills its whole read buffer (128 KiB by default) before every read: a
 /// fleet of clients reconnecting at once would spend its CPU on that. Larger frames still
