@@ -23,7 +23,8 @@ fn spawn_hub(dir: &std::path::Path, ws: u16, http: u16) -> Child {
         .env("SCITEX_OROCHI_DB_SYNC", "full")
         .env("SCITEX_OROCHI_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        // Warnings and a failed start reach the test's captured output (shown when it fails).
+        .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
         .expect("hub binary starts")
