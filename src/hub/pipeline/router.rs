@@ -2,6 +2,7 @@
 //! persist (group commit), then — on the writer thread, in commit order — fan out the frame
 //! serialized once, and tell the origin.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
@@ -72,9 +73,12 @@ impl HubState {
         let stored = self.store.channel_members(channel.to_string()).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let live: Vec<String> = self.registry.read().channels.get(channel).map(|m| m.iter().cloned().collect()).unwrap_or_default();
         let mut out: Vec<String> = mentions.into_iter().filter(|m| !m.eq_ignore_ascii_case(ALL)).collect();
+        // Names compare without case; a set keeps a large channel's expansion linear.
+        let mut named: HashSet<String> = out.iter().map(|m| m.to_ascii_lowercase()).collect();
+        named.insert(sender.to_ascii_lowercase());
         for name in live.into_iter().chain(stored) {
             let reachable = audience.scope().is_none_or(|w| self.names.holder(&name).is_some_and(|h| h == w));
-            if reachable && !name.eq_ignore_ascii_case(sender) && !out.iter().any(|m| m.eq_ignore_ascii_case(&name)) {
+            if reachable && named.insert(name.to_ascii_lowercase()) {
                 out.push(name);
             }
         }
