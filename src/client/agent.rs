@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{ClientError, ConnectionStatus, OrochiClient};
+use crate::protocol::Kind;
 
 /// A history read with the hub's filters; empty strings mean "no filter".
 #[derive(Debug, Clone, Default)]
@@ -19,13 +20,13 @@ pub struct HistorySearch {
 
 impl OrochiClient {
     /// The ack's payload, which carries what the hub did.
-    async fn call(&self, kind: &str, payload: Value) -> Result<Map<String, Value>, ClientError> {
+    async fn call(&self, kind: Kind, payload: Value) -> Result<Map<String, Value>, ClientError> {
         Ok(self.request(self.frame(kind, payload)).await?.payload)
     }
 
     /// Toggles a reaction; the answer has `action` (`add`/`remove`) and the message's `reactions`.
     pub async fn react(&self, message_id: &str, emoji: &str) -> Result<Map<String, Value>, ClientError> {
-        self.call("react", json!({"message_id": message_id, "emoji": emoji})).await
+        self.call(Kind::React, json!({"message_id": message_id, "emoji": emoji})).await
     }
 
     /// Records a health state for `agent` (this agent when `None`).
@@ -34,19 +35,19 @@ impl OrochiClient {
         if let Some(a) = agent {
             payload["agent"] = a.into();
         }
-        self.call("health", payload).await
+        self.call(Kind::Health, payload).await
     }
 
     /// Sets the current task; it is announced again after every reconnect.
     pub async fn set_task(&self, task: &str) -> Result<(), ClientError> {
-        self.call("task_update", json!({"task": task})).await?;
+        self.call(Kind::TaskUpdate, json!({"task": task})).await?;
         self.shared.remember("current_task", task.into());
         Ok(())
     }
 
     /// Replaces the subagent list (`[{name, task, status}]`); announced again after reconnects.
     pub async fn set_subagents(&self, subagents: Vec<Value>) -> Result<usize, ClientError> {
-        let reply = self.call("subagents_update", json!({"subagents": subagents})).await?;
+        let reply = self.call(Kind::SubagentsUpdate, json!({"subagents": subagents})).await?;
         self.shared.remember("subagents", Value::Array(subagents));
         Ok(reply.get("subagent_count").and_then(Value::as_u64).unwrap_or(0) as usize)
     }
@@ -54,7 +55,7 @@ impl OrochiClient {
     /// Sends a frame the hub must know on every connection: it is sent again after each
     /// reconnect's register, with the same id, until [`OrochiClient::withdraw`]. Returns the
     /// ack's payload; a refusal withdraws it.
-    pub async fn announce(&self, key: &str, kind: &str, payload: Value) -> Result<Map<String, Value>, ClientError> {
+    pub async fn announce(&self, key: &str, kind: Kind, payload: Value) -> Result<Map<String, Value>, ClientError> {
         let frame = self.frame(kind, payload);
         self.shared.stand(key, frame.clone());
         let reply = self.request(frame).await;
@@ -76,7 +77,7 @@ impl OrochiClient {
                 payload[key] = value.as_str().into();
             }
         }
-        let reply = self.request(self.frame("query", payload)).await?;
+        let reply = self.request(self.frame(Kind::Query, payload)).await?;
         match reply.payload.get("history") {
             Some(Value::Array(rows)) => Ok(rows.clone()),
             _ => Err(ClientError::Protocol("history reply without rows".into())),

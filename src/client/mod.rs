@@ -5,6 +5,7 @@
 
 mod agent;
 pub mod dial;
+pub mod rest;
 mod session;
 mod status;
 
@@ -15,7 +16,7 @@ use futures_util::Stream;
 use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::protocol::{ErrorCode, Frame};
+use crate::protocol::{ErrorCode, Frame, Kind};
 use session::Command;
 pub use agent::HistorySearch;
 pub use status::ConnectionStatus;
@@ -128,7 +129,7 @@ impl OrochiClient {
         rx.await.map_err(|_| ClientError::Closed)?
     }
 
-    fn frame(&self, kind: &str, payload: Value) -> Frame {
+    fn frame(&self, kind: Kind, payload: Value) -> Frame {
         Frame::new(kind, &self.name, payload)
     }
 
@@ -140,7 +141,7 @@ impl OrochiClient {
         if let Some(m) = metadata {
             payload["metadata"] = Value::Object(m);
         }
-        let ack = self.request(self.frame("message", payload)).await?;
+        let ack = self.request(self.frame(Kind::Message, payload)).await?;
         let (seq, id) = (ack.payload.get("seq").and_then(Value::as_u64), ack.str_field("msg_id"));
         match (seq, id) {
             (Some(seq), Some(id)) => Ok(Receipt { id: id.to_string(), seq }),
@@ -150,7 +151,7 @@ impl OrochiClient {
 
     /// Online agents and their channels.
     pub async fn who(&self) -> Result<Map<String, Value>, ClientError> {
-        let reply = self.request(self.frame("presence", json!({}))).await?;
+        let reply = self.request(self.frame(Kind::Presence, json!({}))).await?;
         match reply.payload.get("agents") {
             Some(Value::Object(m)) => Ok(m.clone()),
             _ => Err(ClientError::Protocol("presence reply without agents".into())),
@@ -163,7 +164,7 @@ impl OrochiClient {
         if let Some(s) = after_seq {
             payload["after_seq"] = s.into();
         }
-        let reply = self.request(self.frame("query", payload)).await?;
+        let reply = self.request(self.frame(Kind::Query, payload)).await?;
         match reply.payload.get("history") {
             Some(Value::Array(rows)) => Ok(rows.clone()),
             _ => Err(ClientError::Protocol("history reply without rows".into())),
@@ -193,12 +194,12 @@ impl OrochiClient {
         if let Some(t) = current_task {
             payload["current_task"] = t.into();
         }
-        self.request(self.frame("status_update", payload)).await.map(drop)
+        self.request(self.frame(Kind::StatusUpdate, payload)).await.map(drop)
     }
 
     /// One heartbeat now, with this machine's figures.
     pub async fn heartbeat(&self) -> Result<(), ClientError> {
-        self.request(self.frame("heartbeat", Value::Object(crate::machine::collect()))).await.map(drop)
+        self.request(self.frame(Kind::Heartbeat, Value::Object(crate::machine::collect()))).await.map(drop)
     }
 
     /// The next message for this agent: live, or replayed after a reconnect.

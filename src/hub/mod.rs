@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind, Limits};
 use state::metrics::Metrics;
 use state::registry::Registry;
 use store::{Store, StoreError};
@@ -45,7 +45,13 @@ pub enum HubError {
     Media { path: PathBuf, source: std::io::Error },
 }
 
-/// Everything handlers share.
+/// Everything handlers share. Its methods live with what they do:
+///
+/// - here: the payload [`limits`](HubState::limits), `announce_disconnect`, the reaper;
+/// - `pipeline::router`: the message path (`submit`, then `after_commit`);
+/// - `features::permissions`: `ask_permission`, `answer_permission`, `answer_from_chat`,
+///   `expire_permissions`;
+/// - `features::health`: `record_health`; `features::reactions`: `toggle_reaction`.
 pub struct HubState {
     pub config: Config,
     pub admin_token: String,
@@ -62,11 +68,20 @@ pub struct HubState {
 }
 
 impl HubState {
+    /// The payload limits this hub's configuration sets (`protocol::Command::from_frame`).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_channels: self.config.max_channels_per_agent as usize,
+            max_content_bytes: self.config.max_content_bytes,
+            max_metadata_bytes: self.config.max_metadata_bytes as usize,
+        }
+    }
+
     /// Removes an agent and tells observers, as every removal path must; its permission
     /// requests start their grace period.
     pub fn announce_disconnect(&self, name: &str) {
         self.permissions.agent_left(name);
-        let frame = Frame::server("presence_change", serde_json::json!({"agent": name, "event": "disconnected"}));
+        let frame = Frame::server(Kind::PresenceChange, serde_json::json!({"agent": name, "event": "disconnected"}));
         self.registry.to_observers(&frame, &self.metrics);
     }
 

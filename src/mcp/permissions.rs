@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::link::{Link, State};
 use crate::client::ClientError;
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind};
 
 pub const CAPABILITY: &str = "claude/channel/permission";
 /// What Claude Code sends for each prompt.
@@ -60,7 +60,7 @@ impl Relay {
         self.pending().insert(prompt.request_id.clone(), None);
         let payload = json!({"request_id": prompt.request_id, "tool_name": prompt.tool_name,
             "description": prompt.description, "input_preview": prompt.input_preview});
-        match client.announce(&prompt.request_id, "permission_request", payload).await {
+        match client.announce(&prompt.request_id, Kind::PermissionRequest, payload).await {
             Ok(ack) => {
                 let id = ack.get("permission_id").and_then(|v| v.as_str()).map(String::from);
                 tracing::info!(request_id = %prompt.request_id, id = ?id, tool = %prompt.tool_name, "permission request relayed");

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::now_ts;
+use super::{Kind, now_ts};
 
 /// `sender` of every frame the hub writes itself.
 pub const SERVER_SENDER: &str = "orochi-server";
@@ -78,17 +78,18 @@ const MAX_SENDER_CHARS: usize = 256;
 
 impl Frame {
     /// A frame written by the hub, with a fresh id and timestamp.
-    pub fn server(kind: &str, payload: Value) -> Self {
+    pub fn server(kind: impl AsRef<str>, payload: Value) -> Self {
         Self::new(kind, SERVER_SENDER, payload)
     }
 
-    pub fn new(kind: &str, sender: &str, payload: Value) -> Self {
+    /// `kind`: a [`Kind`], or a type string as a client wrote it.
+    pub fn new(kind: impl AsRef<str>, sender: &str, payload: Value) -> Self {
         let payload = match payload {
             Value::Object(m) => m,
             _ => Map::new(),
         };
         Frame {
-            kind: kind.to_string(),
+            kind: kind.as_ref().to_string(),
             sender: sender.to_string(),
             payload,
             id: uuid::Uuid::new_v4().to_string(),
@@ -105,7 +106,7 @@ impl Frame {
             payload["seq"] = seq.into();
             payload["msg_id"] = msg_id.into();
         }
-        Self::server("ack", payload)
+        Self::server(Kind::Ack, payload)
     }
 
     pub fn error(err: &FrameError) -> Self {
@@ -113,7 +114,12 @@ impl Frame {
         if let Some(r) = &err.reference {
             payload["ref"] = r.clone().into();
         }
-        Self::server("error", payload)
+        Self::server(Kind::Error, payload)
+    }
+
+    /// Whether this frame's `type` is `kind`.
+    pub fn is(&self, kind: Kind) -> bool {
+        self.kind == kind.as_str()
     }
 
     pub fn to_json(&self) -> String {
@@ -194,7 +200,7 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
     // Clients read the hub's `ts`; the hub stamps its own on everything it stores or forwards.
     let ts = optional_string(&obj, "ts", MAX_ID_CHARS).map_err(with_ref)?;
     let payload = match obj.remove("payload") {
-        None | Some(Value::Null) if kind == "message" => {
+        None | Some(Value::Null) if kind == Kind::Message.as_str() => {
             return Err(with_ref(FrameError::new(ErrorCode::InvalidFrame, "a message needs a payload object")));
         }
         None | Some(Value::Null) => Map::new(),

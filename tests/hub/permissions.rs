@@ -4,6 +4,7 @@
 //! agent's socket goes away, re-announces after a reconnect, and Web Push to approvers.
 
 use reqwest::StatusCode;
+use scitex_orochi::protocol::Kind;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -319,18 +320,21 @@ async fn a_request_expires_when_its_agent_goes_away_and_survives_a_quick_return(
     assert_eq!(verdict(&mut third).await["payload"]["behavior"], "allow");
 }
 
-/// A reaped (silent) agent is gone as much as one whose socket closed.
+/// A reaped (silent) agent is gone as much as one whose socket closed. Every agent is stale
+/// at once (`STALE_SECS=0`) and the reap is asked for, not waited for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reaped_agents_requests_expire() {
     let h = start_hub_with(|c| {
         c.permission_grace_secs = 0;
-        c.stale_secs = 1;
-        c.reap_interval_secs = 1;
+        c.stale_secs = 0;
+        c.reap_interval_secs = 3600;
     })
     .await;
     let mut watch = watcher(&h, ADMIN).await;
     let mut a = h.agent("silent", &["#general"]).await;
     let id = asked(&mut a, "silent", "f-1", "abcde").await;
+    let reaped = http().post(h.http("/api/agents/purge-stale")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(reaped.status(), StatusCode::OK);
     update(&mut watch, "expired", &id).await;
     assert_eq!(answer(&h, &id, "allow", Some(ADMIN)).await.0, StatusCode::GONE);
 }
@@ -422,7 +426,7 @@ async fn a_verdict_given_while_the_client_was_away_arrives_after_its_reconnect()
     o.ping = Some(std::time::Duration::from_millis(200));
     let client = OrochiClient::connect(o).await.unwrap();
     let payload = json!({"request_id": "abcde", "tool_name": "Bash", "description": "", "input_preview": "{}"});
-    let ack = client.announce("abcde", "permission_request", payload).await.unwrap();
+    let ack = client.announce("abcde", Kind::PermissionRequest, payload).await.unwrap();
     let id = ack["permission_id"].as_str().unwrap().to_string();
 
     relay.cut();

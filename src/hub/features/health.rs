@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 
 use crate::hub::HubState;
 use crate::hub::state::names;
-use crate::hub::pipeline::payload::{opt_str, str_max};
-use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
+use crate::protocol::payload::{opt_str, str_max};
+use crate::protocol::{ErrorCode, Frame, FrameError, Kind, now_ts};
 
 /// The states a record may carry.
 pub const STATES: &[&str] = &["healthy", "idle", "stale", "stuck_prompt", "dead", "ghost", "remediating"];
@@ -73,7 +73,7 @@ impl HubState {
         self.registry.write().health.insert((workspace_id.to_string(), agent.clone()), record.clone());
         let mut event = json!({"agent": agent, "workspace_id": workspace_id});
         merge(&mut event, &record);
-        self.registry.to_observers(&Frame::server("health_update", event), &self.metrics);
+        self.registry.to_observers(&Frame::server(Kind::HealthUpdate, event), &self.metrics);
         Ok(record)
     }
 }
@@ -85,3 +85,31 @@ pub fn merge(target: &mut Value, record: &HealthRecord) {
     }
 }
 
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::protocol::arbitrary;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Every report and every name is answered without panicking: a value, or an error a
+        /// client can be told about.
+        #[test]
+        fn every_report_is_answered(p in arbitrary::payload()) {
+            for reporter in [None, Some("reporter")] {
+                if let Err(e) = HealthUpdate::parse(&p, reporter) {
+                    prop_assert!(!e.detail.is_empty() && e.detail.len() < 1024, "{}", e.detail);
+                }
+            }
+            for s in p.values().filter_map(Value::as_str) {
+                if let Err(e) = names::check(s).map_err(FrameError::from) {
+                    prop_assert!(!e.detail.is_empty() && e.detail.len() < 1024, "{}", e.detail);
+                }
+            }
+        }
+    }
+}

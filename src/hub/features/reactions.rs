@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use crate::hub::HubState;
 use crate::hub::state::auth::Principal;
 use crate::hub::store::reader_scope;
-use crate::protocol::{ErrorCode, Frame, FrameError};
+use crate::protocol::{ErrorCode, Frame, FrameError, Kind};
 
 /// emoji -> reactors, sorted.
 pub type Reactions = BTreeMap<String, Vec<String>>;
@@ -18,31 +18,6 @@ pub struct Toggled {
     pub action: &'static str,
     pub channel: String,
     pub reactions: Reactions,
-}
-
-fn invalid(detail: impl Into<String>) -> FrameError {
-    FrameError::new(ErrorCode::InvalidFrame, detail)
-}
-
-/// `message_id` as a string; integers are accepted too (the reference's ids were numbers).
-pub fn message_id(p: &Map<String, Value>) -> Result<String, FrameError> {
-    match p.get("message_id") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= 128 => Ok(s.clone()),
-        Some(Value::Number(n)) if n.is_i64() => Ok(n.to_string()),
-        _ => Err(invalid("payload.message_id must be a message id (non-empty string, at most 128 bytes)")),
-    }
-}
-
-/// An emoji: 1-16 characters (sequences with joiners are several), no spaces or controls.
-pub fn emoji(p: &Map<String, Value>) -> Result<String, FrameError> {
-    match p.get("emoji") {
-        Some(Value::String(s))
-            if !s.is_empty() && s.chars().count() <= 16 && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
-        {
-            Ok(s.clone())
-        }
-        _ => Err(invalid("payload.emoji must be one emoji (1-16 characters, no spaces)")),
-    }
 }
 
 impl HubState {
@@ -57,7 +32,7 @@ impl HubState {
         let toggled = done.ok_or_else(|| FrameError::new(ErrorCode::NotFound, format!("no message with id {message_id:?}")))?;
         let event = json!({"message_id": message_id, "emoji": emoji, "reactor": reactor,
             "action": toggled.action, "channel": toggled.channel});
-        self.registry.to_observers(&Frame::new("reaction_update", &reactor, event), &self.metrics);
+        self.registry.to_observers(&Frame::new(Kind::ReactionUpdate, &reactor, event), &self.metrics);
         Ok(toggled)
     }
 }

@@ -15,7 +15,7 @@ use crate::hub::HubState;
 use crate::hub::state::names;
 use crate::hub::state::auth::Principal;
 use crate::hub::features::health::{HealthUpdate, merge};
-use crate::hub::features::reactions;
+use crate::protocol::payload::{emoji, message_id};
 use crate::protocol::{ErrorCode, FrameError};
 
 type S = State<Arc<HubState>>;
@@ -41,8 +41,8 @@ fn frame_error(e: FrameError) -> ApiError {
 /// `{message_id, emoji, reactor}`: toggles the reaction; answers what it did and the
 /// message's reactions now.
 async fn react(State(st): S, _: Admin, Body(body): Body<Map<String, Value>>) -> ApiResult<Json<Value>> {
-    let id = reactions::message_id(&body).map_err(frame_error)?;
-    let emoji = reactions::emoji(&body).map_err(frame_error)?;
+    let id = message_id(&body).map_err(frame_error)?;
+    let emoji = emoji(&body).map_err(frame_error)?;
     let reactor = match body.get("reactor") {
         Some(Value::String(r)) => r.clone(),
         _ => return Err(ApiError::bad_request("reactor must be an agent or user name")),

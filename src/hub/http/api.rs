@@ -21,9 +21,9 @@ use crate::hub::pipeline::history::Params;
 use crate::hub::state::names;
 use crate::hub::state::registry::AgentInfo;
 use crate::hub::pipeline::router::Origin;
-use crate::hub::store::{Audience, HistoryQuery, MembershipChange, Placed, StoreError};
+use crate::hub::store::{HistoryQuery, MembershipChange, StoreError};
 use crate::hub::{HubState, socket::agent, socket::observer};
-use crate::protocol::{ErrorCode, Frame};
+use crate::protocol::{ErrorCode, Frame, Kind, Post};
 
 type S = State<Arc<HubState>>;
 
@@ -245,13 +245,13 @@ async fn post_message(State(st): S, _: Admin, Body(body): Body<PostMessage>) -> 
     let payload = body.payload.unwrap_or_default();
     let sender = body.sender.filter(|s| !s.is_empty()).unwrap_or_else(|| "user".into());
     st.names.claim(Principal::Admin.workspace_id(), &sender).await?;
-    let frame = Frame::new("message", &sender, Value::Object(payload));
+    let frame = Frame::new(Kind::Message, &sender, Value::Object(payload));
     let (tx, rx) = oneshot::channel();
-    let reply = Box::new(move |r: Result<&Placed, &StoreError>| {
-        let _ = tx.send(r.cloned().map_err(Clone::clone));
-    });
-    // The admin posting without a name: every workspace on the channel receives it.
-    match st.submit(frame, Origin { audience: Audience::Everyone, key: None }, reply).await {
+    let submitted = match Post::from_frame(frame, &st.limits()) {
+        Ok(post) => st.submit(post, Origin::Rest(tx)).await,
+        Err(e) => Err(e),
+    };
+    match submitted {
         Ok(()) => {}
         Err(e) if matches!(e.code, ErrorCode::ContentTooLarge | ErrorCode::FieldTooLarge) => return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.detail)),
         Err(e) => return Err(ApiError::bad_request(e.detail)),

@@ -28,7 +28,7 @@ use crate::hub::socket::conn::close_code;
 use crate::hub::socket::listener::ClientAddr;
 use crate::hub::features::permissions::{AnswerError, Answerer, Behavior, LIST_LIMIT, view};
 use crate::hub::store::permissions::Filter;
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind};
 
 type S = State<Arc<HubState>>;
 
@@ -130,7 +130,7 @@ async fn updates(st: Arc<HubState>, mut socket: WebSocket, who: Answerer) {
                 Ok(_) => {}
                 // Too slow: the dashboard reloads the list when told.
                 Err(RecvError::Lagged(_)) => {
-                    let frame = Frame::server("permission_update", serde_json::json!({"event": "reload"}));
+                    let frame = Frame::server(Kind::PermissionUpdate, serde_json::json!({"event": "reload"}));
                     if socket.send(Message::Text(frame.to_json().into())).await.is_err() {
                         return;
                     }

@@ -18,7 +18,7 @@ use super::{ApiError, ApiResult, Body, Caller};
 use crate::hub::HubState;
 use crate::hub::state::auth::Principal;
 use crate::hub::features::todos::{self, Claim, Filter, NewTodo, Todo, TodoPatch};
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind};
 
 type S = State<Arc<HubState>>;
 
@@ -66,7 +66,7 @@ async fn visible(st: &HubState, who: &Principal, id: i64) -> ApiResult<Todo> {
 }
 
 fn announce(st: &HubState, event: &str, todo: &Todo) {
-    let frame = Frame::server("todo_update", json!({"event": event, "todo": todo}));
+    let frame = Frame::server(Kind::TodoUpdate, json!({"event": event, "todo": todo}));
     st.registry.to_observers(&frame, &st.metrics);
 }
 
@@ -179,7 +179,7 @@ async fn remove(State(st): S, Caller(who): Caller, Path(id): Path<String>) -> Ap
     if !st.store.delete_todo(id).await? {
         return Err(missing(id));
     }
-    let frame = Frame::server("todo_update", json!({"event": "deleted", "todo": {"id": id}}));
+    let frame = Frame::server(Kind::TodoUpdate, json!({"event": "deleted", "todo": {"id": id}}));
     st.registry.to_observers(&frame, &st.metrics);
     Ok(Json(json!({"ok": true})))
 }

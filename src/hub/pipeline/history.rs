@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use crate::hub::pipeline::payload::{MAX_FIELD_CHARS, opt_int, str_max};
+use crate::protocol::payload::{MAX_FIELD_CHARS, opt_int, str_max};
 use crate::hub::store::{HistoryQuery, page_limit};
 use crate::hub::state::auth::Principal;
 use crate::protocol::limits::MAX_ID_CHARS;

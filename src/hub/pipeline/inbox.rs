@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::hub::HubState;
 use crate::hub::socket::conn::{Conn, OnCut};
 use crate::hub::store::Recipient;
-use crate::protocol::{Frame, addresses, parse_mentions};
+use crate::protocol::{Frame, Kind, addresses, parse_mentions};
 
 /// How long handing over an inbox waits for a client to read, and how often it looks.
 const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
@@ -56,7 +56,7 @@ pub(crate) async fn hand_over(st: &HubState, conn: &Conn, name: String) {
     }
     let remaining = waiting.rows.len() - sent.len();
     let summary = json!({"delivered": sent.len(), "dropped": waiting.dropped, "remaining": remaining});
-    let told = conn.send_text(Frame::server("inbox", summary).to_json(), &st.metrics);
+    let told = conn.send_text(Frame::server(Kind::Inbox, summary).to_json(), &st.metrics);
     if let Err(e) = st.store.inbox_handed(workspace, name.clone(), sent, told).await {
         tracing::warn!(agent = %name, error = %e, "cannot forget the handed mentions; they may come again");
     }
@@ -83,7 +83,7 @@ async fn requeue_mentions(st: &HubState, who: Recipient, unsent: &[Message]) {
             Message::Text(t) => serde_json::from_str::<Frame>(t.as_str()).ok(),
             _ => None,
         })
-        .filter(|f| f.kind == "message" && f.seq.is_some())
+        .filter(|f| f.is(Kind::Message) && f.seq.is_some())
         .filter(|f| addresses(&parse_mentions(f.content()), &who.agent))
         .map(|f| f.id)
         .collect();

@@ -1,7 +1,6 @@
-//! The message path: frame fields checked (`payload`), a message stored then delivered, pushed
-//! and answered (`router`), offline mentions (`inbox`) and history reads (`history`).
+//! The message path: a message stored then delivered, pushed and answered (`router`), offline
+//! mentions (`inbox`) and history reads (`history`).
 
 pub mod history;
 pub mod inbox;
-pub mod payload;
 pub mod router;

@@ -1,55 +1,81 @@
-//! The message pipeline shared by the agent socket, the observer socket and REST: validate,
-//! persist (group commit), then — on the writer thread, in commit order — fan out the frame
-//! serialized once, and tell the origin.
+//! The message path shared by the agent socket, the observer socket and REST. A checked
+//! message (`protocol::Post`) is persisted (group commit); then, on the delivery task in commit
+//! order, [`HubState::after_commit`] is the one place that says what follows: the frame,
+//! serialized once, goes to everyone it reaches and to Web Push, and its [`Origin`] is told.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
-use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 
 use crate::hub::HubState;
-use crate::hub::store::{Appended, Audience, ClientKey, NewMessage, Placed, Recipient, StoreError};
-use crate::hub::pipeline::payload::{field_type, json_max, required_channel};
-use crate::protocol::{ALL, ErrorCode, Frame, FrameError, parse_mentions};
+use crate::hub::socket::conn::Conn;
+use crate::hub::store::{Appended, Audience, ClientKey, NewMessage, Placed, Recipient, StoreError, StoredMessage};
+use crate::protocol::{ALL, ErrorCode, Frame, FrameError, Post, parse_mentions};
 
-/// How the origin of a message learns its outcome, after the commit: where it is stored (the
-/// first copy's place for a resent key).
-pub type Reply = Box<dyn FnOnce(Result<&Placed, &StoreError>) + Send>;
+/// Where a message comes from: who may read it, and who learns its outcome after the commit.
+pub enum Origin {
+    /// An agent socket: acked on its own queue with the stored place (or told the message was
+    /// not stored); `size` bytes of the frame leave the socket's uncommitted budget then.
+    Socket {
+        conn: Arc<Conn>,
+        /// The client's frame id: the ack's `ref`, and with the workspace its idempotency key.
+        frame_id: String,
+        size: usize,
+        audience: Audience,
+    },
+    /// A dashboard on the observer socket (the admin): not answered, as in the reference.
+    Observer,
+    /// `POST /api/messages` (the admin): the handler waits here to answer 201 with the place.
+    Rest(oneshot::Sender<Result<Placed, StoreError>>),
+    /// The hub's own note in one workspace's channel (the permission relay): not answered.
+    Hub { workspace: String },
+}
 
-/// Where a message comes from, as the pipeline needs it.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    /// Who receives it live, and so who may read it later.
-    pub audience: Audience,
-    /// The sender's idempotency key, when the client named its frame (the agent socket).
-    pub key: Option<ClientKey>,
+impl Origin {
+    /// Who receives it live, and so who may read it later. The admin posting without a name
+    /// (observer, REST) reaches every workspace on the channel.
+    fn audience(&self) -> Audience {
+        match self {
+            Origin::Socket { audience, .. } => audience.clone(),
+            Origin::Observer | Origin::Rest(_) => Audience::Everyone,
+            Origin::Hub { workspace } => Audience::Workspace(workspace.clone()),
+        }
+    }
+
+    /// The sender's idempotency key: only a socket names its frames.
+    fn key(&self) -> Option<ClientKey> {
+        match self {
+            Origin::Socket { conn, frame_id, .. } => Some(ClientKey { workspace: conn.principal.workspace_id().to_string(), id: frame_id.clone() }),
+            _ => None,
+        }
+    }
+
+    /// Tells the origin where its message is stored (for a resent key, the first copy's place)
+    /// or why it is not.
+    fn answer(self, st: &HubState, result: Result<&Placed, &StoreError>) {
+        match self {
+            Origin::Socket { conn, frame_id, size, .. } => {
+                let frame = match result {
+                    Ok(placed) => Frame::ack(&frame_id, Some((placed.seq, &placed.msg_id))),
+                    Err(e) => Frame::error(&FrameError {
+                        reference: Some(frame_id.clone()),
+                        ..FrameError::new(ErrorCode::StoreUnavailable, format!("not stored: {e}"))
+                    }),
+                };
+                conn.send_text(frame.to_json(), &st.metrics);
+                conn.message_committed(size);
+            }
+            Origin::Rest(tx) => {
+                let _ = tx.send(result.cloned().map_err(Clone::clone));
+            }
+            Origin::Observer | Origin::Hub { .. } => {}
+        }
+    }
 }
 
 impl HubState {
-    /// Checks the payload shape and limits of a `message` frame: a message that would not be
-    /// stored is refused here, never acknowledged.
-    fn check_message(&self, frame: &Frame) -> Result<(), FrameError> {
-        let p = &frame.payload;
-        field_type(p, "channel", "string")?;
-        field_type(p, "content", "string")?;
-        field_type(p, "text", "string")?;
-        field_type(p, "metadata", "object")?;
-        field_type(p, "attachments", "array")?;
-        required_channel(p)?;
-        let max_metadata = self.config.max_metadata_bytes as usize;
-        json_max(p, "metadata", max_metadata)?;
-        json_max(p, "attachments", max_metadata)?;
-        let len = frame.content().len() as u64;
-        if len > self.config.max_content_bytes {
-            return Err(FrameError::new(
-                ErrorCode::ContentTooLarge,
-                format!("content is {len} bytes; the limit is {} (SCITEX_OROCHI_MAX_CONTENT_BYTES)", self.config.max_content_bytes),
-            ));
-        }
-        Ok(())
-    }
-
     /// Whose inbox keeps the message: each mentioned name (but the sender's) held by the
     /// workspace that may read it, or by any workspace for a message to everyone.
     fn inbox_for(&self, mentions: &[String], sender: &str, audience: &Audience) -> Vec<Recipient> {
@@ -85,11 +111,11 @@ impl HubState {
         Ok(out)
     }
 
-    /// Runs one message through the pipeline. The hub names it: the live frame's `id` is the
-    /// stored `msg_id`, never the client's frame id (that is `origin.key`). `Ok` means queued
-    /// for commit: the reply will run.
-    pub async fn submit(self: &Arc<Self>, mut frame: Frame, origin: Origin, reply: Reply) -> Result<(), FrameError> {
-        self.check_message(&frame)?;
+    /// Runs one checked message through the pipeline. The hub names it: the live frame's `id`
+    /// is the stored `msg_id`, never the client's frame id (that is the origin's key). `Ok`
+    /// means queued for commit: [`HubState::after_commit`] will run and answer the origin.
+    pub async fn submit(self: &Arc<Self>, post: Post, origin: Origin) -> Result<(), FrameError> {
+        let Post { mut frame, channel, content, metadata } = post;
         let is_agent = {
             let mut inner = self.registry.write();
             match inner.agents.get_mut(&frame.sender) {
@@ -100,36 +126,21 @@ impl HubState {
                 None => false,
             }
         };
-        let mut metadata = match frame.payload.get("metadata") {
-            Some(Value::Object(m)) => m.clone(),
-            _ => Map::new(),
-        };
-        if let Some(Value::Array(att)) = frame.payload.get("attachments")
-            && !att.is_empty()
-        {
-            metadata.insert("attachments".into(), Value::Array(att.clone()));
-            // Forwarded frames carry it too, as the reference does.
-            frame.payload.insert("metadata".into(), Value::Object(metadata.clone()));
-        }
-        let content = frame.content().to_string();
-        // `text` is an alias (the TypeScript bridge sends it): recipients read `content`.
-        if !matches!(frame.payload.get("content"), Some(Value::String(_))) {
-            frame.payload.insert("content".into(), Value::String(content.clone()));
-        }
+        let audience = origin.audience();
         let mut mentions = parse_mentions(&content);
         if mentions.iter().any(|m| m.eq_ignore_ascii_case(ALL)) {
-            mentions = self.expand_all(mentions, frame.channel(), &frame.sender, &origin.audience).await?;
+            mentions = self.expand_all(mentions, &channel, &frame.sender, &audience).await?;
         }
-        let inbox = self.inbox_for(&mentions, &frame.sender, &origin.audience);
+        let inbox = self.inbox_for(&mentions, &frame.sender, &audience);
         // Time-ordered (UUID v7): the msg_id index grows at its right edge instead of taking
         // a random page per insert, which halved the group commit's throughput.
         frame.id = uuid::Uuid::now_v7().to_string();
         let msg = NewMessage {
             msg_id: frame.id.clone(),
-            key: origin.key,
-            audience: origin.audience,
+            key: origin.key(),
+            audience,
             ts: frame.ts.clone(),
-            channel: frame.channel().to_string(),
+            channel,
             sender: frame.sender.clone(),
             inbox,
             mentions,
@@ -138,32 +149,44 @@ impl HubState {
             sender_type: if is_agent { "agent" } else { "human" },
         };
         let state = Arc::clone(self);
-        let done = Box::new(move |result: Result<Appended, StoreError>| match result {
-            Ok(Appended::New(stored)) => {
-                state.metrics.messages_stored.inc();
-                frame.seq = Some(stored.seq);
-                let out = Message::Text(frame.to_json().into());
-                let m = &stored.msg;
-                // A waiting mention is done once a socket of its agent took the live frame.
-                let mut delivered = Vec::new();
-                let reached = state.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &state.metrics, |name| {
-                    let got = m.inbox.iter().zip(&stored.inbox_ids).filter(|(r, _)| r.agent.eq_ignore_ascii_case(name));
-                    delivered.extend(got.map(|(_, id)| *id));
-                });
-                if !delivered.is_empty() {
-                    state.store.delivered(delivered);
-                }
-                state.metrics.deliveries.inc_by(reached);
-                state.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
-                reply(Ok(&stored.placed()));
-            }
-            Ok(Appended::Repeat(first)) => reply(Ok(&first)),
-            Err(e) => reply(Err(&e)),
-        });
+        let done = Box::new(move |result: Result<Appended, StoreError>| state.after_commit(frame, result, origin));
         self.store
             .append(msg, done)
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         Ok(())
+    }
+
+    /// What happens to a message once the store answered, on the delivery task in commit
+    /// order: a new one goes live and to Web Push; then the origin learns where it is stored
+    /// (for a resent key, the first copy's place: nothing new goes out) or why it is not.
+    fn after_commit(&self, frame: Frame, result: Result<Appended, StoreError>, origin: Origin) {
+        match result {
+            Ok(Appended::New(stored)) => {
+                self.deliver(frame, &stored);
+                origin.answer(self, Ok(&stored.placed()));
+            }
+            Ok(Appended::Repeat(first)) => origin.answer(self, Ok(&first)),
+            Err(e) => origin.answer(self, Err(&e)),
+        }
+    }
+
+    /// Fans the stored message out, serialized once, to every socket it reaches; a waiting
+    /// mention is done once a socket of its agent took the live frame. Then Web Push.
+    fn deliver(&self, mut frame: Frame, stored: &StoredMessage) {
+        self.metrics.messages_stored.inc();
+        frame.seq = Some(stored.seq);
+        let out = Message::Text(frame.to_json().into());
+        let m = &stored.msg;
+        let mut delivered = Vec::new();
+        let reached = self.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &self.metrics, |name| {
+            let got = m.inbox.iter().zip(&stored.inbox_ids).filter(|(r, _)| r.agent.eq_ignore_ascii_case(name));
+            delivered.extend(got.map(|(_, id)| *id));
+        });
+        if !delivered.is_empty() {
+            self.store.delivered(delivered);
+        }
+        self.metrics.deliveries.inc_by(reached);
+        self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
     }
 }

@@ -11,8 +11,7 @@ use crate::hub::socket::agent::check_frame_size;
 use crate::hub::state::auth::Principal;
 use crate::hub::socket::conn::{Conn, ConnOutbox, close_code, write_loop};
 use crate::hub::pipeline::router::Origin;
-use crate::hub::store::{Audience, Placed, StoreError};
-use crate::protocol::{Frame, FrameError, now_ts, parse_frame};
+use crate::protocol::{Frame, FrameError, Kind, Post, now_ts, parse_frame};
 
 /// An observer in the registry from before its handshake is answered: frames broadcast
 /// between the `101` reaching the browser and the socket task starting wait in its queue.
@@ -73,7 +72,7 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
         return refuse(e);
     }
     let Ok(mut frame) = parse_frame(text) else { return };
-    if frame.kind != "message" {
+    if !frame.is(Kind::Message) {
         return;
     }
     if frame.sender == "unknown" {
@@ -84,9 +83,11 @@ async fn post(state: &Arc<HubState>, conn: &Arc<Conn>, text: &str) {
     if let Err(e) = state.names.claim(conn.principal.workspace_id(), &frame.sender).await {
         return refuse(e.into());
     }
-    let reply = Box::new(|_: Result<&Placed, &StoreError>| {});
-    // The admin posting without a name: every workspace on the channel receives it.
-    if let Err(e) = state.submit(frame, Origin { audience: Audience::Everyone, key: None }, reply).await {
+    let post = match Post::from_frame(frame, &state.limits()) {
+        Ok(post) => post,
+        Err(e) => return refuse(e),
+    };
+    if let Err(e) = state.submit(post, Origin::Observer).await {
         refuse(e);
     }
 }

@@ -12,16 +12,8 @@ use serde_json::{Map, Value};
 use crate::hub::socket::conn::{Conn, close_code};
 use crate::hub::features::health::HealthRecord;
 use crate::hub::state::metrics::Metrics;
-use crate::hub::state::profile::Subagent;
 use crate::protocol::now_ts;
-
-/// The heartbeat keys the hub keeps (reference §5.2); others are dropped.
-pub const RESOURCE_KEYS: &[&str] = &[
-    "cpu_count", "cpu_model", "load_avg_1m", "load_avg_5m", "load_avg_15m", "mem_free_mb", "mem_total_mb",
-    "mem_used_percent", "disk_used_percent", "resource_source", "cluster_nodes", "cluster_cpus_allocated",
-    "cluster_cpus_total", "cluster_mem_free_mb", "cluster_mem_total_mb", "cluster_gpus_total",
-    "cluster_gpus_allocated", "slurm_total_jobs", "slurm_running", "slurm_pending",
-];
+use crate::protocol::payload::Subagent;
 
 /// What `/api/agents` shows of an agent: the reference's 15 keys, then `subagents` and
 /// `health` (filled from [`Inner::health`] when shown, see [`Inner::view`]).
@@ -378,5 +370,19 @@ mod tests {
         assert!(inner.stale_on_machine("m3", stale).is_empty());
         let (at, _) = inner.by_machine["m3"].by_seen.first().unwrap();
         assert!(at.elapsed() < stale);
+    }
+
+    /// The clock is each agent's last-seen time, set in the past: no test waits for it.
+    #[test]
+    fn the_reaper_removes_the_silent_and_closes_their_sockets() {
+        let registry = Registry::default();
+        let silent = agent("silent", "m1", Duration::from_secs(60));
+        let conn = silent.conn.clone();
+        registry.write().insert_agent(silent);
+        registry.write().insert_agent(agent("talking", "m1", Duration::ZERO));
+        assert_eq!(registry.reap(Duration::from_secs(5)), vec!["silent".to_string()]);
+        assert!(conn.is_closing());
+        assert_eq!(registry.read().agents.keys().collect::<Vec<_>>(), ["talking"]);
+        assert!(registry.reap(Duration::from_secs(5)).is_empty());
     }
 }

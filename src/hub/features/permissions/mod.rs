@@ -21,8 +21,8 @@ use crate::hub::socket::conn::Conn;
 use crate::hub::features::push;
 use crate::hub::pipeline::router::Origin;
 use crate::hub::store::permissions::{Answer, Request};
-use crate::hub::store::{Audience, StoreError};
-use crate::protocol::{ErrorCode, Frame, FrameError, SERVER_SENDER};
+use crate::hub::store::StoreError;
+use crate::protocol::{ErrorCode, Frame, FrameError, Kind, PermissionAsk, Post, SERVER_SENDER};
 
 mod answerer;
 mod tracker;
@@ -34,11 +34,6 @@ pub use tracker::{Permissions, Update};
 /// so an id read on a phone can be typed back (`yes k3m9qp`).
 const ID_ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
 const ID_LEN: usize = 6;
-/// Bounds of what a bridge may send (Claude Code cuts the preview to 200 characters).
-const MAX_REQUEST_ID_CHARS: usize = 64;
-const MAX_TOOL_CHARS: usize = 128;
-const MAX_DESCRIPTION_CHARS: usize = 2000;
-const MAX_PREVIEW_CHARS: usize = 4000;
 /// Most rows one list returns.
 pub const LIST_LIMIT: i64 = 500;
 pub fn now_ms() -> i64 {
@@ -64,29 +59,11 @@ fn new_id() -> String {
     (0..ID_LEN).map(|_| ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())] as char).collect()
 }
 
-/// A bounded, printable string field of a `permission_request`.
-fn field(p: &Map<String, Value>, key: &str, max: usize, required: bool) -> Result<String, FrameError> {
-    let v = match p.get(key) {
-        None | Some(Value::Null) if !required => return Ok(String::new()),
-        None | Some(Value::Null) => return Err(FrameError::new(ErrorCode::InvalidFrame, format!("permission_request needs payload.{key}"))),
-        Some(Value::String(s)) => s,
-        Some(_) => return Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must be a string"))),
-    };
-    let n = v.chars().count();
-    if n > max {
-        return Err(FrameError::too_large(&format!("payload.{key}"), n, max, "characters"));
-    }
-    if required && v.trim().is_empty() {
-        return Err(FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} is empty")));
-    }
-    Ok(v.clone())
-}
-
 /// A verdict or expiry for the bridge.
 pub fn outcome_frame(r: &Request) -> Frame {
     match r.behavior() {
-        Some(b) => Frame::server("permission_verdict", json!({"id": r.id, "request_id": r.request_id, "behavior": b})),
-        None => Frame::server("permission_expired", json!({"id": r.id, "request_id": r.request_id})),
+        Some(b) => Frame::server(Kind::PermissionVerdict, json!({"id": r.id, "request_id": r.request_id, "behavior": b})),
+        None => Frame::server(Kind::PermissionExpired, json!({"id": r.id, "request_id": r.request_id})),
     }
 }
 
@@ -106,21 +83,11 @@ impl HubState {
     /// A bridge's `permission_request` from registered agent `agent`: stores it, or finds the
     /// one this frame id announced before a reconnect (whose outcome, if decided, the caller
     /// sends again after the ack).
-    pub async fn ask_permission(self: &Arc<Self>, conn: &Conn, agent: &str, frame: &Frame) -> Result<Request, FrameError> {
-        let p = &frame.payload;
-        let request_id = field(p, "request_id", MAX_REQUEST_ID_CHARS, true)?;
-        if !request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(FrameError::new(ErrorCode::InvalidFrame, "payload.request_id must be letters, digits, - or _"));
-        }
-        let tool_name = field(p, "tool_name", MAX_TOOL_CHARS, true)?;
-        if tool_name.chars().any(char::is_control) {
-            return Err(FrameError::new(ErrorCode::InvalidFrame, "payload.tool_name must be printable"));
-        }
-        let description = field(p, "description", MAX_DESCRIPTION_CHARS, false)?;
-        let input_preview = field(p, "input_preview", MAX_PREVIEW_CHARS, false)?;
+    pub async fn ask_permission(self: &Arc<Self>, conn: &Conn, agent: &str, frame_id: &str, ask: PermissionAsk) -> Result<Request, FrameError> {
+        let PermissionAsk { request_id, tool_name, description, input_preview } = ask;
         let store_error = |e: StoreError| FrameError::new(ErrorCode::StoreUnavailable, e.to_string());
         let workspace = conn.principal.workspace_id().to_string();
-        let known = self.store.permission_by_frame(workspace.clone(), agent.to_string(), frame.id.clone()).await;
+        let known = self.store.permission_by_frame(workspace.clone(), agent.to_string(), frame_id.to_string()).await;
         if let Some(known) = known.map_err(store_error)? {
             return Ok(known);
         }
@@ -133,7 +100,7 @@ impl HubState {
             tool_name,
             description,
             input_preview,
-            frame_id: frame.id.clone(),
+            frame_id: frame_id.to_string(),
             asker_token_hash: conn.token_hash.clone(),
             created_ms: now,
             expires_ms: now + (self.config.permission_expiry_secs.max(1) * 1000) as i64,
@@ -231,7 +198,7 @@ impl HubState {
     }
 
     fn publish(&self, event: &str, r: &Request) {
-        let frame = Frame::server("permission_update", json!({"event": event, "permission": view(r)}));
+        let frame = Frame::server(Kind::PermissionUpdate, json!({"event": event, "permission": view(r)}));
         let _ = self.permissions.updates.send(Arc::new(Update { workspace_id: r.workspace_id.clone(), text: frame.to_json() }));
     }
 
@@ -242,9 +209,13 @@ impl HubState {
         if channel.is_empty() {
             return;
         }
-        let frame = Frame::new("message", SERVER_SENDER, json!({"channel": channel, "content": text}));
-        let origin = Origin { audience: Audience::Workspace(r.workspace_id.clone()), key: None };
-        if let Err(e) = self.submit(frame, origin, Box::new(|_| {})).await {
+        let frame = Frame::new(Kind::Message, SERVER_SENDER, json!({"channel": channel, "content": text}));
+        let origin = Origin::Hub { workspace: r.workspace_id.clone() };
+        let submitted = match Post::from_frame(frame, &self.limits()) {
+            Ok(post) => self.submit(post, origin).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = submitted {
             tracing::warn!(error = %e, "cannot post to the approvals channel");
         }
     }

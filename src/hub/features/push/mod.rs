@@ -191,22 +191,37 @@ pub async fn deliver(http: &reqwest::Client, keys: &VapidKeys, store: &Store, su
     outcome
 }
 
-fn build(keys: &VapidKeys, sub: &Subscription, body: String, note: &Notification) -> Result<reqwest::Request, String> {
-    let endpoint = sub.endpoint.parse().map_err(|e| format!("endpoint: {e}"))?;
+/// Why a push request could not be built: the subscription a browser gave is malformed.
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error("endpoint: {0}")]
+    Endpoint(#[source] axum::http::uri::InvalidUri),
+    #[error("p256dh is not a P-256 key")]
+    Key,
+    #[error("auth is not 16 bytes")]
+    Auth,
+    #[error("cannot encrypt the notification: {0}")]
+    Encrypt(#[source] web_push_native::Error),
+    #[error("cannot send it as an HTTP request: {0}")]
+    Request(#[source] reqwest::Error),
+}
+
+fn build(keys: &VapidKeys, sub: &Subscription, body: String, note: &Notification) -> Result<reqwest::Request, BuildError> {
+    let endpoint = sub.endpoint.parse().map_err(BuildError::Endpoint)?;
     let ua_public = URL_SAFE_NO_PAD
         .decode(&sub.p256dh)
         .ok()
         .and_then(|b| p256::PublicKey::from_sec1_bytes(&b).ok())
-        .ok_or("p256dh is not a P-256 key")?;
-    let auth = URL_SAFE_NO_PAD.decode(&sub.auth).ok().filter(|a| a.len() == 16).ok_or("auth is not 16 bytes")?;
+        .ok_or(BuildError::Key)?;
+    let auth = URL_SAFE_NO_PAD.decode(&sub.auth).ok().filter(|a| a.len() == 16).ok_or(BuildError::Auth)?;
     let ttl = if note.urgent { Duration::from_secs(86_400) } else { Duration::from_secs(3_600) };
     let mut req = WebPushBuilder::new(endpoint, ua_public, Auth::clone_from_slice(&auth))
         .with_valid_duration(ttl)
         .with_vapid(&keys.pair, &keys.subject)
         .build(body)
-        .map_err(|e| e.to_string())?;
+        .map_err(BuildError::Encrypt)?;
     let headers = req.headers_mut();
     headers.insert("Urgency", if note.urgent { "high" } else { "normal" }.parse().expect("static header"));
     headers.insert("Topic", topic(&note.channel).parse().expect("hex is a valid header"));
-    reqwest::Request::try_from(req.map(reqwest::Body::from)).map_err(|e| e.to_string())
+    reqwest::Request::try_from(req.map(reqwest::Body::from)).map_err(BuildError::Request)
 }

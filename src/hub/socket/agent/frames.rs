@@ -1,24 +1,21 @@
-//! The agent socket's frame handlers, one per frame type: what a session does with a
-//! `register`, `message`, `subscribe`, `query`, `presence`, `heartbeat`, `permission_request`,
-//! profile update or `status_update` (the dispatch and the session's life are in the parent).
+//! The agent socket's command handlers, one per frame type: what a session does with a
+//! `register`, `message`, `subscribe`, `query`, `presence`, `heartbeat`, `permission_request`
+//! or `status_update`, its payload already read into a `protocol::Command` (the dispatch, the
+//! profile updates and the session's life are in the parent).
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::hub::state::auth::Principal;
-use crate::hub::socket::conn::close_code;
-use crate::hub::pipeline::inbox;
 use crate::hub::features::permissions;
-use crate::hub::pipeline::payload::{
-    MAX_RESOURCE_BYTES, as_int, current_task, json_max, opt_str, required_channel, string_list,
-};
-use crate::hub::state::profile;
-use crate::hub::state::registry::{Agent, AgentInfo, RESOURCE_KEYS};
-use crate::hub::pipeline::router::Origin;
 use crate::hub::pipeline::history::Params;
-use crate::hub::store::{Audience, ClientKey, HistoryQuery, Placed, StoreError};
-use crate::protocol::{ErrorCode, Frame, FrameError, now_ts};
+use crate::hub::pipeline::inbox;
+use crate::hub::pipeline::router::Origin;
+use crate::hub::socket::conn::close_code;
+use crate::hub::state::auth::Principal;
+use crate::hub::state::registry::{Agent, AgentInfo};
+use crate::hub::store::{Audience, HistoryQuery};
+use crate::protocol::{ErrorCode, Frame, FrameError, Heartbeat, Kind, PermissionAsk, Post, Query, Register, StatusUpdate, now_ts};
 
 use super::{Flow, Session, persist_membership};
 
@@ -29,41 +26,35 @@ impl Session {
             .ok_or_else(|| FrameError::new(ErrorCode::NotRegistered, "send register first"))
     }
 
-    pub(super) async fn register(&mut self, frame: Frame) -> Result<Flow, FrameError> {
-        let name = frame.sender.clone();
+    /// `name` (the frame's sender) was claimed for this socket's workspace before (see
+    /// `admit`): within the workspace the newest register replaces the older socket (below);
+    /// another workspace was refused there and the holder keeps its socket.
+    pub(super) async fn register(&mut self, name: String, id: &str, r: Register) -> Result<Flow, FrameError> {
         let st = self.state.clone();
-        // Within the workspace the newest register replaces the older socket (below); another
-        // workspace is refused here and the holder keeps its socket.
-        st.names.claim(self.conn.principal.workspace_id(), &name).await?;
-        let p = &frame.payload;
         let max_channels = self.state.config.max_channels_per_agent as usize;
-        let channels = string_list(p, "channels", max_channels)?;
-        let text = |key: &str| opt_str(p, key).map(|v| v.unwrap_or_default());
-        let task = current_task(p)?.unwrap_or_default();
-        let machine = text("machine")?;
-        let agent_id = opt_str(p, "agent_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| {
+        let machine = r.machine;
+        let agent_id = r.agent_id.unwrap_or_else(|| {
             let host = if machine.is_empty() { crate::machine::hostname() } else { machine.clone() };
             format!("{name}@{host}")
         });
         let saved = st.store.saved_channels(name.clone()).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
-        if !channels.is_empty() {
-            persist_membership(&st, &name, channels.clone(), true).await?;
+        if !r.channels.is_empty() {
+            persist_membership(&st, &name, r.channels.clone(), true).await?;
         }
-        let subagents = profile::subagents(p)?;
         let now = now_ts();
         let mut info = AgentInfo {
             name: name.clone(),
             // Channels saved before the cap was lowered stay remembered but are not joined.
-            channels: channels.iter().chain(saved.iter()).take(max_channels).cloned().collect(),
+            channels: r.channels.iter().chain(saved.iter()).take(max_channels).cloned().collect(),
             machine: machine.clone(),
-            role: text("role")?,
-            model: text("model")?,
+            role: r.role,
+            model: r.model,
             agent_id,
-            project: text("project")?,
-            multiplexer: text("multiplexer")?,
+            project: r.project,
+            multiplexer: r.multiplexer,
             status: "online".into(),
-            current_task: task,
-            subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
+            current_task: r.current_task,
+            subagent_count: r.subagent_count,
             subagents: Vec::new(),
             health: None,
             resources: Map::new(),
@@ -71,7 +62,7 @@ impl Session {
             workspace_id: self.conn.principal.workspace_id().to_string(),
             registered_at: now,
         };
-        if let Some(list) = subagents {
+        if let Some(list) = r.subagents {
             info.subagent_count = list.len() as i64;
             info.subagents = list;
         }
@@ -102,14 +93,13 @@ impl Session {
             st.announce_disconnect(n);
         }
         self.name = Some(name.clone());
-        st.registry.to_observers(&Frame::server("presence_change", connected), &st.metrics);
-        self.send(&Frame::ack(&frame.id, None));
+        st.registry.to_observers(&Frame::server(Kind::PresenceChange, connected), &st.metrics);
+        self.send(&Frame::ack(id, None));
         st.permissions.agent_back(&name);
         inbox::hand_over(&self.state, &self.conn, name).await;
         Ok(Flow::Done)
     }
 
-    /// `size`: the frame's length, counted against the socket's budget until the commit.
     /// One token of the socket's message budget, or RATE_LIMITED after the wait for the next.
     pub(super) async fn take_token(&mut self) -> Result<(), FrameError> {
         if let Err(next_token) = self.bucket.try_take() {
@@ -127,11 +117,11 @@ impl Session {
         Ok(())
     }
 
-    pub(super) async fn message(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+    /// Before a message's payload is read: a token of the budget, the hub's timestamp, the
+    /// sender's name, and a chat answer to a permission request (`answer_from_chat`).
+    pub(super) async fn admit_message(&mut self, frame: &mut Frame) -> Result<(), FrameError> {
         self.take_token().await?;
         frame.ts = now_ts();
-        let st = &self.state;
-        let principal = &self.conn.principal;
         // A registered socket speaks as its name; an unregistered one (the CLI's `send`, a
         // second socket of the bridge's workspace) as any name its workspace holds or claims.
         match &self.name {
@@ -144,39 +134,29 @@ impl Session {
             }
             _ => {}
         }
-        st.names.claim(principal.workspace_id(), &frame.sender).await?;
+        self.state.names.claim(self.conn.principal.workspace_id(), &frame.sender).await?;
+        self.state.answer_from_chat(&self.conn, frame);
+        Ok(())
+    }
+
+    /// `size`: the frame's length, counted against the socket's budget until the commit.
+    pub(super) async fn message(&mut self, post: Post, size: usize) -> Result<Flow, FrameError> {
+        let principal = &self.conn.principal;
         // The reference's routing: the admin without a registered name reaches everyone,
         // every other sender its own workspace ("" for the admin's agents).
         let audience = match (&self.name, principal) {
             (None, Principal::Admin) => Audience::Everyone,
             _ => Audience::Workspace(principal.workspace_id().to_string()),
         };
-        let id = frame.id.clone();
-        let origin = Origin { audience, key: Some(ClientKey { workspace: principal.workspace_id().to_string(), id: id.clone() }) };
-        let conn = self.conn.clone();
-        let state = self.state.clone();
-        let reply = Box::new(move |result: Result<&Placed, &StoreError>| {
-            let frame = match result {
-                Ok(placed) => Frame::ack(&id, Some((placed.seq, &placed.msg_id))),
-                Err(e) => Frame::error(&FrameError {
-                    reference: Some(id.clone()),
-                    ..FrameError::new(ErrorCode::StoreUnavailable, format!("not stored: {e}"))
-                }),
-            };
-            conn.send_text(frame.to_json(), &state.metrics);
-            conn.message_committed(size);
-        });
-        st.answer_from_chat(&self.conn, &frame);
-        st.submit(frame, origin, reply).await?;
+        let origin = Origin::Socket { conn: self.conn.clone(), frame_id: post.frame.id.clone(), size, audience };
+        self.state.submit(post, origin).await?;
         self.conn.message_submitted(size);
         self.conn.uncommitted_within_budget().await;
         Ok(Flow::Deferred)
     }
 
-    pub(super) async fn membership(&mut self, frame: Frame) -> Result<Flow, FrameError> {
+    pub(super) async fn membership(&mut self, channel: String, join: bool) -> Result<Flow, FrameError> {
         let name = self.registered()?.to_string();
-        let channel = required_channel(&frame.payload)?;
-        let join = frame.kind == "subscribe";
         {
             let mut inner = self.state.registry.write();
             if join {
@@ -197,10 +177,9 @@ impl Session {
         Ok(Flow::Ack)
     }
 
-    pub(super) async fn query(&mut self, frame: Frame) -> Result<Flow, FrameError> {
-        let p = &frame.payload;
-        let channel = opt_str(p, "channel")?.filter(|c| !c.is_empty()).unwrap_or_else(|| "#general".into());
-        let q = HistoryQuery::from_params(self.conn.principal.clone(), channel.clone(), Params::Frame(p))?;
+    pub(super) async fn query(&mut self, id: &str, query: Query) -> Result<Flow, FrameError> {
+        let Query { channel, params } = query;
+        let q = HistoryQuery::from_params(self.conn.principal.clone(), channel.clone(), Params::Frame(&params))?;
         // A client reads its own writes: wait for its messages still in the group commit.
         self.conn.own_writes_committed().await;
         let rows = self
@@ -210,12 +189,12 @@ impl Session {
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let history: Vec<Value> = rows.iter().map(|r| r.to_json()).collect();
-        let payload = json!({"channel": channel, "content": "", "history": history, "ref": frame.id});
-        self.send(&Frame::server("message", payload));
+        let payload = json!({"channel": channel, "content": "", "history": history, "ref": id});
+        self.send(&Frame::server(Kind::Message, payload));
         Ok(Flow::Ack)
     }
 
-    pub(super) fn presence(&self, frame: &Frame) -> Result<Flow, FrameError> {
+    pub(super) fn presence(&self, id: &str) -> Result<Flow, FrameError> {
         let principal = &self.conn.principal;
         let agents: Map<String, Value> = {
             let inner = self.state.registry.read();
@@ -226,28 +205,22 @@ impl Session {
                 .map(|(n, a)| (n.clone(), json!(a.info.channels)))
                 .collect()
         };
-        self.send(&Frame::server("presence", json!({"agents": agents, "ref": frame.id})));
+        self.send(&Frame::server(Kind::Presence, json!({"agents": agents, "ref": id})));
         Ok(Flow::Ack)
     }
 
-    pub(super) fn heartbeat(&self, frame: &Frame) -> Result<Flow, FrameError> {
-        let Some(name) = &self.name else { return Ok(Flow::Ack) };
-        let p = &frame.payload;
-        let task = current_task(p)?;
-        let mut resources = Map::new();
-        for (key, v) in p.iter().filter(|(k, _)| RESOURCE_KEYS.contains(&k.as_str())) {
-            json_max(p, key, MAX_RESOURCE_BYTES)?;
-            resources.insert(key.clone(), v.clone());
-        }
+    /// Only from a registered socket (`admit` acks the others unread).
+    pub(super) fn heartbeat(&self, h: Heartbeat) -> Result<Flow, FrameError> {
+        let name = self.registered()?;
         let mut inner = self.state.registry.write();
         if let Some(a) = inner.agents.get_mut(name).filter(|a| a.conn.id == self.conn.id) {
-            if !resources.is_empty() {
-                a.info.resources = resources;
+            if !h.resources.is_empty() {
+                a.info.resources = h.resources;
             }
-            if let Some(t) = task {
+            if let Some(t) = h.current_task {
                 a.info.current_task = t;
             }
-            if let Some(n) = p.get("subagent_count").and_then(as_int) {
+            if let Some(n) = h.subagent_count {
                 a.info.subagent_count = n;
             }
             a.touch();
@@ -257,65 +230,43 @@ impl Session {
 
     /// A relayed tool-permission prompt (see `permissions`): acked with its hub id; one
     /// announced again after a reconnect and decided meanwhile gets its outcome after the ack.
-    pub(super) async fn permission_request(&mut self, frame: &Frame) -> Result<Flow, FrameError> {
-        // Each request notifies people: it spends the socket's message budget.
-        self.take_token().await?;
-        let r = self.state.ask_permission(&self.conn, self.registered()?, frame).await?;
-        let mut ack = Frame::ack(&frame.id, None);
-        ack.payload.extend(permissions::ack_extra(&r));
-        self.send(&ack);
+    pub(super) async fn permission_request(&mut self, id: &str, ask: PermissionAsk) -> Result<Flow, FrameError> {
+        let r = self.state.ask_permission(&self.conn, self.registered()?, id, ask).await?;
+        let flow = self.ack_with(id, permissions::ack_extra(&r));
         if r.status != "pending" {
             self.send(&permissions::outcome_frame(&r));
         }
-        Ok(Flow::Done)
+        Ok(flow)
     }
 
-    /// `react`, `health`, `task_update`, `subagents_update`: acked with what changed.
-    pub(super) async fn profile(&self, frame: &Frame) -> Result<Flow, FrameError> {
-        let extra = profile::handle(&self.state, &self.conn.principal, self.registered()?, frame).await?;
-        let mut ack = Frame::ack(&frame.id, None);
-        ack.payload.extend(extra);
-        self.send(&ack);
-        Ok(Flow::Done)
-    }
-
-    pub(super) fn status_update(&self, frame: &Frame) -> Result<Flow, FrameError> {
+    pub(super) fn status_update(&self, u: StatusUpdate) -> Result<Flow, FrameError> {
         let name = self.registered()?;
-        let p = &frame.payload;
-        let mut fields = Vec::new();
-        for key in ["status", "machine", "role", "project", "agent_id"] {
-            if let Some(v) = opt_str(p, key)? {
-                fields.push((key, v));
-            }
-        }
-        if let Some(v) = current_task(p)? {
-            fields.push(("current_task", v));
-        }
-        let count = p.get("subagent_count").and_then(as_int);
         let event = {
             let mut inner = self.state.registry.write();
-            if let Some(i) = fields.iter().position(|(key, _)| *key == "machine") {
-                inner.set_machine(name, fields.swap_remove(i).1);
+            if let Some(machine) = u.machine {
+                inner.set_machine(name, machine);
             }
             let Some(a) = inner.agents.get_mut(name) else { return Ok(Flow::Ack) };
             let i = &mut a.info;
-            for (key, v) in fields {
-                let slot = match key {
-                    "status" => &mut i.status,
-                    "current_task" => &mut i.current_task,
-                    "role" => &mut i.role,
-                    "project" => &mut i.project,
-                    _ => &mut i.agent_id,
-                };
-                *slot = v;
+            let fields = [
+                (&mut i.status, u.status),
+                (&mut i.current_task, u.current_task),
+                (&mut i.role, u.role),
+                (&mut i.project, u.project),
+                (&mut i.agent_id, u.agent_id),
+            ];
+            for (slot, v) in fields {
+                if let Some(v) = v {
+                    *slot = v;
+                }
             }
-            if let Some(n) = count {
+            if let Some(n) = u.subagent_count {
                 i.subagent_count = n;
             }
             a.touch();
             a.info.status_event()
         };
-        self.state.registry.to_observers(&Frame::new("status_update", name, event), &self.state.metrics);
+        self.state.registry.to_observers(&Frame::new(Kind::StatusUpdate, name, event), &self.state.metrics);
         Ok(Flow::Ack)
     }
 }

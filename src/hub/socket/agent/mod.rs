@@ -20,10 +20,11 @@ use crate::hub::state::auth::{self, Principal, hash_token, presented_token};
 use crate::hub::socket::conn::{Conn, close_code, write_loop};
 use crate::hub::pipeline::inbox;
 use crate::hub::socket::listener::ClientAddr;
+use crate::hub::state::names::{self, NameError};
 use crate::hub::state::profile;
 use crate::hub::socket::rate::TokenBucket;
 use crate::hub::store::MembershipChange;
-use crate::protocol::{ErrorCode, Frame, FrameError, parse_frame};
+use crate::protocol::{Command, ErrorCode, Frame, FrameError, Kind, parse_frame};
 
 mod frames;
 
@@ -44,11 +45,11 @@ pub fn routes() -> Router<Arc<HubState>> {
 
 /// `?agent=`: the sender of frames that name none (the TypeScript bridge builds its URL so);
 /// checked like any agent name.
-fn default_sender(query: Option<&str>) -> Result<Option<String>, String> {
+fn default_sender(query: Option<&str>) -> Result<Option<String>, NameError> {
     let Some(name) = query.and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "agent")).map(|(_, v)| v.into_owned()) else {
         return Ok(None);
     };
-    crate::hub::state::names::check(&name).map(|()| Some(name)).map_err(|e| e.to_string())
+    names::check(&name).map(|()| Some(name))
 }
 
 async fn upgrade(
@@ -248,23 +249,7 @@ impl Session {
             frame.sender = agent.clone();
         }
         let id = frame.id.clone();
-        let result = match frame.kind.as_str() {
-            "register" => self.register(frame).await,
-            "message" => self.message(frame, text.len()).await,
-            "subscribe" | "unsubscribe" => self.membership(frame).await,
-            "query" => self.query(frame).await,
-            "presence" => self.presence(&frame),
-            "heartbeat" => self.heartbeat(&frame),
-            "status_update" => self.status_update(&frame),
-            "permission_request" => self.permission_request(&frame).await,
-            kind if profile::KINDS.contains(&kind) => self.profile(&frame).await,
-            other => {
-                let err = FrameError::new(ErrorCode::UnknownType, format!("Unknown message type: {other}"));
-                self.refuse(FrameError { reference: Some(id.clone()), ..err });
-                // The reference acks unknown types too, except frames that are themselves errors.
-                if other == "error" { Ok(Flow::Done) } else { Ok(Flow::Ack) }
-            }
-        };
+        let result = self.dispatch(frame, text.len()).await;
         match result {
             Ok(Flow::Ack) => self.send(&Frame::ack(&id, None)),
             Ok(Flow::Deferred | Flow::Done) => {}
@@ -275,6 +260,71 @@ impl Session {
         }
     }
 
+    /// `size`: the frame's length, counted against the socket's budget until its commit.
+    async fn dispatch(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+        if let Some(flow) = self.admit(&mut frame).await? {
+            return Ok(flow);
+        }
+        let (id, sender) = (frame.id.clone(), frame.sender.clone());
+        match Command::from_frame(frame, &self.state.limits())? {
+            Command::Register(r) => self.register(sender, &id, r).await,
+            Command::Message(post) => self.message(post, size).await,
+            Command::Subscribe(channel) => self.membership(channel, true).await,
+            Command::Unsubscribe(channel) => self.membership(channel, false).await,
+            Command::Query(q) => self.query(&id, q).await,
+            Command::Presence => self.presence(&id),
+            Command::Heartbeat(h) => self.heartbeat(h),
+            Command::StatusUpdate(u) => self.status_update(u),
+            Command::PermissionRequest(ask) => self.permission_request(&id, ask).await,
+            Command::React { message_id, emoji } => {
+                let extra = profile::react(&self.state, &self.conn.principal, self.registered()?, message_id, emoji).await?;
+                Ok(self.ack_with(&id, extra))
+            }
+            Command::Health(payload) => {
+                let extra = profile::health(&self.state, &self.conn.principal, self.registered()?, &payload).await?;
+                Ok(self.ack_with(&id, extra))
+            }
+            Command::TaskUpdate(task) => Ok(self.ack_with(&id, profile::task(&self.state, self.registered()?, task)?)),
+            Command::SubagentsUpdate(list) => Ok(self.ack_with(&id, profile::subagents(&self.state, self.registered()?, list)?)),
+            Command::Unknown(other) => {
+                let err = FrameError::new(ErrorCode::UnknownType, format!("Unknown message type: {other}"));
+                self.refuse(FrameError { reference: Some(id), ..err });
+                // The reference acks unknown types too, except frames that are themselves errors.
+                if other == Kind::Error.as_str() { Ok(Flow::Done) } else { Ok(Flow::Ack) }
+            }
+        }
+    }
+
+    /// What the hub checks before it reads a frame's payload, in the order it always has: the
+    /// sender's name, its registration and its message budget come first, so a faulty payload
+    /// still spends a token and a frame with several faults is told about the same one.
+    /// `Some`: the frame is answered without reading it (a heartbeat before `register`).
+    async fn admit(&mut self, frame: &mut Frame) -> Result<Option<Flow>, FrameError> {
+        let Ok(kind) = frame.kind.parse::<Kind>() else { return Ok(None) };
+        match kind {
+            Kind::Register => self.state.names.claim(self.conn.principal.workspace_id(), &frame.sender).await?,
+            Kind::Message => self.admit_message(frame).await?,
+            Kind::PermissionRequest => {
+                // Each request notifies people: it spends the socket's message budget.
+                self.take_token().await?;
+                self.registered()?;
+            }
+            Kind::Heartbeat if self.name.is_none() => return Ok(Some(Flow::Ack)),
+            Kind::Subscribe | Kind::Unsubscribe | Kind::StatusUpdate | Kind::React | Kind::Health | Kind::TaskUpdate | Kind::SubagentsUpdate => {
+                self.registered()?;
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+
+    /// Sends the ack of frame `id` with `extra` keys describing what changed.
+    fn ack_with(&self, id: &str, extra: serde_json::Map<String, serde_json::Value>) -> Flow {
+        let mut ack = Frame::ack(id, None);
+        ack.payload.extend(extra);
+        self.send(&ack);
+        Flow::Done
+    }
 }
 
 /// Frames over the limit (and under the hard cap, which closes 1009) get FRAME_TOO_LARGE.

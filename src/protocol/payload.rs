@@ -1,10 +1,13 @@
 //! Reading payload fields: each reader accepts a missing or null field, refuses a wrong type
 //! with an `INVALID_FRAME` error naming the field, and a field over its bound with
-//! `FIELD_TOO_LARGE` naming it, so handlers never guess and nothing unbounded is kept.
+//! `FIELD_TOO_LARGE` naming it, so nothing guesses and nothing unbounded is kept. The typed
+//! commands (`command`) and the REST bodies that share a frame's fields read through these.
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::protocol::{ErrorCode, FrameError};
+use super::limits::{MAX_ID_CHARS, MAX_TASK_CHARS};
+use super::{ErrorCode, FrameError};
 
 /// Longest short text field (register, status, health and query fields), in characters.
 pub const MAX_FIELD_CHARS: usize = 256;
@@ -62,7 +65,7 @@ pub fn str_max(p: &Map<String, Value>, key: &str, max: usize) -> Result<Option<S
 /// `payload.current_task` of register, heartbeat and status_update: up to
 /// [`MAX_LONG_FIELD_CHARS`] accepted, the first `MAX_TASK_CHARS` kept, as the reference.
 pub fn current_task(p: &Map<String, Value>) -> Result<Option<String>, FrameError> {
-    Ok(str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.map(|t| truncate(&t, crate::protocol::limits::MAX_TASK_CHARS)))
+    Ok(str_max(p, "current_task", MAX_LONG_FIELD_CHARS)?.map(|t| truncate(&t, MAX_TASK_CHARS)))
 }
 
 /// Refuses `payload.key` when its JSON text is longer than `max` bytes.
@@ -119,12 +122,77 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
+fn invalid(detail: impl Into<String>) -> FrameError {
+    FrameError::new(ErrorCode::InvalidFrame, detail)
+}
+
+/// `payload.message_id` as a string; integers are accepted too (the reference's ids were numbers).
+pub fn message_id(p: &Map<String, Value>) -> Result<String, FrameError> {
+    match p.get("message_id") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_CHARS => Ok(s.clone()),
+        Some(Value::Number(n)) if n.is_i64() => Ok(n.to_string()),
+        _ => Err(invalid("payload.message_id must be a message id (non-empty string, at most 128 bytes)")),
+    }
+}
+
+/// `payload.emoji`: 1-16 characters (sequences with joiners are several), no spaces or controls.
+pub fn emoji(p: &Map<String, Value>) -> Result<String, FrameError> {
+    match p.get("emoji") {
+        Some(Value::String(s))
+            if !s.is_empty() && s.chars().count() <= 16 && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Ok(s.clone())
+        }
+        _ => Err(invalid("payload.emoji must be one emoji (1-16 characters, no spaces)")),
+    }
+}
+
+/// Most subagents one agent lists.
+pub const MAX_SUBAGENTS: usize = 64;
+
+/// One entry of `payload.subagents` (register, `subagents_update`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Subagent {
+    pub name: String,
+    pub task: String,
+    pub status: String,
+}
+
+fn short(v: Option<&Value>, key: &str, max: usize) -> Result<String, FrameError> {
+    match v {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) if s.chars().count() <= max && !s.chars().any(char::is_control) => Ok(s.clone()),
+        _ => Err(invalid(format!("{key} must be a string of at most {max} printable characters"))),
+    }
+}
+
+/// `payload.subagents`: `None` when absent, else the full list `[{name, task?, status?}]`.
+pub fn subagents(p: &Map<String, Value>) -> Result<Option<Vec<Subagent>>, FrameError> {
+    let items = match p.get("subagents") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) if items.len() <= MAX_SUBAGENTS => items,
+        Some(_) => return Err(invalid(format!("payload.subagents must be a list of at most {MAX_SUBAGENTS} objects"))),
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Object(o) = item else { return Err(invalid("each subagent must be an object {name, task, status}")) };
+            let name = short(o.get("name"), "subagent name", 128)?;
+            if name.is_empty() {
+                return Err(invalid("each subagent needs a non-empty name"));
+            }
+            let task = short(o.get("task"), "subagent task", MAX_TASK_CHARS)?;
+            Ok(Subagent { name, task, status: short(o.get("status"), "subagent status", 32)? })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 #[cfg(test)]
 mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::hub::{features::health::HealthUpdate, state::names, state::profile, features::reactions};
     use crate::protocol::arbitrary;
 
     /// A reader's answer: a value, or an error a client can be told about.
@@ -162,15 +230,12 @@ mod properties {
             if let Some(v) = p.get(key) {
                 let _ = as_int(v);
                 if let Some(s) = v.as_str() {
-                    answered(names::check(s).map_err(FrameError::from))?;
                     prop_assert!(truncate(s, 200).chars().count() <= 200);
                 }
             }
-            answered(profile::subagents(&p))?;
-            answered(HealthUpdate::parse(&p, None))?;
-            answered(HealthUpdate::parse(&p, Some("reporter")))?;
-            answered(reactions::message_id(&p))?;
-            answered(reactions::emoji(&p))?;
+            answered(subagents(&p))?;
+            answered(message_id(&p))?;
+            answered(emoji(&p))?;
         }
     }
 }
