@@ -232,7 +232,7 @@ impl Ui for TermUi {
 }
 
 fn fail(e: DeployError) -> CliError {
-    CliError::Exit { code: e.exit_code(), message: e.to_string() }
+    CliError::Deploy(e)
 }
 
 pub async fn engine() -> Result<Docker, DeployError> {

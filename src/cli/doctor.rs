@@ -33,7 +33,7 @@ pub struct DoctorArgs {
 
 pub async fn doctor(config: Config, a: DoctorArgs) -> CliResult {
     let spec = match Spec::locate(a.spec.as_deref()) {
-        Ok(path) => Some(Spec::load(&path).map_err(|e| CliError::Failed(e.to_string()))?),
+        Ok(path) => Some(Spec::load(&path)?),
         Err(_) => None,
     };
     let checks = doctor::run(&config, spec.as_ref()).await;

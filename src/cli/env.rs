@@ -52,12 +52,12 @@ pub fn lenient_config() -> Config {
 
 pub async fn validate_env(a: ValidateEnvArgs) -> CliResult {
     let report = if let Some(name) = &a.instance {
-        let path = Spec::locate(a.spec.as_deref()).map_err(|e| CliError::Failed(e.to_string()))?;
-        let spec = Spec::load(&path).map_err(|e| CliError::Failed(e.to_string()))?;
-        let inst = spec.instance(name).map_err(|e| CliError::Failed(e.to_string()))?;
+        let path = Spec::locate(a.spec.as_deref())?;
+        let spec = Spec::load(&path)?;
+        let inst = spec.instance(name)?;
         validate::validate_instance(&spec, inst).0
     } else if let Some(file) = &a.file {
-        let parsed = EnvFile::read(file).map_err(|e| CliError::Failed(format!("cannot read {}: {e}", file.display())))?;
+        let parsed = EnvFile::read(file).map_err(|source| CliError::EnvFile { path: file.clone(), source })?;
         validate::validate_file(&parsed, &Rules { production: a.production, ..Default::default() })
     } else {
         validate::validate_environment(std::env::vars())

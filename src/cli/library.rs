@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{CliError, CliResult, print_json};
+use super::{CliResult, print_json};
 use crate::library::{Shelf, library};
 
 /// Browse the skills shipped in this binary (markdown with front matter).
@@ -69,7 +69,7 @@ pub fn run(shelf: Shelf, action: Action) -> CliResult {
             }
         }
         Action::Show { name, json } => {
-            let e = lib.get(&name).map_err(|e| CliError::Failed(e.to_string()))?;
+            let e = lib.get(&name)?;
             if json {
                 print_json(&json!({"name": e.name, "description": e.description, "tags": e.tags, "markdown": e.body}));
             } else {
@@ -77,7 +77,7 @@ pub fn run(shelf: Shelf, action: Action) -> CliResult {
             }
         }
         Action::Search { query, json } => {
-            let hits = lib.search(&query).map_err(|e| CliError::Failed(e.to_string()))?;
+            let hits = lib.search(&query)?;
             if json {
                 let rows: Vec<_> = hits.iter().map(|(s, e)| json!({"name": e.name, "description": e.description, "score": s})).collect();
                 print_json(&rows);
@@ -95,7 +95,7 @@ pub fn run(shelf: Shelf, action: Action) -> CliResult {
                 if json { print_json(&json!({"action": "export", "dir": dir, "entries": names})) } else { println!("[dry-run] would write {} {} into {}", names.len(), shelf.label(), dir.display()) }
                 return Ok(());
             }
-            let written = lib.export(&dir).map_err(|e| CliError::Failed(e.to_string()))?;
+            let written = lib.export(&dir)?;
             if json { print_json(&written) } else { println!("wrote {} {} into {}", written.len(), shelf.label(), dir.display()) }
         }
     }

@@ -6,50 +6,12 @@ use clap::Args;
 use serde_json::Value;
 
 use super::{CliError, CliResult, print_json};
+use crate::client::rest::Rest;
 use crate::config::Config;
 
-/// A small REST client with the token in the Authorization header.
-pub struct Rest {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Rest {
-    pub fn new(config: &Config) -> Result<Rest, CliError> {
-        Ok(Rest { base: config.http_base(), token: config.client_token().to_string(), http: crate::http_client::client(Duration::from_secs(10)) })
-    }
-
-    async fn finish(&self, r: Result<reqwest::Response, reqwest::Error>) -> Result<Value, CliError> {
-        let r = r.map_err(|e| {
-            let host = url::Url::parse(&self.base).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default();
-            match crate::tls::TlsFailure::find(&host, &e) {
-                Some(t) => CliError::Tls(t),
-                None if e.is_connect() || e.is_timeout() => CliError::HttpUnreachable(self.base.clone()),
-                None => CliError::Failed(e.to_string()),
-            }
-        })?;
-        let status = r.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(CliError::HttpUnauthorized);
-        }
-        let body: Value = r.json().await.map_err(|e| CliError::Failed(format!("unreadable reply: {e}")))?;
-        if !status.is_success() {
-            let msg = body["error"].as_str().unwrap_or("request failed");
-            return Err(CliError::Failed(format!("hub answered {status}: {msg}")));
-        }
-        Ok(body)
-    }
-
-    pub async fn get(&self, path: &str) -> Result<Value, CliError> {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await;
-        self.finish(r).await
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await;
-        self.finish(r).await
-    }
+/// The hub's REST API with this command line's settings.
+pub fn rest(config: &Config) -> Rest {
+    Rest::new(&config.http_base(), config.client_token(), Duration::from_secs(10))
 }
 
 /// List connected agents with liveness.
@@ -61,7 +23,7 @@ pub struct AgentsArgs {
 }
 
 pub async fn agents(config: Config, a: AgentsArgs) -> CliResult {
-    let agents = Rest::new(&config)?.get("/api/agents/registry").await?;
+    let agents = rest(&config).get("/api/agents/registry", &[]).await?;
     if a.json {
         print_json(&agents);
         return Ok(());
@@ -94,7 +56,7 @@ pub struct ChannelsArgs {
 }
 
 pub async fn channels(config: Config, a: ChannelsArgs) -> CliResult {
-    let map = Rest::new(&config)?.get("/api/channels").await?;
+    let map = rest(&config).get("/api/channels", &[]).await?;
     let names: Vec<&String> = map.as_object().map(|m| m.keys().collect()).unwrap_or_default();
     if a.json {
         print_json(&names);
@@ -117,8 +79,8 @@ pub struct MembersArgs {
 }
 
 pub async fn members(config: Config, a: MembersArgs) -> CliResult {
-    let map = Rest::new(&config)?.get("/api/channels").await?;
-    let Some(members) = map.get(&a.channel) else { return Err(CliError::Failed(format!("no channel {}", a.channel))) };
+    let map = rest(&config).get("/api/channels", &[]).await?;
+    let Some(members) = map.get(&a.channel) else { return Err(CliError::NoChannel(a.channel)) };
     if a.json {
         print_json(members);
     } else {
@@ -138,7 +100,7 @@ pub struct StatusArgs {
 }
 
 pub async fn status(config: Config, a: StatusArgs) -> CliResult {
-    let stats = Rest::new(&config)?.get("/api/stats").await?;
+    let stats = rest(&config).get("/api/stats", &[]).await?;
     if a.json {
         print_json(&stats);
     } else {

@@ -4,7 +4,7 @@ use clap::Args;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use super::listing::Rest;
+use super::listing::rest;
 use super::{CliResult, print_json};
 use crate::client::{ClientOptions, OrochiClient};
 use crate::config::Config;
@@ -104,7 +104,7 @@ pub async fn join(config: Config, a: JoinArgs) -> CliResult {
         return Ok(());
     }
     let path = format!("/api/channels/{}/members", urlencode(&a.channel));
-    let reply = Rest::new(&config)?.post(&path, &json!({"agent": agent})).await?;
+    let reply = rest(&config).post(&path, &json!({"agent": agent})).await?;
     if a.json { print_json(&reply) } else { println!("{agent} joined {}", a.channel) }
     Ok(())
 }
@@ -121,8 +121,8 @@ pub struct HistoryArgs {
 }
 
 pub async fn history(config: Config, a: HistoryArgs) -> CliResult {
-    let path = format!("/api/history/{}?limit={}", urlencode(&a.channel), a.limit);
-    let mut rows = match Rest::new(&config)?.get(&path).await? {
+    let path = format!("/api/history/{}", urlencode(&a.channel));
+    let mut rows = match rest(&config).get(&path, &[("limit", a.limit.to_string())]).await? {
         Value::Array(rows) => rows,
         _ => Vec::new(),
     };

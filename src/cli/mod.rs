@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::client::ClientError;
+use crate::client::rest::RestError;
 use crate::config::{Config, ConfigError};
 
 pub const EXIT_CODES: &str = "Exit codes: 0 ok, 1 failure, 2 usage error, 3 hub unreachable or token refused.";
@@ -71,16 +72,49 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("cannot reach the hub at {0}")]
-    HttpUnreachable(String),
+    #[error(transparent)]
+    Rest(RestError),
     #[error(transparent)]
     Tls(crate::tls::TlsFailure),
     #[error("the hub refused the token (HTTP 401); set SCITEX_OROCHI_TOKEN")]
     HttpUnauthorized,
     #[error(transparent)]
     Bridge(#[from] crate::mcp::BridgeError),
-    #[error("{0}")]
-    Failed(String),
+    #[error("cannot start the hub: {0}")]
+    Start(#[source] crate::hub::HubError),
+    #[error("cannot watch for SIGTERM: {0}")]
+    Signal(#[source] std::io::Error),
+    #[error("{url} answered {status}; the hub is up but unhealthy (its log says why)")]
+    Unhealthy { url: String, status: reqwest::StatusCode },
+    #[error("cannot reach {url}: {source}; is the hub running on this host?")]
+    HealthUnreachable {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot ask on the terminal: {0}; pass --yes instead")]
+    Prompt(#[source] dialoguer::Error),
+    #[error("not confirmed (pass --yes to skip the question)")]
+    NotConfirmed,
+    #[error(transparent)]
+    Library(#[from] crate::library::LibraryError),
+    #[error(transparent)]
+    Spec(#[from] crate::deploy::spec::SpecError),
+    #[error("cannot read {}: {source}", path.display())]
+    EnvFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    PushKeys(#[from] crate::hub::features::push::vapid::VapidError),
+    #[error("the Web Push keys come from SCITEX_OROCHI_VAPID_*; rotate them there")]
+    KeysFromEnvironment,
+    #[error("no channel {0}; list-channels shows them")]
+    NoChannel(String),
+    /// Exits with the deploy error's own code (documented in `deploy --help`).
+    #[error(transparent)]
+    Deploy(crate::deploy::DeployError),
     /// A command-specific exit code (documented in its help).
     #[error("{message}")]
     Exit { code: u8, message: String },
@@ -90,9 +124,22 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Client(e) if e.is_connectivity() => 3,
-            CliError::HttpUnreachable(_) | CliError::Tls(_) | CliError::HttpUnauthorized => 3,
+            CliError::Rest(e) if e.is_connect() => 3,
+            CliError::Tls(_) | CliError::HttpUnauthorized => 3,
             CliError::Exit { code, .. } => *code,
+            CliError::Deploy(e) => e.exit_code(),
             _ => 1,
+        }
+    }
+}
+
+/// A refused token and a TLS failure are told as such (exit 3, with the next step).
+impl From<RestError> for CliError {
+    fn from(e: RestError) -> Self {
+        match e {
+            RestError::Tls(t) => CliError::Tls(t),
+            RestError::Refused { status, .. } if status.as_u16() == 401 => CliError::HttpUnauthorized,
+            e => CliError::Rest(e),
         }
     }
 }
@@ -179,7 +226,7 @@ pub fn confirm(question: &str) -> Result<bool, CliError> {
     if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
         return Ok(false);
     }
-    dialoguer::Confirm::new().with_prompt(question).default(false).interact().map_err(|e| CliError::Failed(e.to_string()))
+    dialoguer::Confirm::new().with_prompt(question).default(false).interact().map_err(CliError::Prompt)
 }
 
 /// An error and its sources on one line: `outer: cause: root cause`.

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::listing::Rest;
+use super::listing::rest;
 use super::{CliError, CliResult, print_json};
 use crate::config::Config;
 use crate::hub::features::push::VapidKeys;
@@ -30,17 +30,16 @@ pub struct SetupPushArgs {
 
 pub async fn setup_push(config: Config, a: SetupPushArgs) -> CliResult {
     if a.test {
-        let result = Rest::new(&config)?.post("/api/push/test", &json!({})).await?;
+        let result = rest(&config).post("/api/push/test", &json!({})).await?;
         if a.json { print_json(&result) } else { println!("sent {} · removed {} · failed {}", result["sent"], result["removed"], result["failed"]) }
         return Ok(());
     }
-    let fail = |e: crate::hub::features::push::vapid::VapidError| CliError::Failed(e.to_string());
-    let existing = VapidKeys::load(&config).map_err(fail)?;
+    let existing = VapidKeys::load(&config)?;
     let path = key_file(&config);
     let plan = match (&existing, a.force) {
         (Some(k), false) => ("keep", k.source.clone()),
         (Some(k), true) if k.source == "environment" => {
-            return Err(CliError::Failed("keys come from SCITEX_OROCHI_VAPID_*; rotate them there".into()));
+            return Err(CliError::KeysFromEnvironment);
         }
         _ => (if existing.is_some() { "rotate" } else { "create" }, path.display().to_string()),
     };
@@ -51,12 +50,12 @@ pub async fn setup_push(config: Config, a: SetupPushArgs) -> CliResult {
     if plan.0 == "rotate" {
         eprintln!("warning: rotating the keys ends every existing browser subscription; people must subscribe again");
         if !a.yes && !super::confirm("Rotate the Web Push keys?")? {
-            return Err(CliError::Failed("not confirmed (pass --yes to skip the question)".into()));
+            return Err(CliError::NotConfirmed);
         }
     }
     let keys = match existing {
         Some(k) if plan.0 == "keep" => k,
-        _ => VapidKeys::generate(&config).map_err(fail)?,
+        _ => VapidKeys::generate(&config)?,
     };
     let env_lines = [
         format!("SCITEX_OROCHI_VAPID_PUBLIC={}", keys.public_key),

@@ -15,13 +15,13 @@ pub struct ServeArgs {}
 pub struct HealthcheckArgs {}
 
 pub async fn serve(config: Config, _: ServeArgs) -> CliResult {
-    let running = hub::start(config).await.map_err(|e| CliError::Failed(e.to_string()))?;
+    let running = hub::start(config).await.map_err(CliError::Start)?;
     eprintln!("orochi hub: agents {} · dashboard {}", running.ws_url(), running.http_url());
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| CliError::Failed(e.to_string()))?;
+            .map_err(CliError::Signal)?;
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -37,7 +37,7 @@ pub async fn healthcheck(config: Config, _: HealthcheckArgs) -> CliResult {
     let client = crate::http_client::client(std::time::Duration::from_secs(3));
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(CliError::Failed(format!("{url} answered {}", r.status()))),
-        Err(e) => Err(CliError::Failed(format!("{url}: {e}"))),
+        Ok(r) => Err(CliError::Unhealthy { url, status: r.status() }),
+        Err(source) => Err(CliError::HealthUnreachable { url, source }),
     }
 }

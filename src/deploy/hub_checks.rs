@@ -2,12 +2,10 @@
 //! sees (agents and channels), the agent socket itself, and the Web Push keys where `serve`
 //! keeps them.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::doctor::{Check, Status, check};
+use crate::client::rest::{Rest, RestError};
 use crate::client::{ClientOptions, OrochiClient};
 use crate::config::Config;
 use crate::hub::features::push::VapidKeys;
@@ -47,43 +45,35 @@ pub(super) async fn hub(config: &Config, out: &mut Vec<Check>) {
         out.push(check("agent socket", Status::Skip, "no token"));
         return;
     }
-    {
-        let get = |path: &str| client.get(format!("{base}{path}")).bearer_auth(token).send();
-        let t = Instant::now();
-        let agents = match get("/api/agents").await {
-            Ok(r) if r.status().is_success() => {
-                out.push(check("auth", Status::Ok, format!("token accepted (round trip {} ms)", ms(t))));
-                r.json::<Vec<Value>>().await.map_err(|e| e.to_string())
-            }
-            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
-                out.push(check("auth", Status::Fail, "token refused (401)"));
-                out.push(check("agents and channels", Status::Skip, "token refused"));
-                out.push(check("agent socket", Status::Skip, "token refused"));
-                return;
-            }
-            Ok(r) => {
-                out.push(check("auth", Status::Fail, format!("/api/agents answered {}", r.status())));
-                Err(format!("/api/agents answered {}", r.status()))
-            }
-            Err(e) => {
-                out.push(check("auth", Status::Fail, e.to_string()));
-                Err(e.to_string())
-            }
-        };
-        let channels = match get("/api/channels").await {
-            Ok(r) if r.status().is_success() => r.json::<BTreeMap<String, Value>>().await.map_err(|e| e.to_string()),
-            Ok(r) => Err(format!("/api/channels answered {}", r.status())),
-            Err(e) => Err(e.to_string()),
-        };
-        out.push(match (agents, channels) {
-            (Ok(a), Ok(c)) => {
-                // Another doctor's probe running at the same moment is not an agent.
-                let agents = a.iter().filter(|a| !a["name"].as_str().unwrap_or_default().starts_with(PROBE_PREFIX)).count();
-                check("agents and channels", Status::Ok, format!("{agents} agent(s) online, {} channel(s) visible to this token", c.len()))
-            }
-            (Err(e), _) | (_, Err(e)) => check("agents and channels", Status::Fail, e),
-        });
-    }
+    let rest = Rest::new(&base, token, TIMEOUT);
+    let t = Instant::now();
+    let agents = match rest.get("/api/agents", &[]).await {
+        Ok(agents) => {
+            out.push(check("auth", Status::Ok, format!("token accepted (round trip {} ms)", ms(t))));
+            Ok(agents)
+        }
+        Err(RestError::Refused { status, .. }) if status == reqwest::StatusCode::UNAUTHORIZED => {
+            out.push(check("auth", Status::Fail, "token refused (401)"));
+            out.push(check("agents and channels", Status::Skip, "token refused"));
+            out.push(check("agent socket", Status::Skip, "token refused"));
+            return;
+        }
+        Err(e) => {
+            out.push(check("auth", Status::Fail, e.to_string()));
+            Err(e)
+        }
+    };
+    let channels = rest.get("/api/channels", &[]).await;
+    out.push(match (agents, channels) {
+        (Ok(a), Ok(c)) => {
+            // Another doctor's probe running at the same moment is not an agent.
+            let list = a.as_array().map(Vec::as_slice).unwrap_or_default();
+            let agents = list.iter().filter(|a| !a["name"].as_str().unwrap_or_default().starts_with(PROBE_PREFIX)).count();
+            let channels = c.as_object().map_or(0, |c| c.len());
+            check("agents and channels", Status::Ok, format!("{agents} agent(s) online, {channels} channel(s) visible to this token"))
+        }
+        (Err(e), _) | (_, Err(e)) => check("agents and channels", Status::Fail, e.to_string()),
+    });
     out.push(agent_socket(config).await);
 }
 

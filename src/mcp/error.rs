@@ -6,6 +6,7 @@ use rmcp::model::{CallToolResult, ContentBlock};
 use serde_json::json;
 
 use crate::client::ClientError;
+use crate::client::rest::RestError;
 use crate::protocol::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,26 @@ impl From<ClientError> for ToolError {
                 "point SSL_CERT_FILE or SSL_CERT_DIR at the CA that signs the hub's certificate, or fix SCITEX_OROCHI_URL",
             ),
             ClientError::Protocol(_) => ToolError::internal(e.to_string()),
+        }
+    }
+}
+
+/// REST failures, in the tool vocabulary.
+impl From<RestError> for ToolError {
+    fn from(e: RestError) -> Self {
+        let message = e.to_string();
+        match e {
+            RestError::Tls(t) => ClientError::Tls(t).into(),
+            RestError::Unreachable { .. } => ToolError::new(Code::AgentOffline, message, "the hub may be restarting; retry shortly"),
+            RestError::Refused { status, .. } if status.as_u16() == 401 || status.as_u16() == 403 => {
+                ToolError::new(Code::PermissionDenied, message, "this needs a token the hub accepts (uploads need the admin token)")
+            }
+            RestError::Refused { status, .. } if status.as_u16() == 404 => ToolError::new(Code::NotFound, message, "check the name, id or URL"),
+            RestError::Refused { status, .. } if status.is_client_error() => ToolError::invalid(message, "fix the arguments and call again"),
+            RestError::TooLarge { .. } => ToolError::invalid(message, "ask for a smaller file"),
+            RestError::Refused { .. } | RestError::InvalidJson { .. } | RestError::BadUrl { .. } | RestError::Mime { .. } | RestError::Write { .. } => {
+                ToolError::internal(message)
+            }
         }
     }
 }

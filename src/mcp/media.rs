@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::error::{Code, ToolError, ToolResult};
-use super::rest::Rest;
+use crate::client::rest::Rest;
 
 /// Where files may come from and go to, canonicalized at start.
 pub struct Dirs {
@@ -140,7 +140,7 @@ pub async fn upload(dirs: &Dirs, rest: &Rest, raw: &str, max: u64) -> ToolResult
     let bytes = tokio::fs::read(&path).await.map_err(|e| ToolError::internal(format!("cannot read {raw}: {e}")))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "upload".into());
     let mime = mime_guess::from_path(&path).first_or_octet_stream().essence_str().to_string();
-    rest.upload(bytes, &name, &mime).await
+    Ok(rest.upload(bytes, &name, &mime).await?)
 }
 
 /// Downloads a hub media URL into the download folder.

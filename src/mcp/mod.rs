@@ -10,7 +10,6 @@ mod link;
 mod media;
 mod permissions;
 mod push;
-mod rest;
 mod server;
 mod tools;
 

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::link::Link;
 use super::permissions::Relay;
-use super::rest::Rest;
-use crate::protocol::Frame;
+use crate::client::rest::Rest;
+use crate::protocol::{Frame, Kind};
 
 /// Message ids remembered for de-duplication.
 const REMEMBER: usize = 10_000;
@@ -86,7 +86,7 @@ pub async fn pump(link: &Link, rest: &Rest, agent: &str, relay: &Relay, peer: Pe
     let Some(client) = link.ready().await else { return };
     let mut seen = Seen::default();
     while let Some(frame) = client.recv().await {
-        if frame.kind != "message" {
+        if !frame.is(Kind::Message) {
             if !relay.outcome(link, &frame, &peer).await {
                 tracing::info!("MCP client gone; push stops");
                 return;
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn meta_values_are_strings_and_attachments_absolute() {
-        let rest = Rest::new("http://127.0.0.1:8559".into(), String::new());
+        let rest = Rest::new("http://127.0.0.1:8559", "", std::time::Duration::from_secs(60));
         let mut f = Frame::new("message", "alice", json!({"channel": "#dev", "content": "see",
             "attachments": [{"filename": "a.png", "url": "/media/2026-01/x.png"}]}));
         f.seq = Some(4);

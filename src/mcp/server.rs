@@ -14,7 +14,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use super::link::Link;
 use super::media::Dirs;
-use super::rest::Rest;
+use crate::client::rest::Rest;
 use super::permissions::{self, Relay};
 use super::{push, tools};
 use crate::config::Config;
@@ -58,7 +58,7 @@ pub struct Bridge(Arc<Inner>);
 
 impl Bridge {
     pub fn new(config: Config, agent: String, channels_joined: Vec<String>, link: Link, dirs: Dirs) -> Bridge {
-        let rest = Rest::new(config.http_base(), config.client_token().to_string());
+        let rest = Rest::new(&config.http_base(), config.client_token(), std::time::Duration::from_secs(60));
         Bridge(Arc::new(Inner { config, agent, channels_joined, rest, link, dirs, relay: Relay::default(), pushing: AtomicBool::new(false) }))
     }
 }
