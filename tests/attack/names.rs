@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::harness::common::eventually;
 use crate::harness::{ADMIN, ChildHub, Peer, workspace};
 
 fn http() -> reqwest::Client {
@@ -73,7 +74,9 @@ async fn names_a_claimed_name_stays_taken_while_disconnected() {
     let mut cli = hub.raw(ADMIN).await;
     assert_eq!(say(&mut cli, "cli-sender", "#ops", "from the CLI").await["type"], "ack");
     drop(cli);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both gone as far as the hub knows: it lists no agent.
+    let listed = || async { http().get(hub.http("/api/agents")).bearer_auth(ADMIN).send().await.unwrap().json::<Vec<Value>>().await.unwrap() };
+    eventually("without agents", || async { listed().await.is_empty() }).await;
     let mut thief = hub.raw(&wks).await;
     for name in ["sleeper", "cli-sender"] {
         assert_eq!(code(&register(&mut thief, name, &["#ops"]).await), "NAME_TAKEN", "{name}");

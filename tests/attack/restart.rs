@@ -37,7 +37,8 @@ async fn sigterm_closes_with_1012_and_clients_resume_exactly_once_in_order() {
             acked
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Restart mid-stream: once the first messages were delivered.
+    watcher.recv_until(|f| f["payload"]["content"] == "m20").await;
 
     let status = hub.terminate().await;
     assert!(status.success(), "SIGTERM is a clean stop: {status}");

@@ -191,3 +191,17 @@ pub async fn all_rows(http_base: &str, channel: &str) -> Vec<Value> {
         }
     }
 }
+
+/// Waits until `done` says yes, asking every few milliseconds (for up to [`WAIT`]): for a
+/// state change nothing announces, such as a socket's session finishing.
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "still not {what} after {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

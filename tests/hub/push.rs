@@ -93,11 +93,17 @@ async fn mention_is_pushed_encrypted_and_410_unsubscribes() {
     fake.lock().unwrap().answers = vec![410];
     agent.say("builder", "#ops", "@yusuke again").await;
     wait_for(&fake, 2).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(fake.lock().unwrap().received.len(), 2, "no push for the sender's own message");
-    let state: Value = http.get(h.http(&format!("/api/push/subscription?endpoint={endpoint}"))).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
-    assert_eq!(state["subscribed"], false, "{state}");
-    assert_eq!(state["total_subscriptions"], 0);
+    // One worker pushes in commit order: a push for the sender's own message would be second.
+    let (_, body) = fake.lock().unwrap().received[1].clone();
+    let note: Value = serde_json::from_slice(&web_push_native::decrypt(body, &ua_secret, &auth.into()).unwrap()).unwrap();
+    assert_eq!(note["body"], "@yusuke again", "no push for the sender's own message");
+    let subscription = || async {
+        let url = h.http(&format!("/api/push/subscription?endpoint={endpoint}"));
+        http.get(url).bearer_auth(ADMIN).send().await.unwrap().json::<Value>().await.unwrap()
+    };
+    eventually("unsubscribed after the 410", || async { subscription().await["subscribed"] == false }).await;
+    assert_eq!(subscription().await["total_subscriptions"], 0);
+    assert_eq!(fake.lock().unwrap().received.len(), 2);
 }
 
 /// A workspace's browser hears its own workspace's agents, not another's (as they would live).
@@ -121,8 +127,9 @@ async fn a_workspace_subscription_hears_only_its_workspace() {
     // The admin posting without a name reaches every workspace, live and by push.
     let posted = json!({"sender": "user", "payload": {"channel": "#shared", "content": "@lab-human from the admin"}});
     assert_eq!(http.post(h.http("/api/messages")).bearer_auth(ADMIN).json(&posted).send().await.unwrap().status(), 201);
+    // One worker pushes in commit order: a push for the other workspace's message would be
+    // among the first two.
     wait_for(&fake, 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let received = fake.lock().unwrap().received.clone();
     assert_eq!(received.len(), 2, "two pushes: the lab's message and the admin's, not the other workspace's");
     let mut bodies: Vec<String> = received
