@@ -1,7 +1,7 @@
 //! The background task behind `OrochiClient`: owns the socket, correlates replies by `ref`,
-//! and keeps every subscribed channel gapless across reconnects (see `Tracker`).
+//! and keeps every subscribed channel gapless across reconnects (see `resume`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,9 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::dial::{self, DialError, Ws};
 use super::status::Shared;
 use super::{ClientError, ClientOptions, refused};
-// Replays ask for the largest page the hub serves.
-use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
 use crate::protocol::{ErrorCode, Frame, SERVER_SENDER, close, parse_frame};
+use resume::Tracker;
+
+mod resume;
 
 /// Frames the hub sends on its own that the client hands on, besides messages.
 const HUB_EVENTS: &[&str] = &["permission_verdict", "permission_expired"];
@@ -46,13 +47,6 @@ enum Pending {
     Subscribe { channel: String, join: bool, reply: oneshot::Sender<Result<(), ClientError>> },
     /// Learning a channel's head `seq` (limit 1) or replaying after a known one.
     Sync(String),
-}
-
-/// Per-channel position and the live frames held back while a channel catches up.
-#[derive(Default)]
-struct Tracker {
-    last: BTreeMap<String, Option<u64>>,
-    syncing: HashMap<String, Vec<Frame>>,
 }
 
 pub async fn start(opts: ClientOptions, shared: Arc<Shared>) -> Result<(mpsc::Sender<Command>, mpsc::Receiver<Frame>), ClientError> {
@@ -138,19 +132,6 @@ impl Task {
             self.sync(&mut ws, &channel, after).await?;
         }
         Ok(ws)
-    }
-
-    /// Asks for the channel's head (after == None) or the rows after `after`; live frames for
-    /// it are held until the answer arrives.
-    async fn sync(&mut self, ws: &mut Ws, channel: &str, after: Option<u64>) -> Result<(), ClientError> {
-        let mut payload = json!({"channel": channel, "limit": if after.is_some() { RESUME_PAGE } else { 1 }});
-        if let Some(a) = after {
-            payload["after_seq"] = a.into();
-        }
-        let q = Frame::new("query", &self.opts.name, payload);
-        self.tracker.syncing.entry(channel.to_string()).or_default();
-        self.pending.insert(q.id.clone(), Pending::Sync(channel.to_string()));
-        write(ws, &q).await
     }
 
     async fn run(mut self, mut ws: Ws, mut commands: mpsc::Receiver<Command>) {
@@ -320,58 +301,6 @@ impl Task {
         Ok(())
     }
 
-    /// A sync answer: replay rows past the position, page on, then release held frames.
-    async fn synced(&mut self, ws: &mut Ws, channel: &str, reply: Frame) -> Result<(), ClientError> {
-        let rows = reply.payload.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
-        let last = self.tracker.last.get(channel).copied().flatten();
-        let Some(mut last) = last else {
-            // Head learned: everything held arrived after subscribing, so all of it is new.
-            let head = rows.first().and_then(|r| r["seq"].as_u64()).unwrap_or(0);
-            let held = self.tracker.syncing.remove(channel).unwrap_or_default();
-            let top = held.iter().filter_map(|f| f.seq).max().unwrap_or(0).max(head);
-            self.tracker.last.insert(channel.to_string(), Some(top));
-            for f in held {
-                self.emit(f).await;
-            }
-            return Ok(());
-        };
-        let full = rows.len() as i64 >= RESUME_PAGE;
-        for row in rows {
-            let seq = row["seq"].as_u64().unwrap_or(0);
-            if seq > last {
-                last = seq;
-                self.emit(row_to_frame(&row)).await;
-            }
-        }
-        self.tracker.last.insert(channel.to_string(), Some(last));
-        if full {
-            return self.sync(ws, channel, Some(last)).await;
-        }
-        for f in self.tracker.syncing.remove(channel).unwrap_or_default() {
-            if f.seq.is_some_and(|s| s > last) {
-                last = f.seq.unwrap_or(last);
-                self.emit(f).await;
-            }
-        }
-        self.tracker.last.insert(channel.to_string(), Some(last));
-        Ok(())
-    }
-
-    async fn live(&mut self, frame: Frame) {
-        let channel = frame.channel().to_string();
-        if let Some(held) = self.tracker.syncing.get_mut(&channel) {
-            held.push(frame);
-            return;
-        }
-        if let (Some(Some(last)), Some(seq)) = (self.tracker.last.get(&channel).copied(), frame.seq) {
-            if seq <= last {
-                return;
-            }
-            self.tracker.last.insert(channel, Some(seq));
-        }
-        self.emit(frame).await;
-    }
-
     async fn emit(&self, frame: Frame) {
         let _ = self.events.send(frame).await;
     }
@@ -454,21 +383,4 @@ fn restart_delay() -> Duration {
 fn backoff(attempt: u32) -> Duration {
     let base = (100u64 << attempt.min(7)).min(10_000) as f64;
     Duration::from_millis((base * rand::rng().random_range(0.5..1.5)) as u64)
-}
-
-/// A history row as the live frame it was.
-fn row_to_frame(row: &Value) -> Frame {
-    let s = |k: &str| row[k].as_str().unwrap_or_default().to_string();
-    let mut payload = json!({"channel": s("channel"), "content": s("content")});
-    if let Some(m) = row["metadata"].as_object().filter(|m| !m.is_empty()) {
-        payload["metadata"] = Value::Object(m.clone());
-        if let Some(a) = m.get("attachments") {
-            payload["attachments"] = a.clone();
-        }
-    }
-    let mut f = Frame::new("message", &s("sender"), payload);
-    f.id = s("msg_id");
-    f.ts = s("ts");
-    f.seq = row["seq"].as_u64();
-    f
 }
