@@ -1,8 +1,6 @@
 //! Names belong to a workspace, and what a workspace creates is its own: takeovers,
 //! impersonation on every way in (agent socket, observer socket, REST) and cross-workspace reads.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
