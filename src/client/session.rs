@@ -18,13 +18,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use super::dial::{self, DialError, Ws};
 use super::status::Shared;
 use super::{ClientError, ClientOptions, refused};
-use crate::protocol::{ErrorCode, Frame, SERVER_SENDER, close, parse_frame};
+use crate::protocol::{ErrorCode, Frame, Kind, SERVER_SENDER, close, parse_frame};
 use resume::Tracker;
 
 mod resume;
 
 /// Frames the hub sends on its own that the client hands on, besides messages.
-const HUB_EVENTS: &[&str] = &["permission_verdict", "permission_expired"];
+const HUB_EVENTS: &[Kind] = &[Kind::PermissionVerdict, Kind::PermissionExpired];
 
 /// tungstenite zero-fills its whole read buffer (128 KiB by default) before every read: a
 /// fleet of clients reconnecting at once would spend its CPU on that. Larger frames still
@@ -85,9 +85,9 @@ async fn acked(ws: &mut Ws, frame: &Frame) -> Result<(), ClientError> {
         let Some(Ok(msg)) = ws.next().await else { return Err(ClientError::Disconnected) };
         let Some(reply) = decode(msg) else { continue };
         let reference = reply.str_field("ref");
-        match reply.kind.as_str() {
-            "error" if reference.is_none() || reference == Some(&frame.id) => return Err(refused(&reply.payload)),
-            "ack" if reference == Some(&frame.id) => return Ok(()),
+        match reply.kind.parse::<Kind>() {
+            Ok(Kind::Error) if reference.is_none() || reference == Some(&frame.id) => return Err(refused(&reply.payload)),
+            Ok(Kind::Ack) if reference == Some(&frame.id) => return Ok(()),
             _ => {}
         }
     }
@@ -117,7 +117,7 @@ impl Task {
             if let Value::Object(p) = &mut payload {
                 p.extend(self.shared.profile());
             }
-            acked(&mut ws, &Frame::new("register", &o.name, payload)).await?;
+            acked(&mut ws, &Frame::new(Kind::Register, &o.name, payload)).await?;
             // Announced again on this connection; their acks find no caller and are dropped.
             for frame in self.shared.standing() {
                 write(&mut ws, &frame).await?;
@@ -125,7 +125,7 @@ impl Task {
         } else {
             // The hub answers a refused token after the client's first frame: an empty
             // heartbeat (acked, and harmless on an unregistered socket) learns it at once.
-            acked(&mut ws, &Frame::new("heartbeat", &self.opts.name, json!({}))).await?;
+            acked(&mut ws, &Frame::new(Kind::Heartbeat, &self.opts.name, json!({}))).await?;
         }
         let channels: Vec<(String, Option<u64>)> = self.tracker.last.iter().map(|(c, s)| (c.clone(), *s)).collect();
         for (channel, after) in channels {
@@ -198,7 +198,7 @@ impl Task {
                     }
                     Some(Command::Request { frame, reply }) => {
                         let sent = write(ws, &frame).await;
-                        let pending = if frame.kind == "message" {
+                        let pending = if frame.is(Kind::Message) {
                             self.sends += 1;
                             Pending::Send { frame: frame.clone(), order: self.sends, reply }
                         } else {
@@ -208,7 +208,7 @@ impl Task {
                         if sent.is_err() { return Ended::Lost; }
                     }
                     Some(Command::Subscribe { channel, join, reply }) => {
-                        let f = Frame::new(if join { "subscribe" } else { "unsubscribe" }, &self.opts.name, json!({"channel": channel}));
+                        let f = Frame::new(if join { Kind::Subscribe } else { Kind::Unsubscribe }, &self.opts.name, json!({"channel": channel}));
                         self.pending.insert(f.id.clone(), Pending::Subscribe { channel, join, reply });
                         if write(ws, &f).await.is_err() { return Ended::Lost; }
                     }
@@ -247,7 +247,7 @@ impl Task {
                     if ws.send(Message::Ping(Default::default())).await.is_err() { return Ended::Lost; }
                 }
                 _ = beat.tick(), if self.opts.heartbeat.is_some() && self.opts.register => {
-                    let f = Frame::new("heartbeat", &self.opts.name, Value::Object(crate::machine::collect()));
+                    let f = Frame::new(Kind::Heartbeat, &self.opts.name, Value::Object(crate::machine::collect()));
                     if write(ws, &f).await.is_err() { return Ended::Lost; }
                 }
             }
@@ -263,20 +263,20 @@ impl Task {
             }
             return Ok(());
         }
-        if from_hub && frame.kind == "error" && frame.str_field("code") == Some(ErrorCode::AuthFailed.as_str()) {
+        if from_hub && frame.is(Kind::Error) && frame.str_field("code") == Some(ErrorCode::AuthFailed.as_str()) {
             self.opts.reconnect = false;
             return Err(ClientError::AuthRefused);
         }
-        if frame.kind == "message" && !from_hub {
+        if frame.is(Kind::Message) && !from_hub {
             self.live(frame).await;
-        } else if from_hub && HUB_EVENTS.contains(&frame.kind.as_str()) {
+        } else if from_hub && HUB_EVENTS.iter().any(|k| frame.is(*k)) {
             self.emit(frame).await;
         }
         Ok(())
     }
 
     async fn complete(&mut self, ws: &mut Ws, pending: Pending, frame: Frame) -> Result<(), ClientError> {
-        let result = if frame.kind == "error" { Err(refused(&frame.payload)) } else { Ok(frame) };
+        let result = if frame.is(Kind::Error) { Err(refused(&frame.payload)) } else { Ok(frame) };
         match pending {
             Pending::Caller(reply) | Pending::Send { reply, .. } => {
                 let _ = reply.send(result);

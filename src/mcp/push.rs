@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn meta_values_are_strings_and_attachments_absolute() {
         let rest = Rest::new("http://127.0.0.1:8559", "", std::time::Duration::from_secs(60));
-        let mut f = Frame::new("message", "alice", json!({"channel": "#dev", "content": "see",
+        let mut f = Frame::new(Kind::Message, "alice", json!({"channel": "#dev", "content": "see",
             "attachments": [{"filename": "a.png", "url": "/media/2026-01/x.png"}]}));
         f.seq = Some(4);
         let n = notification(&f, &rest);

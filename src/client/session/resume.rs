@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{Pending, Task, write};
 use crate::client::ClientError;
 use crate::client::dial::Ws;
-use crate::protocol::Frame;
+use crate::protocol::{Frame, Kind};
 // Replays ask for the largest page the hub serves.
 use crate::protocol::limits::MAX_PAGE as RESUME_PAGE;
 
@@ -28,7 +28,7 @@ impl Task {
         if let Some(a) = after {
             payload["after_seq"] = a.into();
         }
-        let q = Frame::new("query", &self.opts.name, payload);
+        let q = Frame::new(Kind::Query, &self.opts.name, payload);
         self.tracker.syncing.entry(channel.to_string()).or_default();
         self.pending.insert(q.id.clone(), Pending::Sync(channel.to_string()));
         write(ws, &q).await
@@ -97,7 +97,7 @@ fn row_to_frame(row: &Value) -> Frame {
             payload["attachments"] = a.clone();
         }
     }
-    let mut f = Frame::new("message", &s("sender"), payload);
+    let mut f = Frame::new(Kind::Message, &s("sender"), payload);
     f.id = s("msg_id");
     f.ts = s("ts");
     f.seq = row["seq"].as_u64();
