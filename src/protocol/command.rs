@@ -56,7 +56,7 @@ impl Command {
         let Ok(kind) = frame.kind.parse::<Kind>() else { return Ok(Command::Unknown(frame.kind)) };
         let p = &frame.payload;
         Ok(match kind {
-            Kind::Register => Command::Register(Register::read(p, limits.max_channels)?),
+            Kind::Register => Command::Register(Register::read(p, limits.max_channels, frame.sender)?),
             Kind::Message => Command::Message(Post::from_frame(frame, limits)?),
             Kind::Subscribe => Command::Subscribe(required_channel(p)?),
             Kind::Unsubscribe => Command::Unsubscribe(required_channel(p)?),
@@ -90,9 +90,11 @@ fn invalid(detail: impl Into<String>) -> FrameError {
     FrameError::new(ErrorCode::InvalidFrame, detail)
 }
 
-/// `register`: who the agent is. The name is the frame's `sender`.
+/// `register`: who the agent is.
 #[derive(Debug)]
 pub struct Register {
+    /// The frame's `sender`.
+    pub name: String,
     pub channels: Vec<String>,
     pub current_task: String,
     pub machine: String,
@@ -107,9 +109,10 @@ pub struct Register {
 }
 
 impl Register {
-    fn read(p: &Map<String, Value>, max_channels: usize) -> Result<Register, FrameError> {
+    fn read(p: &Map<String, Value>, max_channels: usize, name: String) -> Result<Register, FrameError> {
         let text = |key: &str| opt_str(p, key).map(Option::unwrap_or_default);
         Ok(Register {
+            name,
             channels: string_list(p, "channels", max_channels)?,
             current_task: current_task(p)?.unwrap_or_default(),
             machine: text("machine")?,

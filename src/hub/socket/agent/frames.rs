@@ -26,10 +26,11 @@ impl Session {
             .ok_or_else(|| FrameError::new(ErrorCode::NotRegistered, "send register first"))
     }
 
-    /// `name` (the frame's sender) was claimed for this socket's workspace before (see
-    /// `admit`): within the workspace the newest register replaces the older socket (below);
-    /// another workspace was refused there and the holder keeps its socket.
-    pub(super) async fn register(&mut self, name: String, id: &str, r: Register) -> Result<Flow, FrameError> {
+    /// `r.name` was claimed for this socket's workspace before (see `admit`): within the
+    /// workspace the newest register replaces the older socket (below); another workspace was
+    /// refused there and the holder keeps its socket.
+    pub(super) async fn register(&mut self, id: &str, r: Register) -> Result<Flow, FrameError> {
+        let name = r.name;
         let st = self.state.clone();
         let max_channels = self.state.config.max_channels_per_agent as usize;
         let machine = r.machine;

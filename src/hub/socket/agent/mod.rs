@@ -249,7 +249,7 @@ impl Session {
             frame.sender = agent.clone();
         }
         let id = frame.id.clone();
-        let result = self.dispatch(frame, text.len()).await;
+        let result = self.dispatch(frame, &id, text.len()).await;
         match result {
             Ok(Flow::Ack) => self.send(&Frame::ack(&id, None)),
             Ok(Flow::Deferred | Flow::Done) => {}
@@ -260,35 +260,35 @@ impl Session {
         }
     }
 
-    /// `size`: the frame's length, counted against the socket's budget until its commit.
-    async fn dispatch(&mut self, mut frame: Frame, size: usize) -> Result<Flow, FrameError> {
+    /// `id`: the frame's; `size`: its length, counted against the socket's budget until its
+    /// commit.
+    async fn dispatch(&mut self, mut frame: Frame, id: &str, size: usize) -> Result<Flow, FrameError> {
         if let Some(flow) = self.admit(&mut frame).await? {
             return Ok(flow);
         }
-        let (id, sender) = (frame.id.clone(), frame.sender.clone());
         match Command::from_frame(frame, &self.state.limits())? {
-            Command::Register(r) => self.register(sender, &id, r).await,
+            Command::Register(r) => self.register(id, r).await,
             Command::Message(post) => self.message(post, size).await,
             Command::Subscribe(channel) => self.membership(channel, true).await,
             Command::Unsubscribe(channel) => self.membership(channel, false).await,
-            Command::Query(q) => self.query(&id, q).await,
-            Command::Presence => self.presence(&id),
+            Command::Query(q) => self.query(id, q).await,
+            Command::Presence => self.presence(id),
             Command::Heartbeat(h) => self.heartbeat(h),
             Command::StatusUpdate(u) => self.status_update(u),
-            Command::PermissionRequest(ask) => self.permission_request(&id, ask).await,
+            Command::PermissionRequest(ask) => self.permission_request(id, ask).await,
             Command::React { message_id, emoji } => {
                 let extra = profile::react(&self.state, &self.conn.principal, self.registered()?, message_id, emoji).await?;
-                Ok(self.ack_with(&id, extra))
+                Ok(self.ack_with(id, extra))
             }
             Command::Health(payload) => {
                 let extra = profile::health(&self.state, &self.conn.principal, self.registered()?, &payload).await?;
-                Ok(self.ack_with(&id, extra))
+                Ok(self.ack_with(id, extra))
             }
-            Command::TaskUpdate(task) => Ok(self.ack_with(&id, profile::task(&self.state, self.registered()?, task)?)),
-            Command::SubagentsUpdate(list) => Ok(self.ack_with(&id, profile::subagents(&self.state, self.registered()?, list)?)),
+            Command::TaskUpdate(task) => Ok(self.ack_with(id, profile::task(&self.state, self.registered()?, task)?)),
+            Command::SubagentsUpdate(list) => Ok(self.ack_with(id, profile::subagents(&self.state, self.registered()?, list)?)),
             Command::Unknown(other) => {
                 let err = FrameError::new(ErrorCode::UnknownType, format!("Unknown message type: {other}"));
-                self.refuse(FrameError { reference: Some(id), ..err });
+                self.refuse(FrameError { reference: Some(id.to_string()), ..err });
                 // The reference acks unknown types too, except frames that are themselves errors.
                 if other == Kind::Error.as_str() { Ok(Flow::Done) } else { Ok(Flow::Ack) }
             }
