@@ -199,7 +199,7 @@ pub const RESOURCE_KEYS: &[&str] = &[
 #[derive(Debug)]
 pub struct Heartbeat {
     pub current_task: Option<String>,
-    /// The [`RESOURCE_KEYS`] present, each at most `MAX_RESOURCE_BYTES` serialized.
+    /// The `RESOURCE_KEYS` present, each at most `MAX_RESOURCE_BYTES` serialized.
     pub resources: Map<String, Value>,
     pub subagent_count: Option<i64>,
 }

@@ -1,6 +1,6 @@
 //! The message path shared by the agent socket, the observer socket and REST. A checked
 //! message (`protocol::Post`) is persisted (group commit); then, on the delivery task in commit
-//! order, [`HubState::after_commit`] is the one place that says what follows: the frame,
+//! order, `HubState::after_commit` is the one place that says what follows: the frame,
 //! serialized once, goes to everyone it reaches and to Web Push, and its [`Origin`] is told.
 
 use std::collections::HashSet;
@@ -113,7 +113,7 @@ impl HubState {
 
     /// Runs one checked message through the pipeline. The hub names it: the live frame's `id`
     /// is the stored `msg_id`, never the client's frame id (that is the origin's key). `Ok`
-    /// means queued for commit: [`HubState::after_commit`] will run and answer the origin.
+    /// means queued for commit: `HubState::after_commit` will run and answer the origin.
     pub async fn submit(self: &Arc<Self>, post: Post, origin: Origin) -> Result<(), FrameError> {
         let Post { mut frame, channel, content, metadata } = post;
         let is_agent = {
