@@ -3,7 +3,7 @@
 //! - `socket`: the listeners, the agent and observer sockets, a connection's writer, limits;
 //! - `pipeline`: what happens to a frame: the router (store, deliver, answer), inboxes, reads;
 //! - `state`: what every handler shares: the registry of agents, auth, names, profiles, metrics;
-//! - `store`: persistence (SQLite), the only place with SQL;
+//! - `store`: persistence behind one trait per domain (SQLite), the only place with SQL;
 //! - `http`: the dashboard and REST;
 //! - `features`: todos, reactions, health records, Web Push, permission approvals.
 

@@ -5,27 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::messages::HistoryRow;
-
-/// Who a stored message's mention waits for: a name held by the workspace that may read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recipient {
-    pub workspace: String,
-    pub agent: String,
-}
-
-/// What waits for an agent when it registers.
-#[derive(Debug, Clone, Default)]
-pub struct Waiting {
-    /// The waiting messages with their inbox row ids, oldest first.
-    pub rows: Vec<(i64, HistoryRow)>,
-    /// Mentions dropped by the per-agent bound since the agent last took its inbox.
-    pub dropped: u64,
-}
-
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
+use super::messages::history_row;
+use crate::hub::store::keys::unix_now;
+use crate::hub::store::message::{Recipient, Waiting};
 
 /// Adds one waiting mention of the message stored as row `message_id`, dropping the agent's
 /// oldest beyond `max`; returns the new row's id.
@@ -73,7 +55,7 @@ pub(super) fn waiting(conn: &Connection, workspace: &str, agent: &str, since: i6
              WHERE i.workspace_id = ?1 AND i.agent = ?2 AND i.at >= ?3 AND (m.audience IS NULL OR m.audience = ?1)
              ORDER BY m.id",
         )?
-        .query_map(params![workspace, agent, since], |r| Ok((r.get("inbox_id")?, HistoryRow::from_row(r)?)))?
+        .query_map(params![workspace, agent, since], |r| Ok((r.get("inbox_id")?, history_row(r)?)))?
         .collect::<Result<_, _>>()?;
     let dropped: Option<i64> = conn
         .prepare_cached("SELECT dropped FROM inbox_dropped WHERE workspace_id = ?1 AND agent = ?2")?
@@ -131,7 +113,7 @@ mod tests {
     #[test]
     fn bounded_oldest_first_handed_once() {
         let mut c = Connection::open_in_memory().unwrap();
-        crate::hub::store::migrate_for_tests(&c);
+        super::super::migrate_for_tests(&c);
         let bob = Recipient { workspace: "w".into(), agent: "bob".into() };
         for _ in 0..5 {
             let m = message(&c, Some("w"));
@@ -151,7 +133,7 @@ mod tests {
     #[test]
     fn delivered_expired_and_invisible_rows_are_not_handed_out() {
         let c = Connection::open_in_memory().unwrap();
-        crate::hub::store::migrate_for_tests(&c);
+        super::super::migrate_for_tests(&c);
         let bob = Recipient { workspace: "w".into(), agent: "bob".into() };
         let m = message(&c, Some("w"));
         let live = insert(&c, &bob, m, 10).unwrap();

@@ -4,15 +4,18 @@
 use rusqlite::params;
 use serde_json::Value;
 
-use super::{Store, StoreError};
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::hub::store::StoreError;
+use crate::hub::store::backend::PushSubscriptions;
 use crate::hub::features::push::PushJob;
 use crate::hub::features::push::subscriptions::Subscription;
 use crate::protocol::now_ts;
 
-impl Store {
-    /// Inserts or replaces by endpoint; returns the subscriber's count of subscriptions, or `None`
-    /// when the endpoint belongs to another workspace (only the admin may take it over).
-    pub async fn upsert_push_subscription(&self, s: Subscription, admin: bool) -> Result<Option<usize>, StoreError> {
+#[async_trait]
+impl PushSubscriptions for SqliteStore {
+    async fn upsert_push_subscription(&self, s: Subscription, admin: bool) -> Result<Option<usize>, StoreError> {
         self.write(move |c| {
             let changed = c.execute(
                 "INSERT INTO push_subscriptions (endpoint, keys_p256dh, keys_auth, user_agent, created_at, owner, channels, workspace_id, token_hash)
@@ -33,16 +36,14 @@ impl Store {
         .await
     }
 
-    /// Removes a subscription; with `workspace`, only one of that workspace.
-    pub async fn remove_push_subscription(&self, endpoint: &str, workspace: Option<&str>) -> Result<bool, StoreError> {
+    async fn remove_push_subscription(&self, endpoint: &str, workspace: Option<&str>) -> Result<bool, StoreError> {
         let (e, ws) = (endpoint.to_string(), workspace.map(String::from));
         self.write(move |c| c.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1 AND (?2 IS NULL OR workspace_id = ?2)", params![e, ws]))
             .await
             .map(|n| n > 0)
     }
 
-    /// How many subscriptions there are: all of them, or with `workspace` that workspace's.
-    pub async fn count_push_subscriptions(&self, workspace: Option<String>) -> Result<u64, StoreError> {
+    async fn count_push_subscriptions(&self, workspace: Option<String>) -> Result<u64, StoreError> {
         self.read(move |c| {
             c.query_row("SELECT COUNT(*) FROM push_subscriptions WHERE ?1 IS NULL OR workspace_id = ?1", [workspace], |r| r.get::<_, i64>(0))
         })
@@ -50,13 +51,11 @@ impl Store {
         .map(|n| n as u64)
     }
 
-    pub async fn push_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+    async fn push_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         self.read(|c| c.prepare("SELECT * FROM push_subscriptions ORDER BY created_at")?.query_map([], from_row)?.collect()).await
     }
 
-    /// Subscriptions that hear a permission request of `workspace`: the admin token's, and those
-    /// made with a live approver token that may answer it (see `permissions::Answerer::sees`).
-    pub async fn approver_subscriptions(&self, workspace: &str) -> Result<Vec<Subscription>, StoreError> {
+    async fn approver_subscriptions(&self, workspace: &str) -> Result<Vec<Subscription>, StoreError> {
         let workspace = workspace.to_string();
         self.read(move |c| {
             c.prepare_cached(
@@ -64,16 +63,13 @@ impl Store {
                      SELECT t.token_hash FROM workspace_token_hashes t JOIN workspaces w ON w.id = t.workspace_id
                      WHERE t.role = 'approver' AND (t.workspace_id = ?1 OR (?1 = '' AND w.name = ?2)))",
             )?
-            .query_map(params![workspace, super::DEFAULT_NAME], from_row)?
+            .query_map(params![workspace, crate::hub::store::DEFAULT_NAME], from_row)?
             .collect()
         })
         .await
     }
 
-    /// Subscriptions of the mentioned people, and those opted into the channel, never the sender's.
-    /// A workspace's subscription hears only senders of its own workspace (the names it holds), as
-    /// its agents would live; the admin's hear everyone.
-    pub async fn push_targets(&self, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
+    async fn push_targets(&self, job: &PushJob) -> Result<Vec<Subscription>, StoreError> {
         let mentions = Value::from(job.mentions.clone()).to_string();
         let (channel, sender, audience) = (job.channel.clone(), job.sender.clone(), job.audience.clone());
         self.read(move |c| {

@@ -6,20 +6,15 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::checkpoint::Nudge;
-use super::inbox;
-use super::keys;
-use super::members::MembershipChange;
-use super::messages::{self, Appended, NewMessage, StoredMessage};
-
-/// Called in the delivery task after the message's transaction committed (or failed).
-pub type OnCommit = Box<dyn FnOnce(Result<Appended, StoreError>) + Send>;
+use super::{inbox, keys, members, messages};
+use crate::hub::store::StoreError;
+use crate::hub::store::delivery::{Batch, OnCommit, Progress};
+use crate::hub::store::message::{Appended, MembershipChange, NewMessage, StoredMessage};
 
 // Appends are the hot path: boxing the message would cost an allocation for each one.
 #[allow(clippy::large_enum_variant)]
@@ -35,36 +30,7 @@ pub enum Job {
 /// Most jobs taken into one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// Committed batches waiting for delivery; when full, the writer waits (back-pressure).
-const DELIVERY_QUEUE: usize = 16;
-
-type Outcome = (Result<Appended, StoreError>, OnCommit);
-
 type Member = (MembershipChange, oneshot::Sender<Result<(), StoreError>>);
-
-/// How far the batches have come, so a read never shows a message before its live frame was
-/// queued to its recipients: a client that learns a channel's head from history and then drops
-/// live frames at or below it would otherwise lose the message committed in between.
-pub struct Progress {
-    /// Number of the last batch whose commit began; set before the commit.
-    committing: AtomicU64,
-    /// Number of the last batch whose continuations all ran.
-    delivered: watch::Sender<u64>,
-}
-
-impl Progress {
-    pub fn new() -> Self {
-        Progress { committing: AtomicU64::new(0), delivered: watch::Sender::new(0) }
-    }
-
-    /// Waits until every batch whose rows a read just made could have seen is delivered.
-    /// Call after the read.
-    pub async fn reads_delivered(&self) {
-        let target = self.committing.load(Ordering::Acquire);
-        // Err only when the delivery task is gone: nothing left to wait for.
-        let _ = self.delivered.subscribe().wait_for(|d| *d >= target).await;
-    }
-}
 
 pub(super) struct Writer {
     conn: Connection,
@@ -90,31 +56,17 @@ impl Writer {
         Ok(Writer { conn, checkpoint, progress, batches: 0, retention_max_rows, rows, inbox_max, delivered: Vec::new() })
     }
 
-    /// Starts the writer thread and the delivery task; both end when every job sender is gone.
-    /// Delivery runs on the runtime: the sockets it wakes land in a worker's own run queue,
-    /// where waking them from a foreign thread would take a lock and a futex call each.
-    pub(super) fn spawn(self, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
-        let (committed, mut deliveries) = mpsc::channel::<(u64, Vec<Outcome>)>(DELIVERY_QUEUE);
-        let progress = self.progress.clone();
-        tokio::spawn(async move {
-            while let Some((number, batch)) = deliveries.recv().await {
-                for (result, done) in batch {
-                    done(result);
-                    // A large batch gives the worker back now and then, so sockets are served.
-                    tokio::task::consume_budget().await;
-                }
-                progress.delivered.send_replace(number);
-            }
-        });
+    /// Starts the writer thread; it ends when every job sender is gone.
+    pub(super) fn spawn(self, rx: mpsc::Receiver<Job>, committed: mpsc::Sender<Batch>) -> std::io::Result<()> {
         std::thread::Builder::new().name("orochi-store-writer".into()).spawn(move || self.run(rx, committed))?;
         Ok(())
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Job>, committed: mpsc::Sender<(u64, Vec<Outcome>)>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, committed: mpsc::Sender<Batch>) {
         let mut batch: Vec<(NewMessage, OnCommit)> = Vec::with_capacity(MAX_BATCH);
         let mut members: Vec<Member> = Vec::new();
         // A batch of membership changes alone is delivered too (empty), so `Progress` moves on.
-        let deliver = |outcomes: Option<(u64, Vec<Outcome>)>| {
+        let deliver = |outcomes: Option<Batch>| {
             if let Some(outcomes) = outcomes {
                 let _ = committed.blocking_send(outcomes);
             }
@@ -145,7 +97,7 @@ impl Writer {
     /// Inserts and commits the batch with the membership changes, answers the changes, and
     /// returns the batch's number and each message's outcome in commit order (None when there
     /// was nothing to commit).
-    fn commit(&mut self, batch: &mut Vec<(NewMessage, OnCommit)>, members: &mut Vec<Member>) -> Option<(u64, Vec<Outcome>)> {
+    fn commit(&mut self, batch: &mut Vec<(NewMessage, OnCommit)>, members: &mut Vec<Member>) -> Option<Batch> {
         if batch.is_empty() && members.is_empty() {
             return None;
         }
@@ -162,7 +114,7 @@ impl Writer {
         let result = (|| -> rusqlite::Result<()> {
             let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for (change, _) in members.iter() {
-                change.apply(&tx)?;
+                members::apply(&tx, change)?;
             }
             for (msg, _) in batch.iter() {
                 let head = match assigned.get(msg.channel.as_str()) {
@@ -187,12 +139,12 @@ impl Writer {
                 }
             }
             inbox::delivered(&tx, &delivered)?;
-            self.progress.committing.store(number, Ordering::Release);
+            self.progress.committing(number);
             tx.commit()
         })();
-        let answer = result.as_ref().map(|_| ()).map_err(|e| StoreError::Sqlite(e.to_string()));
+        let result = result.map_err(StoreError::from);
         for (_, done) in members.drain(..) {
-            let _ = done.send(answer.clone());
+            let _ = done.send(result.clone());
         }
         match result {
             Ok(()) => {
@@ -218,8 +170,7 @@ impl Writer {
                 // The marks are retried with the next batch; a failed message wrote no rows.
                 self.delivered = delivered;
                 tracing::error!(error = %e, rows = batch.len(), "message batch failed to commit");
-                let err = StoreError::from(e);
-                Some((number, batch.drain(..).map(|(_, done)| (Err(err.clone()), done)).collect()))
+                Some((number, batch.drain(..).map(|(_, done)| (Err(e.clone()), done)).collect()))
             }
         }
     }

@@ -4,31 +4,18 @@
 use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
 
-use super::{Store, StoreError};
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::hub::store::StoreError;
+use crate::hub::store::backend::NameClaims;
+use crate::hub::store::records::{ClaimOutcome, NameClaim};
 use crate::protocol::now_ts;
 
-/// One claim as `GET /api/names` shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct NameClaim {
-    pub name: String,
-    pub workspace_id: String,
-    pub claimed_at: String,
-}
-
-/// What the database says about a claimed name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimOutcome {
-    /// Held by this workspace (maybe just now).
-    Holder(String),
-    /// Free, but the claiming workspace holds its quota.
-    Full,
-}
-
-impl Store {
-    /// Claims by name; only `workspace`'s when given.
-    pub async fn name_claims(&self, workspace: Option<String>) -> Result<Vec<NameClaim>, StoreError> {
+#[async_trait]
+impl NameClaims for SqliteStore {
+    async fn name_claims(&self, workspace: Option<String>) -> Result<Vec<NameClaim>, StoreError> {
         self.read(move |c| {
             let row = |r: &rusqlite::Row<'_>| Ok(NameClaim { name: r.get(0)?, workspace_id: r.get(1)?, claimed_at: r.get(2)? });
             let sql = "SELECT name, workspace_id, claimed_at FROM name_claims WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY name";
@@ -37,9 +24,7 @@ impl Store {
         .await
     }
 
-    /// Records each `(name, workspace)` claim not yet held, first in the batch wins, within
-    /// `limit` names per workspace (the admin's `""` has none), in one transaction.
-    pub async fn record_name_claims(&self, claims: Vec<(String, String)>, limit: u64) -> Result<Vec<ClaimOutcome>, StoreError> {
+    async fn record_name_claims(&self, claims: Vec<(String, String)>, limit: u64) -> Result<Vec<ClaimOutcome>, StoreError> {
         self.write(move |c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let now = now_ts();
@@ -75,13 +60,11 @@ impl Store {
         .await
     }
 
-    /// Whether anybody held the name.
-    pub async fn release_name(&self, name: String) -> Result<bool, StoreError> {
+    async fn release_name(&self, name: String) -> Result<bool, StoreError> {
         self.write(move |c| Ok(c.execute("DELETE FROM name_claims WHERE name = ?1", [&name])? > 0)).await
     }
 
-    /// Frees every name of a workspace; returns them.
-    pub async fn release_workspace_names(&self, workspace: String) -> Result<Vec<String>, StoreError> {
+    async fn release_workspace_names(&self, workspace: String) -> Result<Vec<String>, StoreError> {
         self.write(move |c| {
             c.prepare("DELETE FROM name_claims WHERE workspace_id = ?1 RETURNING name")?.query_map([&workspace], |r| r.get(0))?.collect()
         })
@@ -92,6 +75,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::store::Store;
 
     #[tokio::test]
     async fn a_batch_records_first_claims_within_quotas() {

@@ -2,41 +2,42 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{Store, StoreError};
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::hub::store::StoreError;
+use crate::hub::store::backend::Todos;
+use crate::hub::store::records::{claimable, done_patch, patch_todo};
 use crate::hub::features::todos::{Claim, Filter, NewTodo, Todo, TodoPatch};
 use crate::protocol::now_ts;
 
-impl Store {
-    /// Tasks by priority (high first), then unfinished before done, then newest first.
-    pub async fn todos(&self, filter: Filter) -> Result<Vec<Todo>, StoreError> {
+#[async_trait]
+impl Todos for SqliteStore {
+    async fn todos(&self, filter: Filter) -> Result<Vec<Todo>, StoreError> {
         self.read(move |c| list(c, &filter)).await
     }
 
-    pub async fn todo(&self, id: i64) -> Result<Option<Todo>, StoreError> {
+    async fn todo(&self, id: i64) -> Result<Option<Todo>, StoreError> {
         self.read(move |c| get(c, id)).await
     }
 
-    pub async fn create_todo(&self, new: NewTodo) -> Result<Todo, StoreError> {
+    async fn create_todo(&self, new: NewTodo) -> Result<Todo, StoreError> {
         self.write(move |c| create(c, &new)).await
     }
 
-    /// Applies a patch (see [`update`]); the inner `Err` is a patch that would leave the task
-    /// inconsistent, `None` an unknown id.
-    pub async fn update_todo(&self, id: i64, patch: TodoPatch) -> Result<Result<Option<Todo>, String>, StoreError> {
+    async fn update_todo(&self, id: i64, patch: TodoPatch) -> Result<Result<Option<Todo>, String>, StoreError> {
         self.write(move |c| update(c, id, &patch)).await
     }
 
-    pub async fn claim_todo(&self, id: i64, who: String) -> Result<Claim, StoreError> {
+    async fn claim_todo(&self, id: i64, who: String) -> Result<Claim, StoreError> {
         self.write(move |c| claim(c, id, &who)).await
     }
 
-    /// Marks a task done (idempotent); `None` for an unknown id.
-    pub async fn close_todo(&self, id: i64) -> Result<Option<Todo>, StoreError> {
+    async fn close_todo(&self, id: i64) -> Result<Option<Todo>, StoreError> {
         self.write(move |c| close(c, id)).await
     }
 
-    /// Whether the task existed.
-    pub async fn delete_todo(&self, id: i64) -> Result<bool, StoreError> {
+    async fn delete_todo(&self, id: i64) -> Result<bool, StoreError> {
         self.write(move |c| delete(c, id)).await
     }
 }
@@ -101,38 +102,13 @@ fn create(c: &Connection, t: &NewTodo) -> rusqlite::Result<Todo> {
     get(c, id).map(|t| t.expect("the row just inserted"))
 }
 
-/// Applies a patch. `done` stamps `closed_at`; leaving `done` clears it; `open` with no
-/// assignee given clears the assignee. Returns `Ok(None)` for an unknown id and
-/// `Err(message)` for a patch that would leave the task inconsistent.
+/// Applies a patch (see [`patch_todo`]); `Ok(None)` for an unknown id.
 fn update(c: &Connection, id: i64, p: &TodoPatch) -> rusqlite::Result<Result<Option<Todo>, String>> {
     let Some(mut t) = get(c, id)? else { return Ok(Ok(None)) };
-    if let Some(v) = &p.title {
-        t.title = v.clone();
-    }
-    if let Some(v) = &p.body {
-        t.body = v.clone();
-    }
-    if let Some(v) = &p.priority {
-        t.priority = v.clone();
-    }
-    if let Some(v) = &p.assignee {
-        t.assignee = v.clone();
-    }
-    if let Some(s) = &p.status {
-        if s == "open" && p.assignee.is_none() {
-            t.assignee.clear();
-        }
-        t.status = s.clone();
-    }
-    if t.status == "claimed" && t.assignee.is_empty() {
-        return Ok(Err("a claimed task needs an assignee".into()));
-    }
     let now = now_ts();
-    t.closed_at = match (t.status.as_str(), t.closed_at.take()) {
-        ("done", Some(at)) => Some(at),
-        ("done", None) => Some(now.clone()),
-        _ => None,
-    };
+    if let Err(e) = patch_todo(&mut t, p, &now) {
+        return Ok(Err(e));
+    }
     c.execute(
         "UPDATE todos SET title = ?2, body = ?3, priority = ?4, status = ?5, assignee = ?6, updated_at = ?7, closed_at = ?8
          WHERE id = ?1",
@@ -144,8 +120,7 @@ fn update(c: &Connection, id: i64, p: &TodoPatch) -> rusqlite::Result<Result<Opt
 /// Claims an open task for `who`; claiming again by the same name is a no-op.
 fn claim(c: &Connection, id: i64, who: &str) -> rusqlite::Result<Claim> {
     let Some(t) = get(c, id)? else { return Ok(Claim::NotFound) };
-    let free = t.status == "open" || (t.status == "claimed" && (t.assignee == who || t.assignee.is_empty()));
-    if !free {
+    if !claimable(&t, who) {
         return Ok(Claim::Refused(t));
     }
     c.execute(
@@ -157,8 +132,7 @@ fn claim(c: &Connection, id: i64, who: &str) -> rusqlite::Result<Claim> {
 
 /// Marks a task done (idempotent).
 fn close(c: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
-    let patch = TodoPatch { status: Some("done".into()), ..TodoPatch::default() };
-    Ok(update(c, id, &patch)?.ok().flatten())
+    Ok(update(c, id, &done_patch())?.ok().flatten())
 }
 
 fn delete(c: &Connection, id: i64) -> rusqlite::Result<bool> {

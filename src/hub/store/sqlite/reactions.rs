@@ -2,17 +2,20 @@
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, reader_scope};
+use super::SqliteStore;
+use crate::hub::store::StoreError;
+use crate::hub::store::backend::MessageReactions;
+use crate::hub::store::message::reader_scope;
 use crate::hub::state::auth::Principal;
 use crate::hub::features::reactions::{Reactions, Toggled};
 use crate::protocol::now_ts;
 
-impl Store {
-    /// Adds the reaction, or removes it when `who` already gave it; `None` when no message
-    /// `scope` may read has that id.
-    pub async fn toggle_reaction(&self, id: String, e: String, who: String, scope: Option<String>) -> Result<Option<Toggled>, StoreError> {
+#[async_trait]
+impl MessageReactions for SqliteStore {
+    async fn toggle_reaction(&self, id: String, e: String, who: String, scope: Option<String>) -> Result<Option<Toggled>, StoreError> {
         self.write(move |c| {
             let tx = c.transaction()?;
             let channel: Option<String> = tx
@@ -41,8 +44,7 @@ impl Store {
         .await
     }
 
-    /// Reactions of the given messages that `reader` may read; messages without any are left out.
-    pub async fn reactions_of(&self, reader: &Principal, ids: Vec<String>) -> Result<BTreeMap<String, Reactions>, StoreError> {
+    async fn reactions_of(&self, reader: &Principal, ids: Vec<String>) -> Result<BTreeMap<String, Reactions>, StoreError> {
         let scope = reader_scope(reader);
         self.read(move |c| {
             let mut out = BTreeMap::new();

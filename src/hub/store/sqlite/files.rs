@@ -4,13 +4,17 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use async_trait::async_trait;
+
+use super::SqliteStore;
+use crate::hub::store::StoreError;
+use crate::hub::store::backend::{HealthRecords, MediaFiles};
 use crate::hub::features::health::HealthRecord;
 use crate::protocol::now_ts;
 
-impl Store {
-    /// Records that `workspace` uploaded the media file at `path` (`month/name`).
-    pub async fn record_media(&self, path: String, workspace: String) -> Result<(), StoreError> {
+#[async_trait]
+impl MediaFiles for SqliteStore {
+    async fn record_media(&self, path: String, workspace: String) -> Result<(), StoreError> {
         self.write(move |c| {
             c.execute("INSERT INTO media_files (path, workspace_id, created_at) VALUES (?1, ?2, ?3)", params![path, workspace, now_ts()])
         })
@@ -18,13 +22,16 @@ impl Store {
         .map(drop)
     }
 
-    pub async fn media_owned_by(&self, path: String, workspace: String) -> Result<bool, StoreError> {
+    async fn media_owned_by(&self, path: String, workspace: String) -> Result<bool, StoreError> {
         self.read(move |c| c.prepare_cached("SELECT 1 FROM media_files WHERE path = ?1 AND workspace_id = ?2")?.exists([path, workspace]))
             .await
     }
 
-    /// Keeps the latest health record of an agent of a workspace.
-    pub async fn save_health(&self, workspace: String, agent: String, r: HealthRecord) -> Result<(), StoreError> {
+}
+
+#[async_trait]
+impl HealthRecords for SqliteStore {
+    async fn save_health(&self, workspace: String, agent: String, r: HealthRecord) -> Result<(), StoreError> {
         self.write(move |c| {
             c.execute(
                 "INSERT OR REPLACE INTO agent_health (workspace_id, agent, state, reason, source, ts)
@@ -36,8 +43,7 @@ impl Store {
         .map(drop)
     }
 
-    /// Every stored health record by (workspace, agent), for the registry at start.
-    pub async fn health_records(&self) -> Result<HashMap<(String, String), HealthRecord>, StoreError> {
+    async fn health_records(&self) -> Result<HashMap<(String, String), HealthRecord>, StoreError> {
         self.read(|c| {
             c.prepare("SELECT workspace_id, agent, state, reason, source, ts FROM agent_health")?
                 .query_map([], |r| {
