@@ -56,7 +56,7 @@ pub enum DeployAction {
     /// Diff desired and running: image, env hash, ports, mounts, labels.
     #[command(after_help = "Examples:\n  scitex-orochi deploy plan stable\n  scitex-orochi deploy plan dev --json | jq .changes\n\nExit codes: 0 in sync, 1 differs, 2 error.")]
     Plan(PlanArgs),
-    /// Each instance: container, state, health, version, image, uptime, ports, drift.
+    /// Each replica of each instance: container, engine, state, health, version, image, uptime, ports, drift.
     #[command(after_help = "Examples:\n  scitex-orochi deploy status\n  scitex-orochi deploy status --json\n\nExit codes: 0 ok, 1 failure, 3 Docker unreachable.")]
     Status(JsonArgs),
     /// Return to the previous image through the same health gate.
@@ -336,12 +336,25 @@ async fn status(config: &Config, spec: Option<PathBuf>, s: JsonArgs) -> CliResul
         print_json(&rows);
         return Ok(());
     }
-    println!("{:<10} {:<20} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} IMAGE", "INSTANCE", "CONTAINER", "STATE", "HEALTH", "VERSION", "UPTIME", "DRIFT", "PORTS");
+    println!(
+        "{:<10} {:<3} {:<20} {:<10} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} IMAGE",
+        "INSTANCE", "R", "CONTAINER", "ENGINE", "STATE", "HEALTH", "VERSION", "UPTIME", "DRIFT", "PORTS"
+    );
     for r in rows {
         let ports: Vec<String> = r.ports.iter().map(|p| format!("{}->{}", p.host_port, p.container)).collect();
         println!(
-            "{:<10} {:<20} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} {}",
-            r.instance, r.container, r.state, r.health, r.version, format!("{}s", r.uptime_secs), r.drift, ports.join(","), r.image
+            "{:<10} {:<3} {:<20} {:<10} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} {}",
+            r.instance,
+            r.replica,
+            r.container,
+            r.engine,
+            r.state,
+            r.health,
+            r.version,
+            format!("{}s", r.uptime_secs),
+            r.drift,
+            ports.join(","),
+            r.image
         );
     }
     Ok(())

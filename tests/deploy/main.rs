@@ -11,5 +11,6 @@ mod files;
 mod image_size;
 mod plan;
 mod purge_modules;
+mod replicas;
 mod rollback;
 mod settings;
