@@ -76,7 +76,7 @@ pub async fn connect() -> Result<Docker, DockerError> {
     Ok(docker)
 }
 
-/// Connects to a named engine (`unix:///…`, `tcp://host:port`, `http(s)://…`).
+/// Connects to a named engine (`unix:///…`, `tcp://host:port`, `http://host:port`).
 pub async fn connect_to(host: &str) -> Result<Docker, DockerError> {
     let docker = Docker::connect_with_host(host)?.negotiate_version().await?;
     docker.ping().await?;

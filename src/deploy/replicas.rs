@@ -54,7 +54,7 @@ pub fn engine_url(engine: &str) -> String {
 fn engine_host(engine: &str) -> Option<String> {
     let url = url::Url::parse(&engine_url(engine)).ok()?;
     match url.scheme() {
-        "tcp" | "http" | "https" => url.host_str().map(|h| if h.contains(':') && !h.starts_with('[') { format!("[{h}]") } else { h.to_string() }),
+        "tcp" | "http" => url.host_str().map(|h| if h.contains(':') && !h.starts_with('[') { format!("[{h}]") } else { h.to_string() }),
         _ => None,
     }
 }
@@ -113,8 +113,8 @@ impl Spec {
             if inst.dashboard_port.checked_add(last).is_none() || inst.ws_port.checked_add(last).is_none() {
                 return Err(self.invalid(name, format!("{} replicas use the ports from dashboard_port and ws_port up; they pass 65535", inst.replicas)));
             }
-            if let Some(e) = inst.engines.iter().find(|e| !(e.starts_with('/') || ["unix://", "tcp://", "http://", "https://"].iter().any(|s| e.starts_with(s)))) {
-                return Err(self.invalid(name, format!("engine {e:?} must be unix:///path/docker.sock, a socket path, tcp://host:port or http(s)://host:port")));
+            if let Some(e) = inst.engines.iter().find(|e| !(e.starts_with('/') || ["unix://", "tcp://", "http://"].iter().any(|s| e.starts_with(s)))) {
+                return Err(self.invalid(name, format!("engine {e:?} must be unix:///path/docker.sock, a socket path, tcp://host:port or http://host:port (plain: TLS engines are not supported)")));
             }
             if let Some(b) = inst.binds.iter().find(|b| !valid_bind(b)) {
                 return Err(self.invalid(name, format!("bind {b:?} must be HOST:CONTAINER or HOST:CONTAINER:ro with an absolute CONTAINER path other than {DATA_MOUNT}")));

@@ -115,7 +115,7 @@ pub struct Instance {
     #[serde(default = "one")]
     pub replicas: usize,
     /// Docker engines the replicas are placed on, round-robin (`unix:///…`, a socket path,
-    /// `tcp://host:port`); empty: the controller's own engine.
+    /// `tcp://host:port`, `http://host:port`); empty: the controller's own engine.
     #[serde(default)]
     pub engines: Vec<String>,
     /// Test and development only: replicas > 1 on the SQLite database (they do not share one
