@@ -55,7 +55,6 @@ pub struct ApplyOptions {
     pub deadline: Option<Duration>,
 }
 
-#[derive(Clone, Copy)]
 pub struct Controller<'a> {
     pub spec: &'a Spec,
     pub docker: &'a Docker,
