@@ -82,6 +82,12 @@ async fn two_replicas_roll_one_at_a_time_and_scale_down() {
     assert!(rounds.len() > 10, "the poller ran through the deploy: {} rounds", rounds.len());
     let dark: Vec<usize> = rounds.iter().enumerate().filter(|(_, r)| !r.iter().any(|ok| *ok)).map(|(i, _)| i).collect();
     assert!(dark.is_empty(), "no replica answered at probes {dark:?} of {}", rounds.len());
+    // One at a time: every probe that found replica 0 down came before any that found replica 1 down.
+    let last_down_0 = rounds.iter().rposition(|r| !r[0]);
+    let first_down_1 = rounds.iter().position(|r| !r[1]);
+    if let (Some(a), Some(b)) = (last_down_0, first_down_1) {
+        assert!(a < b, "replica 0 was down at probe {a}, after replica 1 went down at probe {b}");
+    }
     let after = (fx.observed_name(&c0).await.unwrap(), fx.observed_name(&c1).await.unwrap());
     assert!(after.0.id != before.0.id && after.1.id != before.1.id, "both were replaced");
     assert_eq!((after.0.image.as_str(), after.1.image.as_str()), (variant.as_str(), variant.as_str()));
@@ -89,8 +95,17 @@ async fn two_replicas_roll_one_at_a_time_and_scale_down() {
     for leftover in [format!("{c0}-prev"), format!("{c1}-prev"), format!("{c0}-next"), format!("{c1}-next")] {
         assert!(docker_has_no(&leftover).await, "{leftover} was removed");
     }
-    eprintln!("rolling deploy of 2 replicas: {} probes, instance gap {}, replica gaps {} / {} ms",
-        rounds.len(), rolled["timings"]["cutover_gap_ms"], rolled["replicas"][0]["gap_ms"], rolled["replicas"][1]["gap_ms"]);
+    let down = |i: usize| rounds.iter().filter(|r| !r[i]).count();
+    eprintln!(
+        "rolling deploy of 2 replicas: {} probes, replica 0 down in {}, replica 1 down in {}, both in 0; controller: instance gap {}, replica gaps {} / {} ms, total {} ms",
+        rounds.len(),
+        down(0),
+        down(1),
+        rolled["timings"]["cutover_gap_ms"],
+        rolled["replicas"][0]["gap_ms"],
+        rolled["replicas"][1]["gap_ms"],
+        rolled["timings"]["total_ms"]
+    );
 
     // Scale 2 -> 1: replica 1 and its port holder go, replica 0 is not touched.
     let spec = std::fs::read_to_string(fx.spec_path()).unwrap().replace("replicas = 2", "replicas = 1");
