@@ -224,4 +224,18 @@ mod tests {
         let s = spec("replicas = 2\nallow_sqlite_replicas = true\nbinds = [\"/run/orochi-pg:/run/orochi-pg:ro\"]\n").unwrap();
         assert!(s.check_store(s.instance("stable").unwrap(), None).is_ok());
     }
+
+    #[test]
+    fn a_postgres_url_in_the_env_file_replaces_the_managed_sqlite_file() {
+        let s = spec("").unwrap();
+        let inst = s.instance("stable").unwrap();
+        let db = |file: &[(&str, &str)]| {
+            let file: Vec<(String, String)> = file.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            s.container_env(inst, &file).into_iter().find(|(k, _)| k == crate::config::names::DB).map(|(_, v)| v)
+        };
+        let url = "postgres://orochi@/orochi?host=/run/orochi-pg";
+        assert_eq!(db(&[("SCITEX_OROCHI_DB", url)]).as_deref(), Some(url));
+        assert_eq!(db(&[("SCITEX_OROCHI_DB", "/elsewhere.db")]).as_deref(), Some("/data/orochi.db"), "a path stays managed");
+        assert_eq!(db(&[]).as_deref(), Some("/data/orochi.db"));
+    }
 }
