@@ -18,7 +18,7 @@ use bollard::Docker;
 
 use super::DeployError;
 use super::audit;
-use super::desired::{LABEL_DEPLOYED_AT, LABEL_DEPLOYED_BY, LABEL_PREVIOUS_IMAGE};
+use super::desired::LABEL_PREVIOUS_IMAGE;
 use super::docker::{self, ContainerSpec, Observed};
 use super::envfile::EnvFile;
 use super::health::{self, GatePassed, GateTarget, Prober, TokenSource};
@@ -27,6 +27,7 @@ use super::lock::InstanceLock;
 use super::outcome::{Action, ApplyResult, Outcome, ReplicaAction};
 use super::placement::Placed;
 use super::plan::{DeployPlan, Fleet, ImageChoice, Survey};
+use super::rolling::prev_name;
 use super::purge;
 use super::replicas::Replica;
 use super::spec::{Instance, Spec};
@@ -358,11 +359,6 @@ impl Controller<'_> {
     }
 }
 
-/// Where a replaced container waits while the other replicas roll.
-pub(super) fn prev_name(container: &str) -> String {
-    format!("{container}-prev")
-}
-
 /// The image a rollback of the new container returns to: the old container's image, or when
 /// that is already `tag`, the one it would have returned to.
 pub(super) fn previous_image(existing: Option<&Observed>, tag: &str) -> String {
@@ -371,14 +367,6 @@ pub(super) fn previous_image(existing: Option<&Observed>, tag: &str) -> String {
         Some(o) => o.labels.get(LABEL_PREVIOUS_IMAGE).cloned().unwrap_or_default(),
         None => String::new(),
     }
-}
-
-/// The history labels: previous image, when and by whom.
-pub(super) fn label_history(container: &mut ContainerSpec, previous_image: &str) {
-    let labels = &mut container.labels;
-    labels.insert(LABEL_PREVIOUS_IMAGE.into(), previous_image.to_string());
-    labels.insert(LABEL_DEPLOYED_AT.into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    labels.insert(LABEL_DEPLOYED_BY.into(), audit::who());
 }
 
 /// Asks before a running container is replaced or removed.

@@ -8,8 +8,10 @@
 use std::time::Duration;
 
 use super::DeployError;
-use super::controller::{Controller, Ui, label_history, prev_name, previous_image};
-use super::docker::{self, Observed};
+use super::audit;
+use super::controller::{Controller, Ui, previous_image};
+use super::desired::{LABEL_DEPLOYED_AT, LABEL_DEPLOYED_BY, LABEL_PREVIOUS_IMAGE};
+use super::docker::{self, ContainerSpec, Observed};
 use super::health::{GateTarget, Prober};
 use super::outcome::{ApplyResult, Outcome, ReplicaAction, ReplicaResult};
 use super::plan::{DeployPlan, Fleet};
@@ -23,6 +25,19 @@ struct Passed {
     /// The container it replaced (now `<name>-prev`), `None` when it was added.
     prev: Option<Observed>,
     target: GateTarget,
+}
+
+/// Where a replaced container waits while the other replicas roll.
+pub(super) fn prev_name(container: &str) -> String {
+    format!("{container}-prev")
+}
+
+/// The history labels: previous image, when and by whom.
+pub(super) fn label_history(container: &mut ContainerSpec, previous_image: &str) {
+    let labels = &mut container.labels;
+    labels.insert(LABEL_PREVIOUS_IMAGE.into(), previous_image.to_string());
+    labels.insert(LABEL_DEPLOYED_AT.into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    labels.insert(LABEL_DEPLOYED_BY.into(), audit::who());
 }
 
 fn ms(d: Option<Duration>) -> Option<u64> {

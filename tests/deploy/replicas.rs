@@ -70,6 +70,11 @@ async fn two_replicas_roll_one_at_a_time_and_scale_down() {
         assert!(ports.contains(&u64::from(fx.stable.http + i as u16)) && ports.contains(&u64::from(fx.stable.ws + i as u16)), "{row}");
     }
 
+    // Each replica's output; a replica the spec does not have is a usage error.
+    let out = fx.deploy(&["logs", "stable", "--replica", "1", "--tail", "all"]).await;
+    assert!(out.status.success() && !out.stdout.is_empty(), "{}", text(&out));
+    assert_eq!(fx.deploy(&["logs", "stable", "--replica", "2"]).await.status.code(), Some(2));
+
     // A new image rolls them one at a time: some replica answers at every probe.
     let (stop_tx, stop) = watch::channel(false);
     let poller = poll(vec![h0.clone(), h1.clone()], stop);
