@@ -122,6 +122,9 @@ async fn two_replicas_roll_one_at_a_time_and_scale_down() {
     assert_eq!(fx.observed_name(&c0).await.unwrap().id, after.0.id);
     let out = fx.deploy(&["status", "--json"]).await;
     assert_eq!(json(&out).as_array().unwrap().iter().filter(|r| r["instance"] == "stable").count(), 1);
+    let out = fx.deploy(&["status"]).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains(&c0) && !table.contains(&c1), "{}", text(&out));
     assert_eq!(fx.deploy(&["plan", "stable", "--image", &variant]).await.status.code(), Some(0), "in sync after scaling down");
 }
 
@@ -132,8 +135,14 @@ async fn a_failing_gate_on_the_second_replica_rolls_both_back() {
     let variant = variant_of(&image, &fx).await;
     let (c0, h0) = fx.stable_replica(0);
     let (c1, h1) = fx.stable_replica(1);
-    let out = fx.deploy(&["stable", "--yes", "--no-purge"]).await;
+    // Two engines by name, round-robin: two spellings of this machine's engine.
+    let engines = ["/var/run/docker.sock", "unix:///var/run/docker.sock"];
+    let spec = std::fs::read_to_string(fx.spec_path()).unwrap();
+    std::fs::write(fx.spec_path(), spec.replace("replicas = 2\n", &format!("replicas = 2\nengines = {engines:?}\n"))).unwrap();
+    let out = fx.deploy(&["stable", "--yes", "--no-purge", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out));
+    let placed: Vec<String> = json(&out)["replicas"].as_array().unwrap().iter().map(|r| r["engine"].as_str().unwrap().to_string()).collect();
+    assert_eq!(placed, engines);
     let before = (fx.observed_name(&c0).await.unwrap(), fx.observed_name(&c1).await.unwrap());
 
     // Replica 1's new container dies as soon as it exists (after replica 0 passed its gate):
