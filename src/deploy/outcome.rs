@@ -255,10 +255,15 @@ impl Outcome {
         if timings {
             let t = &self.timings;
             let ms = |v: Option<u64>| v.map_or("n/a".to_string(), |v| format!("{v} ms"));
+            // With several replicas the gap is the instance's: no replica answering.
+            let gap = match (self.replicas.len() > 1, t.cutover_gap_ms) {
+                (true, None) => "instance gap none (a replica always answered)".to_string(),
+                (true, Some(g)) => format!("instance gap {g} ms"),
+                (false, g) => format!("cut-over gap {}", ms(g)),
+            };
             let _ = writeln!(
                 out,
-                "timings: cut-over gap {}, deploy to healthy {} (image {} ms, stop old {} ms, /healthz after {} ms, WebSocket ack after {} ms), total {} ms",
-                ms(t.cutover_gap_ms),
+                "timings: {gap}, deploy to healthy {} (image {} ms, stop old {} ms, /healthz after {} ms, WebSocket ack after {} ms), total {} ms",
                 ms(t.deploy_to_healthy_ms),
                 t.image_ms,
                 t.stop_old_ms,

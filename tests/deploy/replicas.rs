@@ -112,20 +112,27 @@ async fn two_replicas_roll_one_at_a_time_and_scale_down() {
         rolled["timings"]["total_ms"]
     );
 
+    // deploy rollback returns both to the previous image, rolling again.
+    let out = fx.deploy(&["rollback", "stable", "--yes", "--no-purge", "--timings"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("instance gap"), "{}", text(&out));
+    let back = (fx.observed_name(&c0).await.unwrap(), fx.observed_name(&c1).await.unwrap());
+    assert_eq!((back.0.image.as_str(), back.1.image.as_str()), (image.as_str(), image.as_str()));
+
     // Scale 2 -> 1: replica 1 and its port holder go, replica 0 is not touched.
     let spec = std::fs::read_to_string(fx.spec_path()).unwrap().replace("replicas = 2", "replicas = 1");
     std::fs::write(fx.spec_path(), spec).unwrap();
-    let out = fx.deploy(&["stable", "--yes", "--no-purge", "--json", "--image", &variant]).await;
+    let out = fx.deploy(&["stable", "--yes", "--no-purge", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(replicas_of(&json(&out)), [("keep".into(), "unchanged".into()), ("remove".into(), "removed".into())]);
     assert!(docker_has_no(&c1).await && docker_has_no(&format!("{c1}-ports")).await);
-    assert_eq!(fx.observed_name(&c0).await.unwrap().id, after.0.id);
+    assert_eq!(fx.observed_name(&c0).await.unwrap().id, back.0.id);
     let out = fx.deploy(&["status", "--json"]).await;
     assert_eq!(json(&out).as_array().unwrap().iter().filter(|r| r["instance"] == "stable").count(), 1);
     let out = fx.deploy(&["status"]).await;
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && table.contains(&c0) && !table.contains(&c1), "{}", text(&out));
-    assert_eq!(fx.deploy(&["plan", "stable", "--image", &variant]).await.status.code(), Some(0), "in sync after scaling down");
+    assert_eq!(fx.deploy(&["plan", "stable"]).await.status.code(), Some(0), "in sync after scaling down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
