@@ -187,6 +187,17 @@ async fn a_failing_gate_on_the_second_replica_rolls_both_back() {
     }
     let last = fx.audit().pop().unwrap();
     assert_eq!((last.result.as_str(), last.image.as_str()), ("rolled-back", variant.as_str()));
+
+    // A change every replica fails (the hub then refuses every register frame): the first
+    // replica's gate fails, its old container serves again, the second is not touched.
+    fx.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_MAX_FRAME_BYTES=64\n"));
+    let out = fx.deploy(&["stable", "--yes", "--no-purge", "--json", "--deadline", "3"]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let outcome = json(&out);
+    assert_eq!(outcome["result"], "restored", "{outcome}");
+    assert_eq!(replicas_of(&outcome), [("replace".into(), "restored".into()), ("replace".into(), "unchanged".into())]);
+    assert_eq!(fx.observed_name(&c0).await.unwrap().id, before.0.id);
+    assert_eq!(fx.observed_name(&c1).await.unwrap().id, before.1.id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,4 +217,15 @@ async fn replica_settings_are_checked_before_anything_is_touched() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("SCITEX_OROCHI_DB=postgres://") && err.contains("stable.env") && err.contains("replicas = 1"), "{err}");
     assert!(docker_has_no(&fx.container("stable")).await && !fx.state_dir().exists(), "nothing touched");
+
+    // With the shared PostgreSQL URL the spec is accepted: the dry run plans two replicas, and
+    // validate-env takes the URL for the store, not for a managed value it would ignore.
+    let url = "postgres://orochi:a-long-database-password@/orochi?host=/run/orochi-pg";
+    fx.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_DB={url}\n"));
+    let out = fx.deploy(&["stable", "--dry-run", "--json"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(json(&out)["replicas"].as_array().unwrap().len(), 2);
+    assert!(!text(&out).contains("a-long-database-password"), "{}", text(&out));
+    let out = fx.raw(&["validate-env", "--instance", "stable", "--spec", &fx.spec_path().display().to_string()]).await;
+    assert!(out.status.success() && !text(&out).contains("ignored"), "{}", text(&out));
 }
