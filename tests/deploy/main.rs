@@ -7,6 +7,7 @@ mod cli_paths;
 mod cloudflare;
 mod common;
 mod cutover;
+mod edge;
 mod files;
 mod image_size;
 mod plan;

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::common::*;
 
 /// Probes every replica's `/healthz` until stopped; one row of answers per round.
-fn poll(urls: Vec<String>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<Vec<Vec<bool>>> {
+pub(super) fn poll(urls: Vec<String>, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<Vec<Vec<bool>>> {
     tokio::spawn(async move {
         // Generous: a slow answer is still an answer; a stopped replica refuses at once.
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).pool_max_idle_per_host(0).build().unwrap();
