@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use super::{CliError, CliResult, print_json};
 use crate::config::Config;
 use crate::deploy::image::BuildProgress;
+use crate::deploy::replicas::engine_url;
 use crate::deploy::{ApplyOptions, Controller, DeployError, Outcome, Spec, Ui, compose, docker, envfile::EnvFile, purge};
 
 const DEPLOY_HELP: &str = "Desired state: deploy/instances.toml (found from the working directory upwards, or --spec) and env/<instance>.env.
@@ -56,14 +57,14 @@ pub enum DeployAction {
     /// Diff desired and running: image, env hash, ports, mounts, labels.
     #[command(after_help = "Examples:\n  scitex-orochi deploy plan stable\n  scitex-orochi deploy plan dev --json | jq .changes\n\nExit codes: 0 in sync, 1 differs, 2 error.")]
     Plan(PlanArgs),
-    /// Each instance: container, state, health, version, image, uptime, ports, drift.
+    /// Each replica of each instance: container, engine, state, health, version, image, uptime, ports, drift.
     #[command(after_help = "Examples:\n  scitex-orochi deploy status\n  scitex-orochi deploy status --json\n\nExit codes: 0 ok, 1 failure, 3 Docker unreachable.")]
     Status(JsonArgs),
     /// Return to the previous image through the same health gate.
     #[command(after_help = "Examples:\n  scitex-orochi deploy rollback stable --yes\n  scitex-orochi deploy rollback dev --to scitex-orochi:0.1.0-1a2b3c4d5e6f\n\nExit codes: as for deploy stable; 1 when there is no previous image.")]
     Rollback(RollbackArgs),
     /// Stream a container's output.
-    #[command(after_help = "Examples:\n  scitex-orochi deploy logs stable --tail 50\n  scitex-orochi deploy logs dev --follow\n\nExit codes: 0 ok, 1 failure, 3 Docker unreachable.")]
+    #[command(after_help = "Examples:\n  scitex-orochi deploy logs stable --tail 50\n  scitex-orochi deploy logs dev --follow\n  scitex-orochi deploy logs stable --replica 1\n\nExit codes: 0 ok, 1 failure, 2 no such replica, 3 Docker unreachable.")]
     Logs(LogsArgs),
     /// Purge the instance's changed public URLs from Cloudflare (--all: every cached path).
     #[command(after_help = "Examples:\n  scitex-orochi deploy purge-cache stable\n  scitex-orochi deploy purge-cache stable --all --dry-run\n\nCredentials: SCITEX_OROCHI_CLOUDFLARE_API_TOKEN and _ZONE_ID from the environment or the env file.\nExit codes: 0 purged or skipped, 1 failure, 2 usage.")]
@@ -158,6 +159,9 @@ pub struct LogsArgs {
     pub tail: String,
     #[arg(long)]
     pub timestamps: bool,
+    /// Which replica of the instance (0 is the instance's own container).
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    pub replica: usize,
 }
 
 #[derive(Args, Debug)]
@@ -336,12 +340,25 @@ async fn status(config: &Config, spec: Option<PathBuf>, s: JsonArgs) -> CliResul
         print_json(&rows);
         return Ok(());
     }
-    println!("{:<10} {:<20} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} IMAGE", "INSTANCE", "CONTAINER", "STATE", "HEALTH", "VERSION", "UPTIME", "DRIFT", "PORTS");
+    println!(
+        "{:<10} {:<3} {:<20} {:<10} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} IMAGE",
+        "INSTANCE", "R", "CONTAINER", "ENGINE", "STATE", "HEALTH", "VERSION", "UPTIME", "DRIFT", "PORTS"
+    );
     for r in rows {
         let ports: Vec<String> = r.ports.iter().map(|p| format!("{}->{}", p.host_port, p.container)).collect();
         println!(
-            "{:<10} {:<20} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} {}",
-            r.instance, r.container, r.state, r.health, r.version, format!("{}s", r.uptime_secs), r.drift, ports.join(","), r.image
+            "{:<10} {:<3} {:<20} {:<10} {:<9} {:<10} {:<9} {:<8} {:<14} {:<30} {}",
+            r.instance,
+            r.replica,
+            r.container,
+            r.engine,
+            r.state,
+            r.health,
+            r.version,
+            format!("{}s", r.uptime_secs),
+            r.drift,
+            ports.join(","),
+            r.image
         );
     }
     Ok(())
@@ -350,7 +367,14 @@ async fn status(config: &Config, spec: Option<PathBuf>, s: JsonArgs) -> CliResul
 async fn logs(spec: Option<PathBuf>, l: LogsArgs) -> CliResult {
     let spec = load_spec(spec.as_deref()).map_err(fail)?;
     let inst = spec.instance(&l.instance).map_err(|e| fail(e.into()))?;
-    let docker = engine().await.map_err(fail)?;
+    let replicas = spec.replicas(inst);
+    let Some(replica) = replicas.get(l.replica) else {
+        return Err(CliError::Exit { code: 2, message: format!("{} runs {} replica(s): --replica 0 to {}", inst.name, replicas.len(), replicas.len() - 1) });
+    };
+    let docker = match &replica.engine {
+        None => engine().await.map_err(fail)?,
+        Some(e) => docker::connect_to(&engine_url(e)).await.map_err(|source| fail(DeployError::Engine { engine: e.clone(), source }))?,
+    };
     let options = bollard::query_parameters::LogsOptionsBuilder::default()
         .follow(l.follow)
         .stdout(true)
@@ -358,7 +382,7 @@ async fn logs(spec: Option<PathBuf>, l: LogsArgs) -> CliResult {
         .timestamps(l.timestamps)
         .tail(&l.tail)
         .build();
-    let mut stream = docker.logs(&spec.container_name(inst), Some(options));
+    let mut stream = docker.logs(&replica.container, Some(options));
     let mut out = std::io::stdout();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| fail(e.into()))?;

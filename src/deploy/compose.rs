@@ -35,6 +35,9 @@ pub fn render(spec: &Spec, inst: &Instance) -> String {
     let _ = writeln!(y, "# env validation, a health gate, automatic rollback, an audit log and the CDN purge.");
     let _ = writeln!(y, "# Compose passes the whole env file (Cloudflare variables included) and sets");
     let _ = writeln!(y, "# SCITEX_OROCHI_CORS_ORIGINS to the wired origins only. Image: see deploy/Dockerfile.");
+    if inst.replicas > 1 {
+        let _ = writeln!(y, "# replicas = {}: this file runs replica 0 only; `scitex-orochi deploy` runs them all.", inst.replicas);
+    }
     let _ = writeln!(y, "name: {name}");
     let _ = writeln!(y, "services:");
     let _ = writeln!(y, "  ports:");
@@ -69,6 +72,9 @@ pub fn render(spec: &Spec, inst: &Instance) -> String {
     }
     let _ = writeln!(y, "    volumes:");
     let _ = writeln!(y, "      - {}", quoted(&format!("{}:{DATA_MOUNT}", inst.data_dir.display())));
+    for b in &inst.binds {
+        let _ = writeln!(y, "      - {}", quoted(b));
+    }
     let _ = writeln!(y, "    labels:");
     let _ = writeln!(y, "      {LABEL_INSTANCE}: {}", quoted(&inst.name));
     let _ = writeln!(y, "    healthcheck:");

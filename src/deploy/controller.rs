@@ -1,12 +1,13 @@
 //! Apply: carries out a [`DeployPlan`], one named stage after the other.
 //!
-//! Announce and take the instance lock ([`InstanceLock`]); build or check the image
-//! ([`Controller::realise_image`]); survey the instance again; stop when it is in sync;
-//! label the new container with its history and ask before replacing a running one; then the
-//! cut-over ([`Controller::cut_over`]): keep or replace the port holder, create the new
-//! container under `<name>-next`, stop the old one, start the new one behind the health
-//! gate, and on success remove the old container and take its name ([`Controller::promote`]),
-//! on failure remove the new one and start the old one again ([`Controller::restore`]).
+//! Announce and take the instance lock ([`InstanceLock`]); build or check the image on every
+//! engine ([`Controller::realise_image`]); survey the instance again; stop when it is in
+//! sync; ask before replacing a running container; then the rolling deploy
+//! ([`Controller::roll`], in `rolling`), which cuts over one replica at a time
+//! ([`Controller::cut_over`]): keep or replace the port holder, create the new container under
+//! `<name>-next`, stop the old one, start the new one behind the health gate, and on success
+//! keep the old container as `<name>-prev` and take its name ([`Controller::promote`]), on
+//! failure remove the new one and start the old one again ([`Controller::restore`]).
 //! Every outcome that touched a container is appended to the audit log; a successful one
 //! then purges the CDN cache ([`Controller::purge_cache`]).
 
@@ -17,15 +18,18 @@ use bollard::Docker;
 
 use super::DeployError;
 use super::audit;
-use super::desired::{LABEL_DEPLOYED_AT, LABEL_DEPLOYED_BY, LABEL_PREVIOUS_IMAGE};
+use super::desired::LABEL_PREVIOUS_IMAGE;
 use super::docker::{self, ContainerSpec, Observed};
 use super::envfile::EnvFile;
 use super::health::{self, GatePassed, GateTarget, Prober, TokenSource};
 use super::image;
 use super::lock::InstanceLock;
-use super::outcome::{Action, ApplyResult, Outcome, Timings};
-use super::plan::{DeployPlan, ImageChoice, Survey};
+use super::outcome::{Action, ApplyResult, Outcome, ReplicaAction};
+use super::placement::Placed;
+use super::plan::{DeployPlan, Fleet, ImageChoice, Survey};
+use super::rolling::prev_name;
 use super::purge;
+use super::replicas::Replica;
 use super::spec::{Instance, Spec};
 use crate::config::{Config, names};
 
@@ -60,7 +64,6 @@ pub struct Controller<'a> {
     pub config: &'a Config,
 }
 
-
 /// The image an apply deploys, once it exists.
 struct Realised {
     tag: String,
@@ -75,23 +78,35 @@ struct Realised {
 struct Old<'o> {
     running: Option<&'o Observed>,
     stopped: bool,
+    stop_ms: u64,
+}
+
+/// What one replica's cut-over did.
+pub(super) struct Cut {
+    pub new_id: String,
+    pub stop_old_ms: u64,
+    /// The replica's own gap on its ports (None without an old container answering).
+    pub gap: Option<Duration>,
+    pub gate: Result<GatePassed, GateFailure>,
+}
+
+pub(super) struct GateFailure {
+    /// The old container answers again.
+    pub restored: bool,
+    /// With the new container's last lines.
+    pub reason: String,
 }
 
 impl Controller<'_> {
-    /// Where the health gate probes the instance, and the token it registers with.
-    pub fn gate_target(&self, inst: &Instance, file: &EnvFile) -> GateTarget {
-        let host = self.spec.probe_host();
+    /// Where the health gate probes a replica, and the token it registers with.
+    pub fn gate_target(&self, inst: &Instance, r: &Replica, file: &EnvFile) -> GateTarget {
         let token = [names::ADMIN_TOKEN, names::TOKEN]
             .iter()
             .find_map(|k| file.get(k).filter(|v| !v.is_empty()))
             .map(|v| TokenSource::Value(v.to_string()))
             .unwrap_or_else(|| TokenSource::File(inst.data_dir.join(".admin-token")));
-        GateTarget {
-            http_base: format!("http://{host}:{}", inst.dashboard_port),
-            ws_url: format!("ws://{host}:{}/", inst.ws_port),
-            token,
-            agent: format!("deploy-gate-{}", inst.name),
-        }
+        let agent = if r.index == 0 { format!("deploy-gate-{}", inst.name) } else { format!("deploy-gate-{}-{}", inst.name, r.index) };
+        GateTarget { http_base: r.http_base(), ws_url: r.ws_url(), token, agent }
     }
 
     /// Carries out `plan` (see the module doc for the stages).
@@ -102,29 +117,49 @@ impl Controller<'_> {
         }
         ui.step(&format!("env {}: valid", inst.env_file.display()));
         let _lock = InstanceLock::acquire(&self.spec.defaults.state_dir, &plan.instance)?;
-        let image = self.realise_image(&plan.image, ui).await?;
-        let mut now = self.survey(inst, &image.tag, true).await?;
+        let image = self.realise_everywhere(&plan.fleet.replicas.iter().map(|r| &r.placed).collect::<Vec<_>>(), &plan.image, ui).await?;
+        let mut now = self.survey_fleet(inst, &image.tag, true).await?;
         // In sync unless the cut-over below says otherwise.
         let mut outcome = plan.outcome(ApplyResult::InSync, &image.tag, &now);
         outcome.image_built = image.built;
         outcome.image_size_bytes = Some(image.size);
         outcome.timings.image_ms = image.ms;
-        if now.changes.is_empty() && !plan.force {
+        if outcome.changes.is_empty() && !plan.force {
             outcome.timings.total_ms = plan.started.elapsed().as_millis() as u64;
             ui.step(&format!("{} is in sync; nothing to do (--force replaces it anyway)", plan.container));
             return Ok(outcome);
         }
-        outcome.previous_image = previous_image(now.existing.as_ref(), &image.tag);
-        label_history(&mut now.desired.container, &outcome.previous_image);
-        confirm_replace(ui, &plan.container, now.existing.as_ref(), &image.tag, outcome.changes.len())?;
-        let target = self.gate_target(inst, &now.desired.file);
-        outcome.result = self.cut_over(&plan, inst, &image.tag, &mut now, &target, &mut outcome, ui).await?;
+        outcome.previous_image = previous_image(now.first().existing.as_ref(), &image.tag);
+        confirm_replace(ui, &plan, &now, &image.tag, outcome.changes.len())?;
+        outcome.result = self.roll(&plan, inst, &image.tag, &mut now, &mut outcome, ui).await?;
         outcome.timings.total_ms = plan.started.elapsed().as_millis() as u64;
         self.record(&outcome)?;
         if outcome.result == ApplyResult::Deployed && !plan.no_purge {
-            self.purge_cache(inst, &target, &now.desired.file, &mut outcome, ui).await;
+            let first = &now.replicas[0];
+            let target = self.gate_target(inst, &first.placed.replica, &first.survey.desired.file);
+            self.purge_cache(inst, &target, &first.survey.desired.file, &mut outcome, ui).await;
         }
         Ok(outcome)
+    }
+
+    /// The plan's image on the engine of every replica in `placed` (each engine once).
+    async fn realise_everywhere(&self, placed: &[&Placed], choice: &ImageChoice, ui: &mut dyn Ui) -> Result<Realised, DeployError> {
+        let mut first: Option<Realised> = None;
+        let mut seen = std::collections::BTreeSet::new();
+        for p in placed.iter().filter(|p| seen.insert(p.replica.engine.clone())) {
+            if p.replica.engine.is_some() {
+                ui.step(&format!("engine {}", p.replica.engine_name()));
+            }
+            let r = self.on(&p.docker).realise_image(choice, ui).await?;
+            match first.as_mut() {
+                None => first = Some(r),
+                Some(f) => {
+                    f.built |= r.built;
+                    f.ms += r.ms;
+                }
+            }
+        }
+        Ok(first.expect("an instance has at least one replica"))
     }
 
     /// The plan's image, built when it must be; an `--image` the engine lacks is an error.
@@ -147,49 +182,37 @@ impl Controller<'_> {
         Ok(Realised { tag, built, size, ms: t.elapsed().as_millis() as u64 })
     }
 
-    /// Replaces the running container with the surveyed one behind the health gate: deployed,
-    /// restored or failed (the reason and the timings go into `outcome`).
-    #[allow(clippy::too_many_arguments)] // the stages' shared state, passed rather than bundled
-    async fn cut_over(
-        &self,
-        plan: &DeployPlan,
-        inst: &Instance,
-        tag: &str,
-        now: &mut Survey,
-        target: &GateTarget,
-        outcome: &mut Outcome,
-        ui: &mut dyn Ui,
-    ) -> Result<ApplyResult, DeployError> {
-        let mut old = Old { running: now.existing.as_ref().filter(|o| o.running), stopped: false };
+    /// Replaces replica `r`'s running container with the surveyed one behind the health gate;
+    /// on failure the old one is started again.
+    pub(super) async fn cut_over(&self, plan: &DeployPlan, inst: &Instance, r: &Replica, now: &mut Survey, target: &GateTarget, ui: &mut dyn Ui) -> Result<Cut, DeployError> {
+        let mut old = Old { running: now.existing.as_ref().filter(|o| o.running), stopped: false, stop_ms: 0 };
         let prober = self.start_prober(old.running, target, ui).await;
-        self.ensure_port_holder(inst, tag, &plan.container, &mut old, &mut outcome.timings, ui).await?;
-        let new_id = self.create_next(&plan.container, &mut now.desired.container).await?;
-        self.stop_old(&plan.container, &mut old, &mut outcome.timings, ui).await?;
+        let tag = now.desired.container.image.clone();
+        self.ensure_port_holder(inst, r, &tag, &mut old, ui).await?;
+        let new_id = self.create_next(&r.container, &mut now.desired.container).await?;
+        self.stop_old(&r.container, &mut old, ui).await?;
         ui.step(&format!("starting {}; health gate (deadline {} s)", now.desired.container.name, plan.deadline.as_secs_f64()));
         let gate = self.start_behind_gate(&new_id, target, plan.deadline).await;
         let gap = match prober {
             Some(p) => p.finish().await,
             None => None,
         };
-        outcome.timings.cutover_gap_ms = gap.map(|g| g.as_millis() as u64);
-        match gate {
+        let gate = match gate {
             Ok(passed) => {
-                outcome.timings.gate = passed;
-                outcome.timings.deploy_to_healthy_ms = Some(plan.started.elapsed().as_millis() as u64);
-                self.promote(&new_id, &plan.container, now.existing.as_ref(), ui).await?;
-                Ok(ApplyResult::Deployed)
+                self.promote(&new_id, &r.container, now.existing.as_ref(), ui).await?;
+                Ok(passed)
             }
             Err(reason) => {
-                let (restored, reason) = self.restore(&new_id, &plan.container, old.running, target, plan.deadline, &reason, ui).await?;
-                outcome.reason = Some(reason);
-                Ok(if restored { ApplyResult::Restored } else { ApplyResult::Failed })
+                let (restored, reason) = self.restore(&new_id, &r.container, old.running, target, plan.deadline, &reason, ui).await?;
+                Err(GateFailure { restored, reason })
             }
-        }
+        };
+        Ok(Cut { new_id, stop_old_ms: old.stop_ms, gap, gate })
     }
 
     /// Measures the cut-over gap on the published port while an old container serves.
     async fn start_prober(&self, old: Option<&Observed>, target: &GateTarget, ui: &mut dyn Ui) -> Option<Prober> {
-        let mut prober = old.map(|_| Prober::start(target.http_base.clone()));
+        let mut prober = old.map(|_| Prober::start(vec![target.http_base.clone()]));
         if let Some(p) = prober.as_mut()
             && !p.ready(Duration::from_secs(2)).await
         {
@@ -200,16 +223,8 @@ impl Controller<'_> {
 
     /// The port holder keeps the published ports and the network namespace across
     /// cut-overs; only a change of ports (or a first deploy) replaces it.
-    async fn ensure_port_holder(
-        &self,
-        inst: &Instance,
-        tag: &str,
-        container: &str,
-        old: &mut Old<'_>,
-        timings: &mut Timings,
-        ui: &mut dyn Ui,
-    ) -> Result<(), DeployError> {
-        let holder_spec = super::desired::holder(self.spec, inst, tag);
+    async fn ensure_port_holder(&self, inst: &Instance, r: &Replica, tag: &str, old: &mut Old<'_>, ui: &mut dyn Ui) -> Result<(), DeployError> {
+        let holder_spec = super::desired::holder(self.spec, inst, r, tag);
         match docker::inspect(self.docker, &holder_spec.name).await? {
             Some(h) if h.ports == holder_spec.ports => {
                 if !h.running {
@@ -217,7 +232,7 @@ impl Controller<'_> {
                 }
             }
             existing => {
-                self.stop_old(container, old, timings, ui).await?;
+                self.stop_old(&r.container, old, ui).await?;
                 if let Some(h) = existing {
                     docker::remove(self.docker, &h.id).await?;
                 }
@@ -237,12 +252,12 @@ impl Controller<'_> {
         Ok(docker::create(self.docker, spec).await?)
     }
 
-    async fn stop_old(&self, container: &str, old: &mut Old<'_>, timings: &mut Timings, ui: &mut dyn Ui) -> Result<(), DeployError> {
+    async fn stop_old(&self, container: &str, old: &mut Old<'_>, ui: &mut dyn Ui) -> Result<(), DeployError> {
         if let Some(o) = old.running.filter(|_| !old.stopped) {
             ui.step(&format!("stopping {} ({})", container, &o.id[..12.min(o.id.len())]));
             let t = Instant::now();
             docker::stop(self.docker, &o.id, self.spec.defaults.stop_timeout_secs).await?;
-            timings.stop_old_ms = t.elapsed().as_millis() as u64;
+            old.stop_ms = t.elapsed().as_millis() as u64;
             old.stopped = true;
         }
         Ok(())
@@ -256,10 +271,13 @@ impl Controller<'_> {
         }
     }
 
-    /// The gate passed: the old container goes and the new one takes its name.
+    /// The gate passed: the new container takes the name; the old one, stopped, is kept as
+    /// `<name>-prev` until every replica passed (a rollback of all starts it again).
     async fn promote(&self, new_id: &str, container: &str, existing: Option<&Observed>, ui: &mut dyn Ui) -> Result<(), DeployError> {
         if let Some(o) = existing {
-            docker::remove(self.docker, &o.id).await?;
+            let prev = prev_name(container);
+            docker::remove(self.docker, &prev).await?;
+            docker::rename(self.docker, &o.id, &prev).await?;
         }
         docker::rename(self.docker, new_id, container).await?;
         ui.step(&format!("{container} healthy: /healthz and WebSocket register acked"));
@@ -282,23 +300,31 @@ impl Controller<'_> {
         ui.step(&format!("health gate failed: {reason}"));
         let logs = docker::log_tail(self.docker, new_id, 20).await;
         docker::remove(self.docker, new_id).await?;
-        let mut restored = false;
-        if let Some(o) = old {
-            ui.step(&format!("restarting the previous {container}"));
-            if let Err(e) = docker::start(self.docker, &o.id).await {
-                ui.step(&format!("cannot restart the previous container: {e}"));
-            }
-            let client = crate::http_client::client(Duration::from_millis(800));
-            let until = Instant::now() + deadline;
-            while Instant::now() < until && !restored {
-                restored = health::healthz(&client, &target.http_base).await.is_ok();
-                if !restored {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+        let restored = match old {
+            Some(o) => self.restart_previous(container, o, target, deadline, ui).await,
+            None => false,
+        };
         let logs = if logs.trim().is_empty() { String::new() } else { format!("\nlast lines of the new container:\n{}", logs.trim_end()) };
         Ok((restored, format!("{reason}{logs}")))
+    }
+
+    /// Starts a previous container again; `true` once it answers `/healthz` within `deadline`.
+    pub(super) async fn restart_previous(&self, container: &str, old: &Observed, target: &GateTarget, deadline: Duration, ui: &mut dyn Ui) -> bool {
+        ui.step(&format!("restarting the previous {container}"));
+        if let Err(e) = docker::start(self.docker, &old.id).await {
+            ui.step(&format!("cannot restart the previous container: {e}"));
+        }
+        let client = crate::http_client::client(Duration::from_millis(800));
+        let until = Instant::now() + deadline;
+        loop {
+            if health::healthz(&client, &target.http_base).await.is_ok() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Purges the changed public URLs; a failure is recorded in the outcome (exit code 7).
@@ -335,7 +361,7 @@ impl Controller<'_> {
 
 /// The image a rollback of the new container returns to: the old container's image, or when
 /// that is already `tag`, the one it would have returned to.
-fn previous_image(existing: Option<&Observed>, tag: &str) -> String {
+pub(super) fn previous_image(existing: Option<&Observed>, tag: &str) -> String {
     match existing {
         Some(o) if o.image != tag => o.image.clone(),
         Some(o) => o.labels.get(LABEL_PREVIOUS_IMAGE).cloned().unwrap_or_default(),
@@ -343,20 +369,24 @@ fn previous_image(existing: Option<&Observed>, tag: &str) -> String {
     }
 }
 
-/// The history labels: previous image, when and by whom.
-fn label_history(container: &mut ContainerSpec, previous_image: &str) {
-    let labels = &mut container.labels;
-    labels.insert(LABEL_PREVIOUS_IMAGE.into(), previous_image.to_string());
-    labels.insert(LABEL_DEPLOYED_AT.into(), chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    labels.insert(LABEL_DEPLOYED_BY.into(), audit::who());
-}
-
-/// Asks before a running container is replaced.
-fn confirm_replace(ui: &mut dyn Ui, container: &str, existing: Option<&Observed>, tag: &str, changes: usize) -> Result<(), DeployError> {
-    match existing.filter(|o| o.running) {
-        Some(o) if !ui.confirm(&format!("Replace the running {container} ({} -> {tag}, {changes} change(s))?", o.image)) => {
-            Err(DeployError::Aborted)
-        }
-        _ => Ok(()),
-    }
+/// Asks before a running container is replaced or removed.
+fn confirm_replace(ui: &mut dyn Ui, plan: &DeployPlan, fleet: &Fleet, tag: &str, changes: usize) -> Result<(), DeployError> {
+    let replaced: Vec<&Observed> = fleet
+        .replicas
+        .iter()
+        .filter(|r| r.action(plan.force) == ReplicaAction::Replace)
+        .filter_map(|r| r.survey.existing.as_ref().filter(|o| o.running))
+        .collect();
+    let question = match (fleet.replicas.len(), replaced.first()) {
+        (1, None) if fleet.surplus.is_empty() => return Ok(()),
+        (1, Some(o)) if fleet.surplus.is_empty() => format!("Replace the running {} ({} -> {tag}, {changes} change(s))?", plan.container, o.image),
+        _ if replaced.is_empty() && fleet.surplus.is_empty() => return Ok(()),
+        (n, _) => format!(
+            "Roll {} running replica(s) of {} to {tag} and remove {} ({n} replica(s) wanted, {changes} change(s))?",
+            replaced.len(),
+            plan.instance,
+            fleet.surplus.len()
+        ),
+    };
+    if ui.confirm(&question) { Ok(()) } else { Err(DeployError::Aborted) }
 }

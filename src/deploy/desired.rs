@@ -6,8 +6,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::docker::{ContainerSpec, Observed, Published};
+use super::replicas::Replica;
 use super::spec::{CONTAINER_HTTP_PORT, CONTAINER_WS_PORT, DATA_MOUNT, Instance, Spec};
-use crate::config::{PREFIX, VARS};
+use crate::config::{PREFIX, VARS, names};
 
 pub const LABEL_MANAGED: &str = "scitex.orochi.managed-by";
 pub const MANAGED_VALUE: &str = "scitex-orochi-deploy";
@@ -18,6 +19,8 @@ pub const LABEL_DEPLOYED_AT: &str = "scitex.orochi.deployed-at";
 pub const LABEL_DEPLOYED_BY: &str = "scitex.orochi.deployed-by";
 /// `hub` or `ports` (the port holder).
 pub const LABEL_ROLE: &str = "scitex.orochi.role";
+/// The replica's index (hub containers and port holders).
+pub const LABEL_REPLICA: &str = "scitex.orochi.replica";
 /// Labels compared by [`diff`]; the others record history.
 pub const COMPARED_LABELS: &[&str] = &[LABEL_MANAGED, LABEL_INSTANCE, LABEL_ENV_HASH];
 
@@ -28,22 +31,22 @@ pub fn env_hash(env: &[(String, String)]) -> String {
     hex::encode(Sha256::digest(lines.concat().as_bytes()))[..16].to_string()
 }
 
-fn published(spec: &Spec, inst: &Instance) -> Vec<Published> {
+fn published(spec: &Spec, r: &Replica) -> Vec<Published> {
     let ip = spec.defaults.publish_ip.clone();
     let mut ports = vec![
-        Published { container: format!("{CONTAINER_HTTP_PORT}/tcp"), host_ip: ip.clone(), host_port: inst.dashboard_port },
-        Published { container: format!("{CONTAINER_WS_PORT}/tcp"), host_ip: ip, host_port: inst.ws_port },
+        Published { container: format!("{CONTAINER_HTTP_PORT}/tcp"), host_ip: ip.clone(), host_port: r.dashboard_port },
+        Published { container: format!("{CONTAINER_WS_PORT}/tcp"), host_ip: ip, host_port: r.ws_port },
     ];
     ports.sort();
     ports
 }
 
-/// The port holder of an instance: a container that only publishes the ports and keeps the
+/// The port holder of a replica: a container that only publishes the ports and keeps the
 /// network namespace the hub containers join, so a cut-over never tears down Docker's network
 /// plumbing (see docs/deploy.md). It runs `scitex-orochi deploy hold` from the hub image.
-pub fn holder(spec: &Spec, inst: &Instance, image: &str) -> ContainerSpec {
+pub fn holder(spec: &Spec, inst: &Instance, r: &Replica, image: &str) -> ContainerSpec {
     ContainerSpec {
-        name: spec.holder_name(inst),
+        name: r.holder.clone(),
         image: image.to_string(),
         cmd: vec!["deploy".into(), "hold".into()],
         env: Vec::new(),
@@ -51,8 +54,9 @@ pub fn holder(spec: &Spec, inst: &Instance, image: &str) -> ContainerSpec {
             (LABEL_MANAGED.to_string(), MANAGED_VALUE.to_string()),
             (LABEL_INSTANCE.to_string(), inst.name.clone()),
             (LABEL_ROLE.to_string(), "ports".to_string()),
+            (LABEL_REPLICA.to_string(), r.index.to_string()),
         ]),
-        ports: published(spec, inst),
+        ports: published(spec, r),
         binds: Vec::new(),
         user: "65534:65534".into(),
         restart: spec.defaults.restart.clone(),
@@ -61,26 +65,31 @@ pub fn holder(spec: &Spec, inst: &Instance, image: &str) -> ContainerSpec {
     }
 }
 
-/// The hub container the controller would create for `inst` (history labels not included).
-/// It joins the port holder's network; `ports` are those the holder publishes.
-pub fn desired(spec: &Spec, inst: &Instance, env: Vec<(String, String)>, image: &str, user: &str) -> ContainerSpec {
-    let ports = published(spec, inst);
+/// The hub container the controller would create for replica `r` of `inst` (history labels
+/// not included). It joins the port holder's network; `ports` are those the holder publishes.
+pub fn desired(spec: &Spec, inst: &Instance, r: &Replica, env: Vec<(String, String)>, image: &str, user: &str) -> ContainerSpec {
+    let ports = published(spec, r);
     let labels = BTreeMap::from([
         (LABEL_MANAGED.to_string(), MANAGED_VALUE.to_string()),
         (LABEL_INSTANCE.to_string(), inst.name.clone()),
         (LABEL_ENV_HASH.to_string(), env_hash(&env)),
+        (LABEL_REPLICA.to_string(), r.index.to_string()),
     ]);
+    // Sorted as the engine's view is, so that the diff compares like with like.
+    let mut binds = vec![format!("{}:{DATA_MOUNT}", inst.data_dir.display())];
+    binds.extend(inst.binds.iter().cloned());
+    binds.sort();
     ContainerSpec {
-        name: spec.container_name(inst),
+        name: r.container.clone(),
         image: image.to_string(),
         cmd: vec!["serve".into()],
         env,
         labels,
         ports,
-        binds: vec![format!("{}:{DATA_MOUNT}", inst.data_dir.display())],
+        binds,
         user: user.to_string(),
         restart: spec.defaults.restart.clone(),
-        network_mode: format!("container:{}", spec.holder_name(inst)),
+        network_mode: format!("container:{}", r.holder),
         no_healthcheck: false,
     }
 }
@@ -96,6 +105,8 @@ pub struct Difference {
 fn shown(key: &str, value: Option<&String>) -> String {
     match value {
         None => "(unset)".into(),
+        // A database URL may hold a password.
+        Some(v) if key == names::DB && url::Url::parse(v).is_ok_and(|u| u.password().is_some()) => "(hidden)".into(),
         Some(v) if VARS.iter().any(|var| var.name == key && !var.secret) => format!("{v:?}"),
         Some(_) => "(hidden)".into(),
     }

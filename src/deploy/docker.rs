@@ -76,6 +76,13 @@ pub async fn connect() -> Result<Docker, DockerError> {
     Ok(docker)
 }
 
+/// Connects to a named engine (`unix:///…`, `tcp://host:port`, `http://host:port`).
+pub async fn connect_to(host: &str) -> Result<Docker, DockerError> {
+    let docker = Docker::connect_with_host(host)?.negotiate_version().await?;
+    docker.ping().await?;
+    Ok(docker)
+}
+
 pub fn is_not_found(e: &DockerError) -> bool {
     matches!(e, DockerError::DockerResponseServerError { status_code: 404, .. })
 }

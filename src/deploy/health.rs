@@ -116,8 +116,9 @@ where
     }
 }
 
-/// Polls `/healthz` every few milliseconds in the background. The gap is the longest time
-/// between the last answer before an outage and the first answer after it.
+/// Polls `/healthz` of one or more bases (the replicas of an instance) every few
+/// milliseconds in the background; a round is an answer when any base answers. The gap is
+/// the longest time between the last answer before an outage and the first answer after it.
 pub struct Prober {
     stop: watch::Sender<bool>,
     answered: watch::Receiver<bool>,
@@ -125,7 +126,7 @@ pub struct Prober {
 }
 
 impl Prober {
-    pub fn start(http_base: String) -> Prober {
+    pub fn start(http_bases: Vec<String>) -> Prober {
         let (stop, mut stopped) = watch::channel(false);
         let (answered_tx, answered) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -134,7 +135,8 @@ impl Prober {
             let mut outage_from: Option<Instant> = None;
             let mut gap: Option<Duration> = None;
             loop {
-                let ok = healthz(&client, &http_base).await.is_ok();
+                let answers = futures_util::future::join_all(http_bases.iter().map(|b| healthz(&client, b))).await;
+                let ok = answers.iter().any(Result::is_ok);
                 let now = Instant::now();
                 match (ok, outage_from) {
                     (true, Some(from)) => {

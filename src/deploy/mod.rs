@@ -6,6 +6,8 @@
 //! (`plan`), which a dry run prints and [`Controller::apply`] consumes (`controller`), giving
 //! an [`Outcome`] (`outcome`). The rest are the parts they use:
 //! - `spec`, `envfile`, `validate`: the desired state as written, and its checks;
+//! - `replicas`, `placement`, `rolling`: an instance's replicas, the engines they run on, and
+//!   the rolling deploy that cuts them over one at a time;
 //! - `desired`: the containers it asks for, and their differences from running ones;
 //! - `docker`, `image`: the engine, and the image packaged from this binary;
 //! - `health`, `lock`, `audit`: the health gate, the instance lock, the audit log;
@@ -26,8 +28,11 @@ pub mod image;
 pub mod inspect;
 pub mod lock;
 pub mod outcome;
+pub mod placement;
 pub mod plan;
 pub mod public_urls;
+pub mod replicas;
+mod rolling;
 pub mod purge;
 pub mod spec;
 pub mod validate;
@@ -47,6 +52,8 @@ pub enum DeployError {
     InvalidEnv(Box<validate::Report>),
     #[error("cannot reach the Docker engine: {0}; is it running, and does DOCKER_HOST (or /var/run/docker.sock) point at it?")]
     Unreachable(#[source] docker::DockerError),
+    #[error("cannot reach the Docker engine {engine} named in the spec: {source}")]
+    Engine { engine: String, source: docker::DockerError },
     #[error("Docker: {0}")]
     Docker(#[from] docker::DockerError),
     #[error(transparent)]
@@ -71,7 +78,7 @@ impl DeployError {
     /// Exit codes documented in `scitex-orochi deploy --help`.
     pub fn exit_code(&self) -> u8 {
         match self {
-            DeployError::Unreachable(_) => 3,
+            DeployError::Unreachable(_) | DeployError::Engine { .. } => 3,
             DeployError::InvalidEnv(_) => 5,
             DeployError::Lock(lock::LockError::Held { .. }) => 6,
             _ => 1,

@@ -1,8 +1,9 @@
 //! The deploy plan: what an apply would change, computed before anything is touched.
 //!
 //! [`Controller::plan`] validates the env file, chooses the image without building it, and
-//! surveys the instance: the desired container, the one that runs, their differences
-//! ([`Controller::survey`], the only place that sequence is written). A dry run prints that
+//! surveys the instance: for each replica on its engine, the desired container, the one that
+//! runs, their differences ([`Controller::survey`], the only place that sequence is written),
+//! and the replicas beyond `replicas` that scaling down removes ([`Fleet`]). A dry run prints that
 //! plan, `deploy plan` prints its [`PlanReport`], and [`Controller::apply`] consumes it: once
 //! it holds the lock and the image exists, it surveys again, so the cut-over works on what
 //! runs at that moment.
@@ -16,9 +17,12 @@ use super::desired::{self, Difference};
 use super::docker::{self, Observed};
 use super::envfile::EnvFile;
 use super::image::ImageSource;
-use super::outcome::{Action, ApplyResult, Outcome, Timings};
+use super::outcome::{Action, ApplyResult, Outcome, ReplicaAction, ReplicaOutcome, ReplicaResult, Timings};
+use super::placement::{Placed, Surplus};
+use super::replicas::Replica;
 use super::spec::Instance;
 use super::{DeployError, validate};
+use crate::config::names;
 
 /// Where the image of a deploy comes from.
 #[derive(Debug, Clone)]
@@ -58,17 +62,89 @@ pub struct Survey {
     pub changes: Vec<Difference>,
 }
 
+/// The instance as surveyed: each replica next to its desired container, and the replicas
+/// beyond `replicas` that still exist.
+pub struct Fleet {
+    pub replicas: Vec<ReplicaSurvey>,
+    pub surplus: Vec<Surplus>,
+}
+
+pub struct ReplicaSurvey {
+    pub placed: Placed,
+    pub survey: Survey,
+}
+
+impl ReplicaSurvey {
+    pub fn action(&self, force: bool) -> ReplicaAction {
+        match &self.survey.existing {
+            None => ReplicaAction::Add,
+            Some(_) if force || !self.survey.changes.is_empty() => ReplicaAction::Replace,
+            Some(_) => ReplicaAction::Keep,
+        }
+    }
+}
+
+impl Fleet {
+    /// Every difference; with several replicas each is prefixed by its container, and each
+    /// surplus replica is one.
+    pub fn changes(&self) -> Vec<Difference> {
+        let several = self.replicas.len() > 1 || !self.surplus.is_empty();
+        let mut out = Vec::new();
+        for r in &self.replicas {
+            for c in &r.survey.changes {
+                let field = if several { format!("{}: {}", r.placed.replica.container, c.field) } else { c.field.clone() };
+                out.push(Difference { field, ..c.clone() });
+            }
+        }
+        for s in &self.surplus {
+            out.push(Difference { field: format!("replica {}", s.index), desired: "(none)".into(), actual: s.name().to_string() });
+        }
+        out
+    }
+
+    /// Replica 0: the instance's own container name, env hash and history.
+    pub fn first(&self) -> &Survey {
+        &self.replicas[0].survey
+    }
+
+    /// Each replica's row of an outcome, all with `result`, and the surplus ones.
+    fn outcomes(&self, force: bool, image: &str, result: ReplicaResult) -> Vec<ReplicaOutcome> {
+        let row = |index, container: &str, engine: &Option<String>, action, image: String| ReplicaOutcome {
+            index,
+            container: container.to_string(),
+            engine: engine.clone().unwrap_or_else(|| "default".into()),
+            action,
+            result,
+            image,
+            gap_ms: None,
+            gate: None,
+        };
+        let mut out: Vec<ReplicaOutcome> = self
+            .replicas
+            .iter()
+            .map(|r| {
+                let running = r.survey.existing.as_ref().map(|o| o.image.clone());
+                let shown = if result == ReplicaResult::Planned { image.to_string() } else { running.unwrap_or_default() };
+                row(r.placed.replica.index, &r.placed.replica.container, &r.placed.replica.engine, r.action(force), shown)
+            })
+            .collect();
+        out.extend(self.surplus.iter().map(|s| row(s.index, s.name(), &s.engine, ReplicaAction::Remove, String::new())));
+        out
+    }
+}
+
 /// Everything an apply needs to decide, computed with nothing touched.
 pub struct DeployPlan {
     pub action: Action,
     pub instance: String,
+    /// Replica 0's container (the instance's own name).
     pub container: String,
     pub image: ImageChoice,
-    pub survey: Survey,
-    /// Replace the container even when it is in sync (a rollback always does).
+    pub fleet: Fleet,
+    /// Replace the containers even when they are in sync (a rollback always does).
     pub force: bool,
     pub no_purge: bool,
-    /// Health-gate deadline.
+    /// Health-gate deadline (of each replica).
     pub deadline: Duration,
     /// When planning started: the outcome's durations count from here.
     pub started: Instant,
@@ -81,36 +157,44 @@ pub struct PlanReport {
     pub container: String,
     pub in_sync: bool,
     pub desired_image: String,
+    /// Replica 0's.
     pub actual_image: Option<String>,
     pub desired_env_hash: String,
+    /// Replica 0's.
     pub actual_env_hash: Option<String>,
     pub changes: Vec<Difference>,
+    /// Each replica and what a deploy would do to it.
+    pub replicas: Vec<ReplicaOutcome>,
 }
 
 impl DeployPlan {
     pub fn report(&self) -> PlanReport {
-        let s = &self.survey;
+        let s = self.fleet.first();
+        let changes = self.fleet.changes();
         PlanReport {
             instance: self.instance.clone(),
             container: self.container.clone(),
-            in_sync: s.changes.is_empty(),
+            in_sync: changes.is_empty(),
             desired_image: self.image.tag().to_string(),
             actual_image: s.observed.as_ref().map(|o| o.image.clone()),
             desired_env_hash: s.desired.env_hash.clone(),
             actual_env_hash: s.observed.as_ref().map(|o| desired::env_hash(&desired::actual_env(&s.desired.container, o))),
-            changes: s.changes.clone(),
+            changes,
+            replicas: self.fleet.outcomes(false, self.image.tag(), ReplicaResult::Planned),
         }
     }
 
     /// The outcome of `--dry-run`: this plan, nothing done.
     pub fn dry_run(self) -> Outcome {
-        let mut outcome = self.outcome(ApplyResult::DryRun, self.image.tag(), &self.survey);
+        let mut outcome = self.outcome(ApplyResult::DryRun, self.image.tag(), &self.fleet);
         outcome.timings.total_ms = self.started.elapsed().as_millis() as u64;
         outcome
     }
 
-    /// An outcome of this plan with `image` and the differences `survey` found.
-    pub(super) fn outcome(&self, result: ApplyResult, image: &str, survey: &Survey) -> Outcome {
+    /// An outcome of this plan with `image` and what `fleet` found; its replicas are planned
+    /// (a dry run) or unchanged until the apply says otherwise.
+    pub(super) fn outcome(&self, result: ApplyResult, image: &str, fleet: &Fleet) -> Outcome {
+        let each = if result == ApplyResult::DryRun { ReplicaResult::Planned } else { ReplicaResult::Unchanged };
         Outcome {
             instance: self.instance.clone(),
             action: self.action,
@@ -120,9 +204,10 @@ impl DeployPlan {
             image_built: false,
             image_size_bytes: None,
             previous_image: String::new(),
-            env_hash: survey.desired.env_hash.clone(),
-            changes: survey.changes.clone(),
+            env_hash: fleet.first().desired.env_hash.clone(),
+            changes: fleet.changes(),
             timings: Timings::default(),
+            replicas: fleet.outcomes(self.force, image, each),
             reason: None,
             purge: None,
             purge_error: None,
@@ -150,13 +235,13 @@ impl Controller<'_> {
         let started = Instant::now();
         let inst = self.spec.instance(name)?;
         let image = self.choose_image(opts)?;
-        let survey = self.survey(inst, image.tag(), false).await?;
+        let fleet = self.survey_fleet(inst, image.tag(), false).await?;
         Ok(DeployPlan {
             action,
             instance: name.into(),
             container: self.spec.container_name(inst),
             image,
-            survey,
+            fleet,
             force: opts.force,
             no_purge: opts.no_purge,
             deadline: opts.deadline.unwrap_or(Duration::from_secs(self.spec.defaults.health_deadline_secs)),
@@ -174,11 +259,24 @@ impl Controller<'_> {
         Ok(ImageChoice::Build { source, tag })
     }
 
-    /// Compute the desired container with `tag`, inspect the running one, diff them.
-    /// `create_dir` creates a missing data folder first (its owner is the default user).
-    pub(super) async fn survey(&self, inst: &Instance, tag: &str, create_dir: bool) -> Result<Survey, DeployError> {
-        let desired = self.desired(inst, tag, create_dir).await?;
-        let existing = docker::inspect(self.docker, &self.spec.container_name(inst)).await?;
+    /// Every replica surveyed on its engine, and the surplus ones.
+    pub(super) async fn survey_fleet(&self, inst: &Instance, tag: &str, create_dir: bool) -> Result<Fleet, DeployError> {
+        let placed = self.placed(inst).await?;
+        let surplus = self.surplus(inst, &placed).await?;
+        let mut replicas = Vec::new();
+        for p in placed {
+            let survey = self.on(&p.docker).survey(inst, &p.replica, tag, create_dir).await?;
+            replicas.push(ReplicaSurvey { placed: p, survey });
+        }
+        Ok(Fleet { replicas, surplus })
+    }
+
+    /// Compute the desired container of replica `r` with `tag`, inspect the running one,
+    /// diff them. `create_dir` creates a missing data folder first (its owner is the default
+    /// user).
+    pub(super) async fn survey(&self, inst: &Instance, r: &Replica, tag: &str, create_dir: bool) -> Result<Survey, DeployError> {
+        let desired = self.desired(inst, r, tag, create_dir).await?;
+        let existing = docker::inspect(self.docker, &r.container).await?;
         let observed = match existing.clone() {
             Some(o) => Some(docker::through_holder(self.docker, o).await?),
             None => None,
@@ -188,12 +286,13 @@ impl Controller<'_> {
     }
 
     /// Validated env file and the container the spec asks for with `tag`.
-    async fn desired(&self, inst: &Instance, tag: &str, create_dir: bool) -> Result<Desired, DeployError> {
+    async fn desired(&self, inst: &Instance, r: &Replica, tag: &str, create_dir: bool) -> Result<Desired, DeployError> {
         let (report, file) = validate::validate_instance(self.spec, inst);
         let Some(file) = file.filter(|_| report.valid) else { return Err(DeployError::InvalidEnv(Box::new(report))) };
+        self.spec.check_store(inst, file.get(names::DB))?;
         let env = self.spec.container_env(inst, &file.pairs());
         let env_hash = desired::env_hash(&env);
-        let container = desired::desired(self.spec, inst, env, tag, &self.user_for(inst, create_dir));
+        let container = desired::desired(self.spec, inst, r, env, tag, &self.user_for(inst, create_dir));
         let image_id = docker::image_id(self.docker, tag).await?;
         Ok(Desired { container, image_id, env_hash, file })
     }

@@ -19,7 +19,8 @@ pub const DEFAULT_SPEC: &str = "deploy/instances.toml";
 /// Variables only the controller reads; they never reach a container.
 pub const CONTROLLER_ONLY: &[&str] = &[names::CLOUDFLARE_API_TOKEN, names::CLOUDFLARE_ZONE_ID, names::CLOUDFLARE_API_BASE];
 
-/// Variables the controller sets in every container (an env file cannot change them).
+/// Variables the controller sets in every container (an env file cannot change them, except
+/// that a `postgres://` `SCITEX_OROCHI_DB` replaces the SQLite file: the replicas' shared store).
 pub const MANAGED: &[&str] = &[names::HOST, names::PORT, names::DASHBOARD_PORT, names::DB, names::MEDIA_ROOT];
 /// Set to the upstream instance's `public_url` (dev observes stable).
 pub const WS_UPSTREAM: &str = names::DASHBOARD_WS_UPSTREAM;
@@ -109,6 +110,26 @@ pub struct Instance {
     /// `uid:gid` the hub runs as; default: the owner of `data_dir`.
     #[serde(default)]
     pub user: Option<String>,
+    /// Hub containers of this instance, 1..=16 (see `replicas`); more than one needs
+    /// `SCITEX_OROCHI_DB=postgres://…` in the env file.
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Docker engines the replicas are placed on, round-robin (`unix:///…`, a socket path,
+    /// `tcp://host:port`, `http://host:port`); empty: the controller's own engine.
+    #[serde(default)]
+    pub engines: Vec<String>,
+    /// Test and development only: replicas > 1 on the SQLite database (they do not share one
+    /// timeline then).
+    #[serde(default)]
+    pub allow_sqlite_replicas: bool,
+    /// Extra bind mounts `HOST:CONTAINER[:ro]` of every replica, e.g. the folder of a
+    /// PostgreSQL unix socket.
+    #[serde(default)]
+    pub binds: Vec<String>,
+}
+
+fn one() -> usize {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,13 +176,18 @@ impl Spec {
             inst.name = name.clone();
             inst.env_file = normalize(&dir.join(&inst.env_file));
             inst.data_dir = normalize(&dir.join(&inst.data_dir));
+            for b in inst.binds.iter_mut() {
+                if !b.starts_with('/') {
+                    *b = format!("{}/{b}", dir.display());
+                }
+            }
         }
         let spec = Spec { path: path.into(), dir, defaults, instances };
         spec.check()?;
         Ok(spec)
     }
 
-    fn invalid(&self, instance: &str, message: impl Into<String>) -> SpecError {
+    pub(super) fn invalid(&self, instance: &str, message: impl Into<String>) -> SpecError {
         SpecError::Invalid { path: self.path.clone(), instance: instance.into(), message: message.into() }
     }
 
@@ -175,18 +201,9 @@ impl Spec {
         if let Some(p) = self.defaults.cache_paths.iter().find(|p| !p.starts_with('/')) {
             return Err(self.invalid("defaults", format!("cache path {p:?} must start with /")));
         }
-        let mut ports: BTreeMap<u16, &str> = BTreeMap::new();
         for (name, inst) in &self.instances {
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
                 return Err(self.invalid(name, "names use a-z, 0-9 and -"));
-            }
-            for port in [inst.dashboard_port, inst.ws_port] {
-                if port == 0 {
-                    return Err(self.invalid(name, "port 0 cannot be published"));
-                }
-                if let Some(other) = ports.insert(port, name) {
-                    return Err(self.invalid(name, format!("host port {port} is also used by {other}")));
-                }
             }
             if !is_origin(&inst.public_url) {
                 return Err(self.invalid(name, format!("public_url {:?} must be an origin like https://host", inst.public_url)));
@@ -205,7 +222,7 @@ impl Spec {
                 return Err(self.invalid(name, "user must be uid:gid or a name"));
             }
         }
-        Ok(())
+        self.check_replicas()
     }
 
     pub fn instance(&self, name: &str) -> Result<&Instance, SpecError> {
@@ -256,6 +273,10 @@ impl Spec {
         }
         for (k, v) in self.managed_values() {
             env.insert(k.into(), v);
+        }
+        // A PostgreSQL URL is the database every replica shares; a path stays managed.
+        if let Some((_, db)) = file.iter().rev().find(|(k, v)| k == names::DB && super::replicas::is_postgres(v)) {
+            env.insert(names::DB.into(), db.clone());
         }
         if let Some(up) = self.upstream_of(inst) {
             env.insert(WS_UPSTREAM.into(), up.public_url.clone());

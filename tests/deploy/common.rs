@@ -73,6 +73,21 @@ async fn remove_other_test_images(docker: &Docker, keep: &str) {
     let _ = docker.prune_images(Some(bollard::query_parameters::PruneImagesOptionsBuilder::default().filters(&dangling).build())).await;
 }
 
+/// A second image of the same binary that differs by one label (committed, not rebuilt).
+pub async fn variant_of(base: &str, fx: &Fixture) -> String {
+    let docker = docker().await;
+    let name = format!("{}-variant-src", fx.prefix);
+    let body = bollard::models::ContainerCreateBody { image: Some(base.into()), ..Default::default() };
+    docker.create_container(Some(bollard::query_parameters::CreateContainerOptionsBuilder::default().name(&name).build()), body).await.unwrap();
+    let repo = format!("{TEST_REPO}-variant");
+    let tag = fx.prefix.clone();
+    let options = bollard::query_parameters::CommitContainerOptionsBuilder::default().container(&name).repo(&repo).tag(&tag).changes("LABEL scitex.orochi.test-variant=b").build();
+    docker.commit_container(options, bollard::models::ContainerConfig::default()).await.unwrap();
+    let reference = format!("{repo}:{tag}");
+    fx.extra_images.lock().unwrap().push(reference.clone());
+    reference
+}
+
 /// A free TCP port on 127.0.0.1, below the kernel's ephemeral range so that no hub started by
 /// another test (which binds port 0) can take it before Docker publishes it.
 pub fn free_port() -> u16 {
@@ -80,6 +95,16 @@ pub fn free_port() -> u16 {
         let port = 20_000 + rand::random::<u16>() % 12_000;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
+        }
+    }
+}
+
+/// The first of `n` consecutive free ports (replica i of an instance uses base + i).
+pub fn free_ports(n: u16) -> u16 {
+    loop {
+        let base = free_port();
+        if base.checked_add(n).is_some() && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
         }
     }
 }
@@ -104,15 +129,24 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(deadline_secs: u64) -> Fixture {
+        Self::replicated(deadline_secs, 1)
+    }
+
+    /// As [`Fixture::new`], with `replicas` replicas of stable on its SQLite database (the
+    /// spec's test-only `allow_sqlite_replicas`) and consecutive ports for them.
+    pub fn replicated(deadline_secs: u64, replicas: u16) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let prefix = format!("orochi-t{}-{:x}", std::process::id(), rand::random::<u32>());
         let mut ports: Vec<u16> = Vec::new();
         while ports.len() < 4 {
-            let p = free_port();
-            if !ports.contains(&p) {
+            let width = if ports.len() < 2 { replicas } else { 1 };
+            let p = free_ports(width);
+            let overlaps = |q: &u16| p.abs_diff(*q) < replicas;
+            if !ports.iter().any(overlaps) {
                 ports.push(p);
             }
         }
+        let replica_lines = if replicas > 1 { format!("replicas = {replicas}\nallow_sqlite_replicas = true\n") } else { String::new() };
         let f = Fixture {
             dir,
             prefix,
@@ -140,7 +174,7 @@ public_ws_url = "wss://ws.stable.orochi.test/"
 env_file = "stable.env"
 production = true
 required = ["SCITEX_OROCHI_ADMIN_TOKEN"]
-
+{replica_lines}
 [instances.dev]
 dashboard_port = {dh}
 ws_port = {dw}
@@ -205,8 +239,18 @@ upstream = "stable"
         cmd.output().await.unwrap()
     }
 
+    /// Replica `i` of stable: its container and `/healthz`.
+    pub fn stable_replica(&self, i: u16) -> (String, String) {
+        let container = if i == 0 { self.container("stable") } else { format!("{}-{i}", self.container("stable")) };
+        (container, format!("http://127.0.0.1:{}/healthz", self.stable.http + i))
+    }
+
     pub async fn observed(&self, instance: &str) -> Option<Observed> {
-        dock::inspect(&docker().await, &self.container(instance)).await.unwrap()
+        self.observed_name(&self.container(instance)).await
+    }
+
+    pub async fn observed_name(&self, container: &str) -> Option<Observed> {
+        dock::inspect(&docker().await, container).await.unwrap()
     }
 
     pub fn audit(&self) -> Vec<AuditRecord> {

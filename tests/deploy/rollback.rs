@@ -1,23 +1,6 @@
 //! `deploy rollback`: back to the previous image through the same health gate.
 
-use bollard::query_parameters::{CommitContainerOptionsBuilder, CreateContainerOptionsBuilder};
-
 use super::common::*;
-
-/// A second image of the same binary that differs by one label (committed, not rebuilt).
-async fn variant_of(base: &str, fx: &Fixture) -> String {
-    let docker = docker().await;
-    let name = format!("{}-variant-src", fx.prefix);
-    let body = bollard::models::ContainerCreateBody { image: Some(base.into()), ..Default::default() };
-    docker.create_container(Some(CreateContainerOptionsBuilder::default().name(&name).build()), body).await.unwrap();
-    let repo = format!("{TEST_REPO}-variant");
-    let tag = fx.prefix.clone();
-    let options = CommitContainerOptionsBuilder::default().container(&name).repo(&repo).tag(&tag).changes("LABEL scitex.orochi.test-variant=b").build();
-    docker.commit_container(options, bollard::models::ContainerConfig::default()).await.unwrap();
-    let reference = format!("{repo}:{tag}");
-    fx.extra_images.lock().unwrap().push(reference.clone());
-    reference
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_returns_to_the_previous_image() {
