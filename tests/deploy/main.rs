@@ -9,6 +9,10 @@ mod common;
 mod cutover;
 mod edge;
 mod files;
+// Shared with tests/tls; this binary does not restart its edge.
+#[path = "../support/nginx.rs"]
+#[allow(dead_code)]
+mod nginx;
 mod image_size;
 mod plan;
 mod purge_modules;

@@ -4,10 +4,9 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
+use crate::nginx::{Nginx, http_conf, proxy_location};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 /// A CA: its certificate (PEM, for `SSL_CERT_FILE`) and what signs with it.
@@ -56,115 +55,52 @@ pub fn ca() -> &'static TestCa {
     })
 }
 
-/// nginx in front of `upstream`, its own process (no daemon, no workers), killed on drop.
-pub struct Edge {
-    pub port: u16,
-    dir: tempfile::TempDir,
-    child: Child,
-}
+/// nginx with TLS in front of `upstream` (see tests/support/nginx.rs).
+pub struct Edge(Nginx);
 
 impl Edge {
     pub fn start(upstream: SocketAddr) -> Edge {
-        let nginx = which_nginx();
-        let dir = tempfile::tempdir().unwrap();
-        let (cert, key) = ca().ca.server();
-        std::fs::write(dir.path().join("server.pem"), cert).unwrap();
-        std::fs::write(dir.path().join("server.key"), key).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        std::fs::write(dir.path().join("nginx.conf"), conf(dir.path(), port, upstream)).unwrap();
-        let child = spawn(&nginx, dir.path());
-        let edge = Edge { port, dir, child };
-        edge.wait_listening();
-        edge
-    }
-
-    /// Starts nginx again on the same port after [`Edge::stop`].
-    pub fn start_again(&mut self) {
-        self.child = spawn(&which_nginx(), self.dir.path());
-        self.wait_listening();
+        let files = |dir: &Path| {
+            let (cert, key) = ca().ca.server();
+            std::fs::write(dir.join("server.pem"), cert).unwrap();
+            std::fs::write(dir.join("server.key"), key).unwrap();
+        };
+        Edge(Nginx::start(files, |dir, port| conf(dir, port, upstream)))
     }
 
     /// `wss://localhost:PORT`, a bare base as users write it.
     pub fn base(&self) -> String {
-        format!("wss://localhost:{}", self.port)
-    }
-
-    /// Kills nginx: every connection through it drops.
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not listen on {} within 10 s", self.port);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        format!("wss://localhost:{}", self.0.port)
     }
 }
 
-impl Drop for Edge {
-    fn drop(&mut self) {
-        self.stop();
+impl std::ops::Deref for Edge {
+    type Target = Nginx;
+    fn deref(&self) -> &Nginx {
+        &self.0
     }
 }
 
-fn which_nginx() -> PathBuf {
-    ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.exists()).unwrap_or_else(|| {
-        panic!("nginx is not installed: the TLS edge tests need Debian's nginx-light (.ci/run installs it: apt-get install nginx-light)")
-    })
+impl std::ops::DerefMut for Edge {
+    fn deref_mut(&mut self) -> &mut Nginx {
+        &mut self.0
+    }
 }
 
-fn spawn(nginx: &Path, dir: &Path) -> Child {
-    Command::new(nginx)
-        .arg("-p")
-        .arg(dir)
-        .arg("-e")
-        .arg("stderr")
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .args(["-g", "daemon off; master_process off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nginx starts")
-}
-
-/// As in docs/deploy.md: WebSocket upgrades passed through, long read timeouts.
+/// As in docs/deploy.md: one origin over TLS.
 fn conf(dir: &Path, port: u16, upstream: SocketAddr) -> String {
     let d = dir.display();
-    format!(
-        r#"pid {d}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 512; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}
-    server {{
+    let location = proxy_location(&format!("http://{upstream}"), "            proxy_set_header X-Forwarded-Proto https;\n");
+    http_conf(
+        dir,
+        &format!(
+            r#"    server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {d}/server.pem;
         ssl_certificate_key {d}/server.key;
         client_max_body_size 25m;
-        location / {{
-            proxy_pass http://{upstream};
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_read_timeout 3600s;
-            proxy_send_timeout 3600s;
-            proxy_buffering off;
-        }}
-    }}
-}}
+{location}    }}
 "#
+        ),
     )
 }

@@ -13,6 +13,8 @@ mod mcp_harness;
 mod bridge;
 mod doctor;
 mod edge;
+#[path = "../support/nginx.rs"]
+mod nginx;
 mod proxy;
 mod ts_bridge;
 
