@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use rmcp::model::JsonObject;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use super::error::{Code, ToolError, ToolResult};
@@ -244,5 +246,36 @@ impl Inner {
         record["status"] = "uploaded".into();
         record["absolute_url"] = self.rest.absolute(&url).into();
         Ok(record)
+    }
+}
+
+// The dispatch by tool name; the catalog and argument types are in tools.rs.
+fn parse<T: DeserializeOwned>(args: JsonObject) -> ToolResult<T> {
+    serde_json::from_value(Value::Object(args))
+        .map_err(|e| ToolError::invalid(format!("bad arguments: {e}"), "tools/list shows each tool's input schema"))
+}
+
+impl Inner {
+    pub async fn call(&self, name: &str, args: JsonObject) -> ToolResult<Value> {
+        match name {
+            "orochi_send" => self.orochi_send(parse(args)?).await,
+            "orochi_who" => self.orochi_who().await,
+            "orochi_history" => self.history(parse(args)?, 50, false).await,
+            "orochi_channels" => self.orochi_channels().await,
+            "reply" => self.reply(parse(args)?).await,
+            "history" => self.history(parse(args)?, 10, true).await,
+            "react" => self.react(parse(args)?).await,
+            "status" => Ok(self.status()),
+            "health" => self.health(parse(args)?).await,
+            "context" => {
+                let a: ContextArgs = parse(args)?;
+                super::context::read(&self.config.multiplexer, a.target.as_deref(), &self.agent).await
+            }
+            "task" => self.task(parse(args)?).await,
+            "subagents" => self.subagents(parse(args)?).await,
+            "download_media" => self.download_media(parse(args)?).await,
+            "upload_media" => self.upload_media(parse(args)?).await,
+            _ => Err(ToolError::new(Code::NotFound, format!("no tool named {name:?}"), "tools/list shows the tools")),
+        }
     }
 }

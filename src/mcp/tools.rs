@@ -1,17 +1,12 @@
-//! The tool catalog: argument types (their JSON schemas are what `tools/list` shows), the
-//! descriptions, and the dispatch. Arguments are parsed here rather than by rmcp so that a
-//! missing field or a wrong type comes back as an `invalid_input` tool error the model can
-//! read, not as an opaque JSON-RPC error.
+//! The tool catalog: argument types (their JSON schemas are what `tools/list` shows) and the
+//! descriptions. The dispatch (handlers.rs) parses arguments itself rather than through rmcp,
+//! so that a missing field or a wrong type comes back as an `invalid_input` tool error the model
+//! can read, not as an opaque JSON-RPC error.
 
 use rmcp::handler::server::common::schema_for_type;
-use rmcp::model::{JsonObject, Tool};
+use rmcp::model::Tool;
 use rmcp::schemars::{self, JsonSchema};
 use serde::{Deserialize, Serialize};
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
-use super::error::{Code, ToolError, ToolResult};
-use super::server::Inner;
 
 #[derive(Deserialize, JsonSchema)]
 pub struct NoArgs {}
@@ -149,34 +144,4 @@ pub fn catalog() -> Vec<Tool> {
         tool::<DownloadArgs>("download_media", "Download a hub attachment URL into the download folder; returns the local path."),
         tool::<UploadArgs>("upload_media", "Upload a local file to the hub (optionally posting it to a channel); returns its URL."),
     ]
-}
-
-fn parse<T: DeserializeOwned>(args: JsonObject) -> ToolResult<T> {
-    serde_json::from_value(Value::Object(args))
-        .map_err(|e| ToolError::invalid(format!("bad arguments: {e}"), "tools/list shows each tool's input schema"))
-}
-
-impl Inner {
-    pub async fn call(&self, name: &str, args: JsonObject) -> ToolResult<Value> {
-        match name {
-            "orochi_send" => self.orochi_send(parse(args)?).await,
-            "orochi_who" => self.orochi_who().await,
-            "orochi_history" => self.history(parse(args)?, 50, false).await,
-            "orochi_channels" => self.orochi_channels().await,
-            "reply" => self.reply(parse(args)?).await,
-            "history" => self.history(parse(args)?, 10, true).await,
-            "react" => self.react(parse(args)?).await,
-            "status" => Ok(self.status()),
-            "health" => self.health(parse(args)?).await,
-            "context" => {
-                let a: ContextArgs = parse(args)?;
-                super::context::read(&self.config.multiplexer, a.target.as_deref(), &self.agent).await
-            }
-            "task" => self.task(parse(args)?).await,
-            "subagents" => self.subagents(parse(args)?).await,
-            "download_media" => self.download_media(parse(args)?).await,
-            "upload_media" => self.upload_media(parse(args)?).await,
-            _ => Err(ToolError::new(Code::NotFound, format!("no tool named {name:?}"), "tools/list shows the tools")),
-        }
-    }
 }
