@@ -4,7 +4,11 @@
 //! default, whether it is a secret, and a one-line doc. The typed [`Config`] struct, the
 //! documentation check in the tests and the error messages all come from that table.
 
+mod db;
+
 use std::path::PathBuf;
+
+pub use db::{DbLocation, DbLocationError, PostgresUrl};
 
 /// How a variable's raw text is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +28,8 @@ pub enum Kind {
     Bytes,
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
+    /// A file path, or a `postgres://` / `postgresql://` URL (see [`DbLocation`]).
+    Database,
 }
 
 impl Kind {
@@ -40,6 +46,7 @@ impl Kind {
             Kind::Seconds => "a whole number of seconds".into(),
             Kind::Bytes => "a size in bytes".into(),
             Kind::Choice(words) => format!("one of {}", words.join(", ")),
+            Kind::Database => "a file path (SQLite), or a postgres:// or postgresql:// URL".into(),
         }
     }
 }
@@ -71,6 +78,11 @@ impl FromRaw for String {
 impl FromRaw for PathBuf {
     fn from_raw(raw: &str) -> Result<Self, ()> {
         Ok(PathBuf::from(raw))
+    }
+}
+impl FromRaw for DbLocation {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        DbLocation::parse(raw).map_err(drop)
     }
 }
 impl FromRaw for u16 {
@@ -116,11 +128,17 @@ impl Var {
             Kind::Origins => list(raw).all(is_origin),
             Kind::Networks => list(raw).all(|s| parse_network(s).is_ok()),
             Kind::Choice(words) => words.contains(&raw.trim()),
+            Kind::Database => DbLocation::parse(raw).is_ok(),
         };
         if ok {
             Ok(())
         } else {
-            let shown = if self.secret { String::from("(secret, not shown)") } else { format!("{raw:?}") };
+            let shown = match self.kind {
+                _ if self.secret => String::from("(secret, not shown)"),
+                // A URL's password is a secret even where the variable is not.
+                Kind::Database => format!("{:?}", db::shown(raw)),
+                _ => format!("{raw:?}"),
+            };
             Err(format!("{}: expected {}, got {shown}", self.name, self.kind.expected()))
         }
     }
@@ -216,8 +234,8 @@ settings! {
         "Hub admin token. Unset: TOKEN, else <data dir>/.admin-token, else generated into that file (0600).";
     agent: String = "AGENT", Kind::Text, "", secret = false,
         "Client only: agent name (default: the host name).";
-    db: PathBuf = "DB", Kind::Path, "orochi-data/orochi.db", secret = false,
-        "SQLite database file; its folder also holds .admin-token.";
+    db: DbLocation = "DB", Kind::Database, "orochi-data/orochi.db", secret = false,
+        "Where the hub keeps its data: a SQLite file (its folder also holds .admin-token and vapid-keys.json), or postgres://user:password@host/db for PostgreSQL (the generated admin token and push keys then live in the database; the password is never shown).";
     db_sync: String = "DB_SYNC", Kind::Choice(&["full", "normal"]), "full", secret = false,
         "SQLite synchronous mode for the WAL: full survives power loss, normal survives process crashes.";
     retention_max_rows: u64 = "RETENTION_MAX_ROWS", Kind::Count, "0", secret = false,

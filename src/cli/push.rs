@@ -36,7 +36,7 @@ pub async fn setup_push(config: Config, a: SetupPushArgs) -> CliResult {
     }
     let fail = |e: crate::hub::features::push::vapid::VapidError| CliError::Failed(e.to_string());
     let existing = VapidKeys::load(&config).map_err(fail)?;
-    let path = key_file(&config);
+    let path = key_file(&config).ok_or_else(|| fail(crate::hub::features::push::vapid::VapidError::NoKeyFile))?;
     let plan = match (&existing, a.force) {
         (Some(k), false) => ("keep", k.source.clone()),
         (Some(k), true) if k.source == "environment" => {

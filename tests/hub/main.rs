@@ -22,3 +22,4 @@ mod skills_catalog;
 mod todos;
 mod threads;
 mod observer_subscribe;
+mod pg;
