@@ -63,14 +63,16 @@ pub fn shared() -> &'static PgServer {
             return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false };
         }
         let server = PgServer::init(dir, bin, false);
-        // Stops the server once the runner is gone, whatever way its tests ended.
+        // Stops the server once the runner is gone, whatever way its tests ended: a watcher in
+        // the background (the shell that starts it returns at once).
         let script = format!(
-            "while kill -0 {runner} 2>/dev/null; do sleep 1; done; runuser -u postgres -- {} -D {} stop -m immediate; rm -rf {}",
+            "(while kill -0 {runner} 2>/dev/null; do sleep 1; done; runuser -u postgres -- {} -D {} stop -m immediate; rm -rf {}) >/dev/null 2>&1 &",
             server.bin.join("pg_ctl").display(),
             server.data().display(),
             server.dir.display()
         );
-        Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let started = Command::new("sh").args(["-c", &script]).stdin(Stdio::null()).status().unwrap();
+        assert!(started.success(), "the watcher of the test server starts");
         std::fs::write(&port_file, server.port.to_string()).unwrap();
         server
     })
