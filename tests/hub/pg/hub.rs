@@ -162,3 +162,29 @@ async fn workspaces_and_their_tokens_work_on_postgres() {
         reqwest::Client::new().get(h.http("/api/history/lab")).bearer_auth(&other).send().await.unwrap().json().await.unwrap();
     assert!(theirs.is_empty(), "another workspace reads nothing of it: {theirs:?}");
 }
+
+/// What a SQLite hub keeps in files beside its database lives in PostgreSQL: replicas generate
+/// no admin token or push keys of their own, and nothing is written next to a "path" that is a URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_generated_admin_token_and_push_keys() {
+    let url = server::shared().fresh_db().await;
+    let start = || {
+        start_hub_with(|c| {
+            c.db = DbLocation::parse(&url).unwrap();
+            c.admin_token = String::new();
+            c.token = String::new();
+        })
+    };
+    let (a, b) = (start().await, start().await);
+    let admin = a.hub.state.admin_token.clone();
+    assert_eq!(admin, b.hub.state.admin_token, "one generated admin token for both");
+    assert!(admin.len() >= 32);
+    let key = |h: &TestHub| {
+        let url = h.http("/api/push/vapid-key");
+        async move { reqwest::get(url).await.unwrap().json::<serde_json::Value>().await.unwrap()["public_key"].clone() }
+    };
+    let public = key(&a).await;
+    assert!(public.as_str().is_some_and(|k| !k.is_empty()), "{public}");
+    assert_eq!(public, key(&b).await, "one pair of push keys for both");
+    assert!(!std::path::Path::new("postgres:").exists(), "nothing beside the URL taken as a path");
+}
