@@ -32,22 +32,6 @@ pub async fn open(kind: Kind, inbox_max: u64) -> Opened {
     Opened { store, _dir: dir }
 }
 
-/// Runs each named test against both backends.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Kind::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Kind::Postgres).await
-            }
-        }
-    )*};
-}
-
 on_both!(appends_number_channels_gaplessly_and_store_a_resend_once, reads_keep_to_the_audience, mentions_wait_bounded_until_handed,
     membership_is_remembered, workspaces_tokens_and_invites, names_are_claimed_first_come_within_quotas, idempotency_keys_expire);
 
