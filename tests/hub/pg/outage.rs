@@ -70,6 +70,14 @@ async fn postgres_down_under_load_answers_store_unavailable_and_the_hub_recovers
     let server = pg.clone();
     tokio::task::spawn_blocking(move || server.stop()).await.unwrap();
     listen_until(&mut log, &|l| l.errors.len() >= 20).await;
+    let rest = reqwest::Client::new()
+        .post(h.http("/api/messages"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"sender": "writer", "payload": {"channel": "#load", "content": "by REST"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 503, "REST says the store is unavailable: {}", rest.text().await.unwrap());
     let server = pg.clone();
     tokio::task::spawn_blocking(move || server.start()).await.unwrap();
     let before = log.acked.len();

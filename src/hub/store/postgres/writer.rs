@@ -7,6 +7,7 @@
 //! batch takes a fresh connection from the pool.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -38,7 +39,7 @@ type Place = Result<u64, Placed>;
 
 pub(super) struct Writer {
     pool: Pool,
-    progress: std::sync::Arc<Progress>,
+    progress: Arc<Progress>,
     batches: u64,
     retention_max_rows: u64,
     /// Rows in `messages` as far as this process knows (others may add more): retention
@@ -50,7 +51,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(pool: Pool, progress: std::sync::Arc<Progress>, rows: u64, retention_max_rows: u64, inbox_max: u64) -> Self {
+    pub(super) fn new(pool: Pool, progress: Arc<Progress>, rows: u64, retention_max_rows: u64, inbox_max: u64) -> Self {
         Writer { pool, progress, batches: 0, retention_max_rows, rows, inbox_max, delivered: Vec::new() }
     }
 
