@@ -14,9 +14,11 @@
 //! - `docker`, `image`: the engine, and the image packaged from this binary;
 //! - `health`, `lock`, `audit`: the health gate, the instance lock, the audit log;
 //! - `purge`, `cloudflare`, `public_urls`: the CDN purge after a deploy, and its checks;
-//! - `inspect`, `compose`, `doctor`: status, the compose equivalent, diagnostics.
+//! - `inspect`, `compose`, `doctor`, `check`: status, the compose equivalent, diagnostics
+//!   (`check`: the line each of `doctor`'s checks returns).
 
 pub mod audit;
+pub mod check;
 pub mod cloudflare;
 pub mod compose;
 pub mod context;
