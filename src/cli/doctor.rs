@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::{CliError, CliResult, print_json};
 use crate::config::Config;
-use crate::deploy::doctor::{self, Status};
+use crate::deploy::check::Status;
+use crate::deploy::doctor;
 use crate::deploy::spec::Spec;
 
 /// Diagnose the agent's path (hub, auth, agent and channel counts, the agent socket under a probe

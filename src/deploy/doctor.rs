@@ -3,31 +3,10 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
+use super::check::{Check, Status, check};
 use super::spec::{CORS_ORIGINS, Spec, WS_UPSTREAM};
 use super::{docker, purge, validate};
 use crate::config::Config;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warn,
-    Fail,
-    Skip,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    pub check: String,
-    pub status: Status,
-    pub detail: String,
-}
-
-pub(super) fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
-    Check { check: name.into(), status, detail: detail.into() }
-}
 
 fn database(config: &Config) -> Check {
     let Some(path) = config.db.file() else {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::doctor::{Check, Status, check};
+use super::check::{Check, Status, check};
 use crate::client::rest::{Rest, RestError};
 use crate::client::{ClientOptions, OrochiClient};
 use crate::config::Config;

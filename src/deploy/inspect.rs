@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::audit;
-use super::controller::{ApplyOptions, Controller};
+use super::context::{ApplyOptions, Engine};
 use super::docker::{self, Observed, Published};
 use super::desired::{Difference, LABEL_PREVIOUS_IMAGE};
 use super::outcome::ApplyResult;
@@ -33,7 +33,7 @@ pub struct InstanceStatus {
     pub changes: Vec<Difference>,
 }
 
-impl Controller<'_> {
+impl Engine<'_> {
     pub async fn status(&self, opts: &ApplyOptions) -> Result<Vec<InstanceStatus>, DeployError> {
         let image = self.choose_image(opts);
         let mut out = Vec::new();

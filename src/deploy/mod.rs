@@ -4,20 +4,26 @@
 //!
 //! A deploy is computed before it acts: [`Controller::plan`] returns a [`DeployPlan`]
 //! (`plan`), which a dry run prints and [`Controller::apply`] consumes (`controller`), giving
-//! an [`Outcome`] (`outcome`). The rest are the parts they use:
+//! an [`Outcome`] (`outcome`). The rest are the parts they use, below the controller:
+//! - `context`: what every stage is given ([`Engine`]: the spec and one Docker engine; the
+//!   options; the [`Ui`]);
 //! - `spec`, `envfile`, `validate`: the desired state as written, and its checks;
-//! - `replicas`, `placement`, `rolling`: an instance's replicas, the engines they run on, and
-//!   the rolling deploy that cuts them over one at a time;
+//! - `replicas`, `placement`, `rolling`, `cutover`: an instance's replicas, the engines they
+//!   run on, the rolling deploy that cuts them over one at a time, and one replica's cut-over;
 //! - `desired`: the containers it asks for, and their differences from running ones;
 //! - `docker`, `image`: the engine, and the image packaged from this binary;
 //! - `health`, `lock`, `audit`: the health gate, the instance lock, the audit log;
 //! - `purge`, `cloudflare`, `public_urls`: the CDN purge after a deploy, and its checks;
-//! - `inspect`, `compose`, `doctor`: status, the compose equivalent, diagnostics.
+//! - `inspect`, `compose`, `doctor`, `check`: status, the compose equivalent, diagnostics
+//!   (`check`: the line each of `doctor`'s checks returns).
 
 pub mod audit;
+pub mod check;
 pub mod cloudflare;
 pub mod compose;
+pub mod context;
 pub mod controller;
+mod cutover;
 pub mod desired;
 pub mod docker;
 pub mod doctor;
@@ -37,7 +43,8 @@ pub mod purge;
 pub mod spec;
 pub mod validate;
 
-pub use controller::{ApplyOptions, Controller, Ui};
+pub use context::{ApplyOptions, Engine, Ui};
+pub use controller::Controller;
 pub use inspect::InstanceStatus;
 pub use outcome::{Action, ApplyResult, Outcome};
 pub use plan::{DeployPlan, PlanReport};

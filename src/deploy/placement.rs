@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::Docker;
 
-use super::controller::Controller;
+use super::context::Engine;
 use super::desired::LABEL_INSTANCE;
 use super::docker;
 use super::replicas::{Replica, engine_url};
@@ -35,12 +35,7 @@ impl Surplus {
     }
 }
 
-impl Controller<'_> {
-    /// The same controller on another engine.
-    pub fn on<'b>(&'b self, docker: &'b Docker) -> Controller<'b> {
-        Controller { spec: self.spec, docker, config: self.config }
-    }
-
+impl Engine<'_> {
     /// The replicas of `inst`, each with a connection to its engine (one per engine).
     pub async fn placed(&self, inst: &Instance) -> Result<Vec<Placed>, DeployError> {
         let mut engines: BTreeMap<String, Docker> = BTreeMap::new();

@@ -1,18 +1,18 @@
 //! The deploy plan: what an apply would change, computed before anything is touched.
 //!
-//! [`Controller::plan`] validates the env file, chooses the image without building it, and
-//! surveys the instance: for each replica on its engine, the desired container, the one that
-//! runs, their differences ([`Controller::survey`], the only place that sequence is written),
-//! and the replicas beyond `replicas` that scaling down removes ([`Fleet`]). A dry run prints that
-//! plan, `deploy plan` prints its [`PlanReport`], and [`Controller::apply`] consumes it: once
-//! it holds the lock and the image exists, it surveys again, so the cut-over works on what
-//! runs at that moment.
+//! `Controller::plan` (in `controller`) validates the env file, chooses the image without
+//! building it ([`Engine::choose_image`]), and surveys the instance ([`Engine::survey_fleet`]):
+//! for each replica on its engine, the desired container, the one that runs, their differences
+//! ([`Engine::survey`], the only place that sequence is written), and the replicas beyond
+//! `replicas` that scaling down removes ([`Fleet`]). A dry run prints that plan, `deploy plan`
+//! prints its [`PlanReport`], and `Controller::apply` consumes it: once it holds the lock and
+//! the image exists, it surveys again, so the cut-over works on what runs at that moment.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::controller::{ApplyOptions, Controller};
+use super::context::{ApplyOptions, Engine};
 use super::desired::{self, Difference};
 use super::docker::{self, Observed};
 use super::envfile::EnvFile;
@@ -215,40 +215,7 @@ impl DeployPlan {
     }
 }
 
-impl Controller<'_> {
-    /// The plan of deploying `name` with `opts`.
-    pub async fn plan(&self, name: &str, opts: &ApplyOptions) -> Result<DeployPlan, DeployError> {
-        self.plan_action(Action::Deploy, name, opts).await
-    }
-
-    /// The plan of returning `name` to `opts.image`, else to its previous image.
-    pub async fn rollback_plan(&self, name: &str, opts: &ApplyOptions) -> Result<DeployPlan, DeployError> {
-        let target = match &opts.image {
-            Some(i) => i.clone(),
-            None => self.previous_image(name).await?,
-        };
-        let opts = ApplyOptions { image: Some(target), force: true, ..opts.clone() };
-        self.plan_action(Action::Rollback, name, &opts).await
-    }
-
-    async fn plan_action(&self, action: Action, name: &str, opts: &ApplyOptions) -> Result<DeployPlan, DeployError> {
-        let started = Instant::now();
-        let inst = self.spec.instance(name)?;
-        let image = self.choose_image(opts)?;
-        let fleet = self.survey_fleet(inst, image.tag(), false).await?;
-        Ok(DeployPlan {
-            action,
-            instance: name.into(),
-            container: self.spec.container_name(inst),
-            image,
-            fleet,
-            force: opts.force,
-            no_purge: opts.no_purge,
-            deadline: opts.deadline.unwrap_or(Duration::from_secs(self.spec.defaults.health_deadline_secs)),
-            started,
-        })
-    }
-
+impl Engine<'_> {
     /// The image `opts` asks for, without building it.
     pub(super) fn choose_image(&self, opts: &ApplyOptions) -> Result<ImageChoice, DeployError> {
         if let Some(tag) = &opts.image {

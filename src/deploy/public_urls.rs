@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::net::lookup_host;
 use url::Url;
 
-use super::doctor::{Check, Status, check};
+use super::check::{Check, Status, check};
 use super::spec::Spec;
 
 /// Longest wait for a name lookup, a connection or an answer.

@@ -1,5 +1,5 @@
 //! The rolling deploy of an instance's replicas: one replica at a time through its health
-//! gate ([`Controller::cut_over`]), so that while one is cut over the others serve. When a
+//! gate (`Engine::cut_over`, in `cutover`), so that while one is cut over the others serve. When a
 //! replica fails its gate, its old container is started again and every replica that had
 //! already passed returns to its previous container (same image, same env), kept stopped as
 //! `<name>-prev` until then: the outcome says `rolled-back`. Once every replica passed, the
@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use super::DeployError;
 use super::audit;
-use super::controller::{Controller, Ui, previous_image};
+use super::context::{Engine, Ui};
+use super::cutover::prev_name;
 use super::desired::{LABEL_DEPLOYED_AT, LABEL_DEPLOYED_BY, LABEL_PREVIOUS_IMAGE};
 use super::docker::{self, ContainerSpec, Observed};
 use super::health::{GateTarget, Prober};
@@ -27,9 +28,14 @@ struct Passed {
     target: GateTarget,
 }
 
-/// Where a replaced container waits while the other replicas roll.
-pub(super) fn prev_name(container: &str) -> String {
-    format!("{container}-prev")
+/// The image a rollback of the new container returns to: the old container's image, or when
+/// that is already `tag`, the one it would have returned to.
+pub(super) fn previous_image(existing: Option<&Observed>, tag: &str) -> String {
+    match existing {
+        Some(o) if o.image != tag => o.image.clone(),
+        Some(o) => o.labels.get(LABEL_PREVIOUS_IMAGE).cloned().unwrap_or_default(),
+        None => String::new(),
+    }
 }
 
 /// The history labels: previous image, when and by whom.
@@ -44,7 +50,7 @@ fn ms(d: Option<Duration>) -> Option<u64> {
     d.map(|d| d.as_millis() as u64)
 }
 
-impl Controller<'_> {
+impl Engine<'_> {
     /// Cuts over every replica the plan replaces or adds, one at a time, then removes the
     /// surplus ones; on a failed gate, rolls every replica back. With several replicas, the
     /// outcome's `cutover_gap_ms` is the longest time no replica answered (`None`: always one).
