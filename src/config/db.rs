@@ -28,14 +28,22 @@ pub enum DbLocationError {
     BadUrl,
 }
 
+const POSTGRES_SCHEMES: &[&str] = &["postgres", "postgresql"];
+
 impl DbLocation {
+    /// True when `raw` names PostgreSQL by its scheme, whether or not the rest is a valid URL
+    /// (the hub that reads it says what is wrong).
+    pub fn names_postgres(raw: &str) -> bool {
+        raw.trim().split_once("://").is_some_and(|(scheme, _)| POSTGRES_SCHEMES.contains(&scheme))
+    }
+
     pub fn parse(raw: &str) -> Result<DbLocation, DbLocationError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(DbLocationError::Empty);
         }
         let Some((scheme, _)) = raw.split_once("://") else { return Ok(DbLocation::File(PathBuf::from(raw))) };
-        if !matches!(scheme, "postgres" | "postgresql") {
+        if !POSTGRES_SCHEMES.contains(&scheme) {
             return Err(DbLocationError::Scheme(scheme.to_string()));
         }
         url::Url::parse(raw).map_err(|_| DbLocationError::BadUrl)?;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::spec::{DATA_MOUNT, Instance, Spec, SpecError};
+use crate::config::DbLocation;
 
 /// Most replicas one instance may run.
 pub const MAX_REPLICAS: usize = 16;
@@ -57,11 +58,6 @@ fn engine_host(engine: &str) -> Option<String> {
         "tcp" | "http" => url.host_str().map(|h| if h.contains(':') && !h.starts_with('[') { format!("[{h}]") } else { h.to_string() }),
         _ => None,
     }
-}
-
-/// True for a `postgres://` (or `postgresql://`) database URL.
-pub fn is_postgres(db: &str) -> bool {
-    db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
 impl Spec {
@@ -142,7 +138,7 @@ impl Spec {
     /// Replicas share one timeline only through PostgreSQL: several hubs on one SQLite file
     /// would each number messages on their own. `db` is the env file's `SCITEX_OROCHI_DB`.
     pub fn check_store(&self, inst: &Instance, db: Option<&str>) -> Result<(), SpecError> {
-        if inst.replicas > 1 && !inst.allow_sqlite_replicas && !db.is_some_and(is_postgres) {
+        if inst.replicas > 1 && !inst.allow_sqlite_replicas && !db.is_some_and(DbLocation::names_postgres) {
             return Err(self.invalid(
                 &inst.name,
                 format!(

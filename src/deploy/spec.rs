@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::names;
+use crate::config::{DbLocation, names};
 
 /// Ports the hub listens on inside every container; the spec chooses the host ports.
 pub const CONTAINER_HTTP_PORT: u16 = 8559;
@@ -275,7 +275,7 @@ impl Spec {
             env.insert(k.into(), v);
         }
         // A PostgreSQL URL is the database every replica shares; a path stays managed.
-        if let Some((_, db)) = file.iter().rev().find(|(k, v)| k == names::DB && super::replicas::is_postgres(v)) {
+        if let Some((_, db)) = file.iter().rev().find(|(k, v)| k == names::DB && DbLocation::names_postgres(v)) {
             env.insert(names::DB.into(), db.clone());
         }
         if let Some(up) = self.upstream_of(inst) {

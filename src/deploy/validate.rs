@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::envfile::{Entry, EnvFile};
 use super::spec::{CONTROLLER_ONLY, Instance, MANAGED, Spec};
-use crate::config::{VARS, Var, names};
+use crate::config::{DbLocation, VARS, Var, names};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -135,7 +135,7 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
                     push(Severity::Error, line, v.name, format!("secret shorter than {MIN_SECRET_LEN} characters refused for a production instance"));
                 }
             }
-            let shared_store = v.name == names::DB && super::replicas::is_postgres(&e.value);
+            let shared_store = v.name == names::DB && DbLocation::names_postgres(&e.value);
             if rules.managed.iter().any(|m| m == v.name) && !shared_store {
                 let who = rules.instance.as_deref().unwrap_or("the instance");
                 push(Severity::Warning, line, v.name, format!("set by the deploy controller from deploy/instances.toml for {who}; this value is ignored"));

@@ -3,7 +3,7 @@
 //! observers as `health_update`. Records outlive connections: "dead" and "ghost" are usually
 //! said about agents that are gone.
 
-use serde::Serialize;
+pub use crate::hub::store::domain::HealthRecord;
 use serde_json::{Map, Value, json};
 
 use crate::hub::HubState;
@@ -19,14 +19,6 @@ const MAX_REASON: usize = 500;
 /// Longest `source`, in characters (an agent name or a monitor's label).
 const MAX_SOURCE: usize = 128;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HealthRecord {
-    pub state: String,
-    pub reason: String,
-    /// Who reported it (an agent name, or what the REST caller said).
-    pub source: String,
-    pub ts: String,
-}
 
 /// A checked health report: which agent, and what about it.
 pub struct HealthUpdate {

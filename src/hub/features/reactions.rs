@@ -1,24 +1,14 @@
 //! Reactions: one row per (message, emoji, reactor). Reacting again with the same emoji removes
 //! it (toggle), so a client needs no separate "unreact". Observers get `reaction_update`.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 
 use crate::hub::HubState;
 use crate::hub::state::auth::Principal;
+pub use crate::hub::store::domain::{Reactions, Toggled};
 use crate::hub::store::reader_scope;
 use crate::protocol::{ErrorCode, Frame, FrameError, Kind};
 
-/// emoji -> reactors, sorted.
-pub type Reactions = BTreeMap<String, Vec<String>>;
-
-/// What a toggle did.
-pub struct Toggled {
-    pub action: &'static str,
-    pub channel: String,
-    pub reactions: Reactions,
-}
 
 impl HubState {
     /// Adds the reaction, or removes it when `reactor` already gave it; tells observers. A

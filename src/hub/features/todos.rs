@@ -2,7 +2,7 @@
 //! (`high`/`medium`/`low`/`future`), a status (`open` → `claimed` → `done`) and an assignee,
 //! kept by the store (`store::todos`). Validation lives here so every entry point agrees.
 
-use serde::Serialize;
+pub use crate::hub::store::domain::{Claim, Filter, NewTodo, Todo, TodoPatch};
 
 /// Priorities, most urgent first; the list is ordered this way.
 pub const PRIORITIES: &[&str] = &["high", "medium", "low", "future"];
@@ -13,59 +13,6 @@ pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_NAME_CHARS: usize = 128;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Todo {
-    pub id: i64,
-    pub title: String,
-    pub body: String,
-    pub priority: String,
-    pub status: String,
-    pub assignee: String,
-    pub created_by: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub closed_at: Option<String>,
-    /// The workspace that created it (`""`: the admin's); only it and the admin see the task.
-    pub workspace_id: String,
-}
-
-/// A task to create, already validated.
-#[derive(Debug, Clone)]
-pub struct NewTodo {
-    pub title: String,
-    pub body: String,
-    pub priority: String,
-    pub assignee: String,
-    pub created_by: String,
-    pub workspace_id: String,
-}
-
-/// Fields to change; `None` keeps the stored value.
-#[derive(Debug, Clone, Default)]
-pub struct TodoPatch {
-    pub title: Option<String>,
-    pub body: Option<String>,
-    pub priority: Option<String>,
-    pub status: Option<String>,
-    pub assignee: Option<String>,
-}
-
-/// List filters; an empty list means "any".
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    pub statuses: Vec<String>,
-    pub priorities: Vec<String>,
-    pub assignee: Option<String>,
-    /// Only this workspace's tasks; `None` for all (the admin).
-    pub workspace: Option<String>,
-}
-
-pub enum Claim {
-    Claimed(Todo),
-    NotFound,
-    /// Done, or claimed by someone else: the task as it stands.
-    Refused(Todo),
-}
 
 pub fn title(raw: &str) -> Result<String, String> {
     let t = raw.trim();

@@ -6,27 +6,12 @@ use std::path::Path;
 
 use base64::Engine;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use crate::hub::store::domain::Principal;
+pub use crate::hub::store::records::hash_token;
 use crate::hub::store::{Store, StoreError};
 
-/// The identity behind a connection or request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    Admin,
-    Workspace(String),
-}
-
-impl Principal {
-    /// The routing scope: `""` for admin, as the reference.
-    pub fn workspace_id(&self) -> &str {
-        match self {
-            Principal::Admin => "",
-            Principal::Workspace(id) => id,
-        }
-    }
-}
 
 /// The first `token` query value, decoded.
 pub fn token_from_query(query: Option<&str>) -> String {
@@ -50,9 +35,6 @@ pub fn presented_token(headers: &axum::http::HeaderMap, query: Option<&str>) -> 
     }
 }
 
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 /// A new random secret of 32 bytes, URL-safe base64.
 pub fn random_secret() -> String {

@@ -6,17 +6,17 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::StoreError;
+use super::error::StoreError;
 use super::delivery::OnCommit;
 use super::message::{HistoryQuery, HistoryRow, MembershipChange, NewMessage, Recipient, Waiting};
 use super::permissions::{Answer, ApproverRow, Filter as PermissionFilter, Request};
 use super::records::{ClaimOutcome, NameClaim, NewInvite, TokenRole};
-use crate::hub::features::health::HealthRecord;
-use crate::hub::features::push::PushJob;
-use crate::hub::features::push::subscriptions::Subscription;
-use crate::hub::features::reactions::{Reactions, Toggled};
-use crate::hub::features::todos::{Claim, Filter as TodoFilter, NewTodo, Todo, TodoPatch};
-use crate::hub::state::auth::Principal;
+use super::domain::HealthRecord;
+use super::domain::PushJob;
+use super::domain::Subscription;
+use super::domain::{Reactions, Toggled};
+use super::domain::{Claim, Filter as TodoFilter, NewTodo, Todo, TodoPatch};
+use super::domain::Principal;
 
 /// A store: every domain's operations. [`super::Store`] holds one behind an `Arc`.
 #[async_trait]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, watch};
 
-use super::StoreError;
+use super::error::StoreError;
 use super::message::Appended;
 
 /// Called in the delivery task after the message's transaction committed (or failed).

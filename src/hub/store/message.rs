@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::hub::state::auth::Principal;
+use super::domain::Principal;
 use crate::protocol::Frame;
 
 /// Who may read a stored message: fixed when it is stored, to the reach of its live delivery.

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
-use crate::hub::features::todos::{Todo, TodoPatch};
-use crate::hub::state::auth::hash_token;
+use super::domain::{Todo, TodoPatch};
 use crate::protocol::now_ts;
 
 /// The workspace every hub has, created at first start with `#general`.
@@ -239,4 +239,9 @@ mod tests {
         }
         assert_eq!(tokens.iter().collect::<HashSet<_>>().len(), tokens.len());
     }
+}
+
+/// How a workspace token is kept: its SHA-256, so the database never holds a usable token.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
+
+pub use crate::hub::store::domain::PushJob;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use web_push_native::{Auth, WebPushBuilder, p256};
@@ -21,17 +23,6 @@ use crate::hub::store::{Store, StoreError};
 pub use subscriptions::{Subscription, SubscriptionError};
 pub use vapid::VapidKeys;
 
-/// What one stored message may trigger.
-#[derive(Debug, Clone)]
-pub struct PushJob {
-    pub channel: String,
-    pub sender: String,
-    pub content: String,
-    pub mentions: Vec<String>,
-    /// The message's audience (`None`: every workspace): a workspace's subscriptions hear what
-    /// its token could read, the admin's everything.
-    pub audience: Option<String>,
-}
 
 /// Totals of one delivery round.
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]

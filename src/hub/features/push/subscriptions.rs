@@ -4,31 +4,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+
+pub use crate::hub::store::domain::Subscription;
 
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Subscription {
-    pub endpoint: String,
-    pub p256dh: String,
-    pub auth: String,
-    pub owner: String,
-    pub channels: Vec<String>,
-    pub user_agent: String,
-    pub created_at: String,
-    pub workspace_id: String,
-    /// Hash of the workspace token that subscribed (empty for the admin token): an approver
-    /// token's browsers hear permission requests while the token lives.
-    #[serde(skip)]
-    pub token_hash: String,
-}
-
-impl Subscription {
-    /// The push service's host, for logs (the endpoint path is a capability).
-    pub fn host(&self) -> String {
-        url::Url::parse(&self.endpoint).ok().and_then(|u| u.host_str().map(String::from)).unwrap_or_default()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {

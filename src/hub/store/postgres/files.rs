@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::hub::features::health::HealthRecord;
-use crate::hub::store::StoreError;
+use crate::hub::store::domain::HealthRecord;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::{HealthRecords, MediaFiles};
 use crate::protocol::now_ts;
 

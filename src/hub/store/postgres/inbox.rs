@@ -5,7 +5,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::messages::{ROW, history_row};
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::keys::unix_now;
 use crate::hub::store::message::{Recipient, Waiting};
 

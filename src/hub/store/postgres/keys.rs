@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::IdempotencyKeys;
 use crate::hub::store::keys::{KEY_LIFETIME, PURGE_STEP};
 

@@ -3,20 +3,16 @@
 
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use tokio::sync::oneshot;
 
 use super::PgStore;
-use super::writer::Job;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::Membership;
 use crate::hub::store::message::MembershipChange;
 
 #[async_trait]
 impl Membership for PgStore {
     async fn change_membership(&self, change: MembershipChange) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs.send(Job::Membership(change, tx)).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.queue_membership(change).await
     }
 
     async fn saved_channels(&self, agent: String) -> Result<Vec<String>, StoreError> {

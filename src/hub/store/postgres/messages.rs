@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::hub::state::auth::Principal;
-use crate::hub::store::StoreError;
+use crate::hub::store::domain::Principal;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::message::{HistoryQuery, HistoryRow, NewMessage, Placed, reader_scope};
 
 /// The columns [`history_row`] reads, in its order.

@@ -30,9 +30,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{Backend, Inbox, Messages};
 use super::delivery::{OnCommit, Progress};
-use super::message::{HistoryQuery, HistoryRow, NewMessage, Recipient, Waiting, inbox_since};
-use super::{StoreError, delivery};
-use crate::hub::state::auth::Principal;
+use super::message::{HistoryQuery, HistoryRow, MembershipChange, NewMessage, Recipient, Waiting, inbox_since};
+use super::delivery;
+use super::error::StoreError;
+use crate::hub::store::domain::Principal;
 use writer::{Job, Writer};
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -63,6 +64,13 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Queues a membership change for the next batch's transaction; returns once it committed.
+    async fn queue_membership(&self, change: MembershipChange) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Membership(change, tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Connects, brings the schema up to date and starts the writer. Call it inside a Tokio
     /// runtime. `url` is a `postgres://` or `postgresql://` URL; it never appears in an error.
     pub async fn open(url: &str, retention_max_rows: u64, inbox_max: u64) -> Result<PgStore, StoreError> {

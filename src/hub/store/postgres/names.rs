@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::PgStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::NameClaims;
 use crate::hub::store::records::{ClaimOutcome, NameClaim};
 use crate::protocol::now_ts;

@@ -9,7 +9,8 @@ use tokio_postgres::Row;
 use super::PgStore;
 use crate::hub::store::backend::PermissionRequests;
 use crate::hub::store::permissions::{Answer, ApproverRow, Filter, Request};
-use crate::hub::store::{DEFAULT_NAME, StoreError};
+use crate::hub::store::error::StoreError;
+use crate::hub::store::records::DEFAULT_NAME;
 
 const COLUMNS: &str = "id, workspace_id, agent, request_id, tool_name, description, input_preview, frame_id, asker_token_hash, \
      created_ms, expires_ms, status, answered_by, answered_ms, answered_from, answered_via";

@@ -6,10 +6,11 @@ use serde_json::Value;
 use tokio_postgres::Row;
 
 use super::PgStore;
-use crate::hub::features::push::PushJob;
-use crate::hub::features::push::subscriptions::Subscription;
+use crate::hub::store::domain::PushJob;
+use crate::hub::store::domain::Subscription;
 use crate::hub::store::backend::PushSubscriptions;
-use crate::hub::store::{DEFAULT_NAME, StoreError};
+use crate::hub::store::error::StoreError;
+use crate::hub::store::records::DEFAULT_NAME;
 use crate::protocol::now_ts;
 
 const COLUMNS: &str = "endpoint, keys_p256dh, keys_auth, owner, channels, user_agent, created_at, workspace_id, token_hash";

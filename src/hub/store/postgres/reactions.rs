@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::PgStore;
-use crate::hub::features::reactions::{Reactions, Toggled};
-use crate::hub::state::auth::Principal;
-use crate::hub::store::StoreError;
+use crate::hub::store::domain::{Reactions, Toggled};
+use crate::hub::store::domain::Principal;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::MessageReactions;
 use crate::hub::store::message::reader_scope;
 use crate::protocol::now_ts;

@@ -5,7 +5,7 @@
 
 use tokio_postgres::Client;
 
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 
 /// Each step brings the schema from the version before it; the index is the version it makes.
 const STEPS: &[&str] = &[V1];

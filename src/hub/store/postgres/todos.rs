@@ -1,4 +1,4 @@
-//! The `todos` table (types and validation in [`crate::hub::features::todos`], the patch rules
+//! The `todos` table (types in [`crate::hub::store::domain`], validation in [`crate::hub::features::todos`], the patch rules
 //! in [`crate::hub::store::records`]). A change reads the row `FOR UPDATE`, so two hubs
 //! patching one task apply one after the other.
 
@@ -7,8 +7,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::PgStore;
-use crate::hub::features::todos::{Claim, Filter, NewTodo, Todo, TodoPatch};
-use crate::hub::store::StoreError;
+use crate::hub::store::domain::{Claim, Filter, NewTodo, Todo, TodoPatch};
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::Todos;
 use crate::hub::store::records::{claimable, done_patch, patch_todo};
 use crate::protocol::now_ts;

@@ -13,7 +13,7 @@ use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{inbox, members, messages};
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::delivery::{Batch, OnCommit, Progress};
 use crate::hub::store::message::{Appended, MembershipChange, NewMessage, Placed, StoredMessage};
 

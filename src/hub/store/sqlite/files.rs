@@ -7,9 +7,9 @@ use rusqlite::params;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::{HealthRecords, MediaFiles};
-use crate::hub::features::health::HealthRecord;
+use crate::hub::store::domain::HealthRecord;
 use crate::protocol::now_ts;
 
 #[async_trait]

@@ -2,22 +2,18 @@
 //! message batch they arrive with, so a burst of registrations shares one commit.
 
 use rusqlite::Transaction;
-use tokio::sync::oneshot;
 
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use super::writer::Job;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::Membership;
 use crate::hub::store::message::MembershipChange;
 
 #[async_trait]
 impl Membership for SqliteStore {
     async fn change_membership(&self, change: MembershipChange) -> Result<(), StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs.send(Job::Membership(change, tx)).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.queue_membership(change).await
     }
 
     async fn saved_channels(&self, agent: String) -> Result<Vec<String>, StoreError> {

@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, Row, params};
 
-use crate::hub::state::auth::Principal;
+use crate::hub::store::domain::Principal;
 use crate::hub::store::message::{ClientKey, HistoryQuery, HistoryRow, NewMessage, reader_scope};
 
 /// A history row from a `SELECT * FROM messages` row.

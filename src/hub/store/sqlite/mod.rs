@@ -26,9 +26,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::backend::{Backend, IdempotencyKeys, Inbox, Messages};
 use super::delivery::{OnCommit, Progress};
-use super::message::{HistoryQuery, HistoryRow, NewMessage, Recipient, Waiting, inbox_since};
-use super::{StoreError, delivery};
-use crate::hub::state::auth::Principal;
+use super::message::{HistoryQuery, HistoryRow, MembershipChange, NewMessage, Recipient, Waiting, inbox_since};
+use super::delivery;
+use super::error::StoreError;
+use crate::hub::store::domain::Principal;
 use writer::{Job, Writer};
 
 impl From<rusqlite::Error> for StoreError {
@@ -76,6 +77,13 @@ impl ReadPool {
 }
 
 impl SqliteStore {
+    /// Queues a membership change for the next batch's transaction; returns once it committed.
+    async fn queue_membership(&self, change: MembershipChange) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Membership(change, tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Opens (creating if needed) the database and starts the store's threads. Call it inside a
     /// Tokio runtime: the delivery task runs there.
     pub fn open(path: &Path, sync: &str, retention_max_rows: u64, inbox_max: u64) -> Result<SqliteStore, StoreError> {

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, params};
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::NameClaims;
 use crate::hub::store::records::{ClaimOutcome, NameClaim};
 use crate::protocol::now_ts;

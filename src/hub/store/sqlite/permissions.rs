@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::PermissionRequests;
 use crate::hub::store::permissions::{Answer, ApproverRow, Filter, Request};
 
@@ -198,7 +198,7 @@ fn approver(c: &Connection, token_hash: &str) -> rusqlite::Result<Option<Approve
         "SELECT t.person, t.workspace_id, w.name = ?2 FROM workspace_token_hashes t JOIN workspaces w ON w.id = t.workspace_id
          WHERE t.token_hash = ?1 AND t.role = 'approver'",
     )?
-    .query_row(params![token_hash, crate::hub::store::DEFAULT_NAME], |r| {
+    .query_row(params![token_hash, crate::hub::store::records::DEFAULT_NAME], |r| {
         Ok(ApproverRow { person: r.get(0)?, workspace_id: r.get(1)?, default_workspace: r.get(2)? })
     })
     .optional()

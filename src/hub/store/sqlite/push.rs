@@ -7,10 +7,10 @@ use serde_json::Value;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::PushSubscriptions;
-use crate::hub::features::push::PushJob;
-use crate::hub::features::push::subscriptions::Subscription;
+use crate::hub::store::domain::PushJob;
+use crate::hub::store::domain::Subscription;
 use crate::protocol::now_ts;
 
 #[async_trait]
@@ -63,7 +63,7 @@ impl PushSubscriptions for SqliteStore {
                      SELECT t.token_hash FROM workspace_token_hashes t JOIN workspaces w ON w.id = t.workspace_id
                      WHERE t.role = 'approver' AND (t.workspace_id = ?1 OR (?1 = '' AND w.name = ?2)))",
             )?
-            .query_map(params![workspace, crate::hub::store::DEFAULT_NAME], from_row)?
+            .query_map(params![workspace, crate::hub::store::records::DEFAULT_NAME], from_row)?
             .collect()
         })
         .await

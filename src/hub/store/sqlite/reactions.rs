@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::MessageReactions;
 use crate::hub::store::message::reader_scope;
-use crate::hub::state::auth::Principal;
-use crate::hub::features::reactions::{Reactions, Toggled};
+use crate::hub::store::domain::Principal;
+use crate::hub::store::domain::{Reactions, Toggled};
 use crate::protocol::now_ts;
 
 #[async_trait]

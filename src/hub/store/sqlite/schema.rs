@@ -225,7 +225,7 @@ fn add_audience(conn: &Connection) -> rusqlite::Result<()> {
     tx.execute_batch("ALTER TABLE messages ADD COLUMN audience TEXT;")?;
     let only_default: bool = !tx
         .prepare("SELECT 1 FROM workspaces WHERE name != ?1")?
-        .exists([crate::hub::store::DEFAULT_NAME])?;
+        .exists([crate::hub::store::records::DEFAULT_NAME])?;
     if only_default {
         tx.execute("UPDATE messages SET audience = '' WHERE sender_type = 'agent'", [])?;
     }

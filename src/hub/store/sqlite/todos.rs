@@ -1,14 +1,14 @@
-//! The `todos` table: the hub's task list (types and validation in [`crate::hub::features::todos`]).
+//! The `todos` table: the hub's task list (types in [`crate::hub::store::domain`], validation in [`crate::hub::features::todos`]).
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::Todos;
 use crate::hub::store::records::{claimable, done_patch, patch_todo};
-use crate::hub::features::todos::{Claim, Filter, NewTodo, Todo, TodoPatch};
+use crate::hub::store::domain::{Claim, Filter, NewTodo, Todo, TodoPatch};
 use crate::protocol::now_ts;
 
 #[async_trait]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use async_trait::async_trait;
 
 use super::SqliteStore;
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::backend::Workspaces;
 use crate::hub::store::records::{DEFAULT_NAME, InviteRow, IssuedToken, NewInvite, TokenRef, TokenRole, WorkspaceRow, token_json};
 use crate::protocol::now_ts;

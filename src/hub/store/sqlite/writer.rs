@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Nudge;
 use super::{inbox, keys, members, messages};
-use crate::hub::store::StoreError;
+use crate::hub::store::error::StoreError;
 use crate::hub::store::delivery::{Batch, OnCommit, Progress};
 use crate::hub::store::message::{Appended, MembershipChange, NewMessage, StoredMessage};
 
