@@ -164,6 +164,11 @@ impl Task {
                 break;
             }
             let restart = (ended == Ended::Restart).then(Instant::now);
+            // The old socket goes before the first dial, not after the last: a fleet that kept
+            // its old sockets open while redialling would hold twice its ports, and the kernel's
+            // search for a free local port (every socket goes to the same hub address) would
+            // then cost each connect a scan of thousands of taken ones.
+            drop(ws);
             ws = loop {
                 let delay = match restart {
                     Some(since) if since.elapsed() < RESTART_WINDOW => restart_delay(),
