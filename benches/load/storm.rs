@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -257,8 +257,11 @@ async fn storm(hub: &mut Hub, agents: usize, channels: usize, seconds: f64) -> R
     let terminated = Instant::now();
     let accepting = hub.restart().await?;
     eprintln!("storm: SIGTERM to accepting again {:.0} ms", (accepting - terminated).as_secs_f64() * 1e3);
-    let (stop_sampling, sampling) = watch::channel(false);
-    let samples = tokio::spawn(sample_cpu(hub.pid, sampling));
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let samples = {
+        let (pid, stop) = (hub.pid, stop_sampling.clone());
+        std::thread::spawn(move || sample_cpu(pid, &stop))
+    };
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let _ = stop_sending_tx.send(true);
     let acked = sending.await??;
@@ -272,8 +275,8 @@ async fn storm(hub: &mut Hub, agents: usize, channels: usize, seconds: f64) -> R
     for l in listening {
         seen.push(l.await?);
     }
-    let _ = stop_sampling.send(true);
-    let samples = samples.await?;
+    stop_sampling.store(true, Relaxed);
+    let samples = samples.join().map_err(|_| "the CPU sampler panicked")?;
     let t = verdict(&seen, &acked, terminated, accepting);
     report_cpu(&samples, &t, agents, steady, accepting);
     Ok(t)
@@ -299,17 +302,14 @@ impl Cpu {
 /// How often the CPU of both processes is read while agents come back.
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
-/// (when, hub CPU, generator CPU) every [`SAMPLE_EVERY`] until `stop`.
-async fn sample_cpu(hub: Option<u32>, mut stop: watch::Receiver<bool>) -> Vec<(Instant, f64, f64)> {
+/// (when, hub CPU, generator CPU) every [`SAMPLE_EVERY`] until `stop`. On a thread of its own:
+/// a task on the generator's busy runtime would be starved exactly when it matters.
+fn sample_cpu(hub: Option<u32>, stop: &AtomicBool) -> Vec<(Instant, f64, f64)> {
     let mut samples = Vec::new();
-    let mut tick = tokio::time::interval(SAMPLE_EVERY);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
+    while !stop.load(Relaxed) {
         let c = Cpu::read(hub);
         samples.push((Instant::now(), c.hub, c.generator));
+        std::thread::sleep(SAMPLE_EVERY);
     }
     samples
 }
