@@ -314,25 +314,27 @@ fn sample_cpu(hub: Option<u32>, stop: &AtomicBool) -> Vec<(Instant, f64, f64)> {
     samples
 }
 
-/// The CPU both processes spent until the last agent was back, per agent: what a reconnect
-/// costs, with the sender's steady traffic (measured before the restart) taken out.
+/// The CPU both processes spent from the new hub accepting until the last agent was back, per
+/// agent, all included (the sender's traffic too); the steady rate of that traffic, measured
+/// before the restart, is printed beside it rather than subtracted: during the storm it is not
+/// steady (sends queued while the hub was away, replays).
 fn report_cpu(samples: &[(Instant, f64, f64)], t: &Verdict, agents: usize, steady: Cpu, accepting: Instant) {
     let (Some(worst), Some(&(start, h0, g0))) = (t.back.iter().max(), samples.first()) else { return };
-    let Some(&(end, h1, g1)) = samples.iter().find(|(at, ..)| *at >= accepting + *worst).or(samples.last()) else { return };
     let after = |d: Duration| samples.iter().find(|(at, ..)| *at >= start + d).or(samples.last());
     if let Some(&(_, h, g)) = after(Duration::from_secs(5)) {
         eprintln!("storm: CPU in the 5 s after the relaunch: hub {:.1} s, generator {:.1} s", h - h0, g - g0);
     }
-    let secs = (end - start).as_secs_f64();
-    let per_agent = |used: f64, steady_per_sec: f64| (used - steady_per_sec * secs).max(0.0) / agents as f64 * 1e6;
+    let Some(&(end, h1, g1)) = samples.iter().find(|(at, ..)| *at >= accepting + *worst).or(samples.last()) else { return };
+    let per_agent = |used: f64| used / agents as f64 * 1e6;
     eprintln!(
-        "storm: CPU until the last agent was back ({secs:.2} s): hub {:.2} s, generator {:.2} s; per agent, less the steady traffic \
-         (hub {:.2}, generator {:.2} CPU-s/s): hub {:.0} us, generator {:.0} us",
+        "storm: CPU until the last agent was back ({:.2} s): hub {:.2} s, generator {:.2} s, i.e. per agent hub {:.0} us, generator {:.0} us, \
+         all included (before the restart the sender's traffic alone took hub {:.2}, generator {:.2} CPU-s/s)",
+        (end - start).as_secs_f64(),
         h1 - h0,
         g1 - g0,
+        per_agent(h1 - h0),
+        per_agent(g1 - g0),
         steady.hub / WARM.as_secs_f64(),
         steady.generator / WARM.as_secs_f64(),
-        per_agent(h1 - h0, steady.hub / WARM.as_secs_f64()),
-        per_agent(g1 - g0, steady.generator / WARM.as_secs_f64()),
     );
 }
