@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -250,17 +250,19 @@ async fn storm(hub: &mut Hub, agents: usize, channels: usize, seconds: f64) -> R
     let sender = Arc::new(OrochiClient::connect(options(&target, SENDER, Vec::new())).await?);
     let (stop_sending_tx, stop_sending) = watch::channel(false);
     let sending = tokio::spawn(send_throughout(sender.clone(), channels, stop_sending));
+    let warm = Cpu::read(hub.pid);
     tokio::time::sleep(WARM).await;
+    let steady = Cpu::read(hub.pid).since(warm);
 
     let terminated = Instant::now();
     let accepting = hub.restart().await?;
     eprintln!("storm: SIGTERM to accepting again {:.0} ms", (accepting - terminated).as_secs_f64() * 1e3);
-    let cpu = || (hub.pid.and_then(hubs::cpu_secs), hubs::cpu_secs(std::process::id()));
-    let cpu0 = cpu();
+    let stop_sampling = Arc::new(AtomicBool::new(false));
+    let samples = {
+        let (pid, stop) = (hub.pid, stop_sampling.clone());
+        std::thread::spawn(move || sample_cpu(pid, &stop))
+    };
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    if let ((Some(h0), Some(g0)), (Some(h1), Some(g1))) = (cpu0, cpu()) {
-        eprintln!("storm: CPU in the {seconds} s after the relaunch: hub {:.1} s, generator {:.1} s", h1 - h0, g1 - g0);
-    }
     let _ = stop_sending_tx.send(true);
     let acked = sending.await??;
     sender.close().await;
@@ -273,5 +275,66 @@ async fn storm(hub: &mut Hub, agents: usize, channels: usize, seconds: f64) -> R
     for l in listening {
         seen.push(l.await?);
     }
-    Ok(verdict(&seen, &acked, terminated, accepting))
+    stop_sampling.store(true, Relaxed);
+    let samples = samples.join().map_err(|_| "the CPU sampler panicked")?;
+    let t = verdict(&seen, &acked, terminated, accepting);
+    report_cpu(&samples, &t, agents, steady, accepting);
+    Ok(t)
+}
+
+/// CPU seconds of the hub and of this generator (which includes the sender).
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    hub: f64,
+    generator: f64,
+}
+
+impl Cpu {
+    fn read(hub: Option<u32>) -> Cpu {
+        Cpu { hub: hub.and_then(hubs::cpu_secs).unwrap_or(0.0), generator: hubs::cpu_secs(std::process::id()).unwrap_or(0.0) }
+    }
+
+    fn since(self, earlier: Cpu) -> Cpu {
+        Cpu { hub: self.hub - earlier.hub, generator: self.generator - earlier.generator }
+    }
+}
+
+/// How often the CPU of both processes is read while agents come back.
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+/// (when, hub CPU, generator CPU) every [`SAMPLE_EVERY`] until `stop`. On a thread of its own:
+/// a task on the generator's busy runtime would be starved exactly when it matters.
+fn sample_cpu(hub: Option<u32>, stop: &AtomicBool) -> Vec<(Instant, f64, f64)> {
+    let mut samples = Vec::new();
+    while !stop.load(Relaxed) {
+        let c = Cpu::read(hub);
+        samples.push((Instant::now(), c.hub, c.generator));
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+    samples
+}
+
+/// The CPU both processes spent from the new hub accepting until the last agent was back, per
+/// agent, all included (the sender's traffic too); the steady rate of that traffic, measured
+/// before the restart, is printed beside it rather than subtracted: during the storm it is not
+/// steady (sends queued while the hub was away, replays).
+fn report_cpu(samples: &[(Instant, f64, f64)], t: &Verdict, agents: usize, steady: Cpu, accepting: Instant) {
+    let (Some(worst), Some(&(start, h0, g0))) = (t.back.iter().max(), samples.first()) else { return };
+    let after = |d: Duration| samples.iter().find(|(at, ..)| *at >= start + d).or(samples.last());
+    if let Some(&(_, h, g)) = after(Duration::from_secs(5)) {
+        eprintln!("storm: CPU in the 5 s after the relaunch: hub {:.1} s, generator {:.1} s", h - h0, g - g0);
+    }
+    let Some(&(end, h1, g1)) = samples.iter().find(|(at, ..)| *at >= accepting + *worst).or(samples.last()) else { return };
+    let per_agent = |used: f64| used / agents as f64 * 1e6;
+    eprintln!(
+        "storm: CPU until the last agent was back ({:.2} s): hub {:.2} s, generator {:.2} s, i.e. per agent hub {:.0} us, generator {:.0} us, \
+         all included (before the restart the sender's traffic alone took hub {:.2}, generator {:.2} CPU-s/s)",
+        (end - start).as_secs_f64(),
+        h1 - h0,
+        g1 - g0,
+        per_agent(h1 - h0),
+        per_agent(g1 - g0),
+        steady.hub / WARM.as_secs_f64(),
+        steady.generator / WARM.as_secs_f64(),
+    );
 }

@@ -3,6 +3,8 @@
 //! `ws://`, `ALL_PROXY`, `NO_PROXY`: reqwest's own rules, through the same matcher); then TLS
 //! with the one shared configuration.
 
+use std::time::Duration;
+
 use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,13 +32,28 @@ pub enum DialError {
 
 /// Connects, upgrades and returns the socket; a failed certificate check is [`DialError::Tls`].
 pub async fn connect(request: Request, config: Option<WebSocketConfig>) -> Result<(Ws, Response), DialError> {
+    connect_within(request, config, None).await
+}
+
+/// [`connect`], giving up when the TCP connection (or the proxy's tunnel) is not made within
+/// `tcp_limit`. Only that step is bounded: a SYN dropped by a full accept queue is better sent
+/// again at once than after the kernel's 1, 3 and 7 s, but a connection the hub has queued is
+/// served in turn, and giving it up would only queue a new one behind it, after the hub had
+/// spent its work on the one given up.
+pub async fn connect_within(request: Request, config: Option<WebSocketConfig>, tcp_limit: Option<Duration>) -> Result<(Ws, Response), DialError> {
     let uri = request.uri();
     let host = uri.host().ok_or_else(|| DialError::Other("the URL names no host".into()))?.trim_matches(['[', ']']).to_string();
     let tls = uri.scheme_str() == Some("wss");
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let tcp = match proxy_for(&host, port, tls) {
-        Some(proxy) => through_proxy(&proxy, &host, port).await?,
-        None => TcpStream::connect((host.as_str(), port)).await.map_err(|e| DialError::Other(e.to_string()))?,
+    let tcp = async {
+        match proxy_for(&host, port, tls) {
+            Some(proxy) => through_proxy(&proxy, &host, port).await,
+            None => TcpStream::connect((host.as_str(), port)).await.map_err(|e| DialError::Other(e.to_string())),
+        }
+    };
+    let tcp = match tcp_limit {
+        Some(limit) => tokio::time::timeout(limit, tcp).await.map_err(|_| DialError::Other(format!("no TCP connection within {limit:?}")))??,
+        None => tcp.await?,
     };
     let _ = tcp.set_nodelay(true);
     let connector = Connector::Rustls(crate::tls::client_config());

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{Pending, Task, write};
 use crate::client::ClientError;
@@ -35,8 +35,12 @@ impl Task {
     }
 
     /// A sync answer: replay rows past the position, page on, then release held frames.
-    pub(super) async fn synced(&mut self, ws: &mut Ws, channel: &str, reply: Frame) -> Result<(), ClientError> {
-        let rows = reply.payload.get("history").and_then(Value::as_array).cloned().unwrap_or_default();
+    pub(super) async fn synced(&mut self, ws: &mut Ws, channel: &str, mut reply: Frame) -> Result<(), ClientError> {
+        // Taken, not copied: after a restart every agent replays what it missed at once.
+        let rows = match reply.payload.remove("history") {
+            Some(Value::Array(rows)) => rows,
+            _ => Vec::new(),
+        };
         let last = self.tracker.last.get(channel).copied().flatten();
         let Some(mut last) = last else {
             // Head learned: everything held arrived after subscribing, so all of it is new.
@@ -54,7 +58,7 @@ impl Task {
             let seq = row["seq"].as_u64().unwrap_or(0);
             if seq > last {
                 last = seq;
-                self.emit(row_to_frame(&row)).await;
+                self.emit(row_to_frame(row)).await;
             }
         }
         self.tracker.last.insert(channel.to_string(), Some(last));
@@ -88,18 +92,27 @@ impl Task {
 }
 
 /// A history row as the live frame it was.
-fn row_to_frame(row: &Value) -> Frame {
-    let s = |k: &str| row[k].as_str().unwrap_or_default().to_string();
-    let mut payload = json!({"channel": s("channel"), "content": s("content")});
-    if let Some(m) = row["metadata"].as_object().filter(|m| !m.is_empty()) {
-        payload["metadata"] = Value::Object(m.clone());
-        if let Some(a) = m.get("attachments") {
-            payload["attachments"] = a.clone();
+/// Built whole from the row's own fields: `Frame::new` would draw an id and format the clock
+/// only to have both replaced.
+fn row_to_frame(row: Value) -> Frame {
+    let mut row = match row {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let mut take = |k: &str| match row.remove(k) {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    };
+    let (sender, id, ts) = (take("sender"), take("msg_id"), take("ts"));
+    let mut payload = Map::new();
+    payload.insert("channel".into(), take("channel").into());
+    payload.insert("content".into(), take("content").into());
+    if let Some(Value::Object(m)) = row.remove("metadata").filter(|m| m.as_object().is_some_and(|m| !m.is_empty())) {
+        let attachments = m.get("attachments").cloned();
+        payload.insert("metadata".into(), Value::Object(m));
+        if let Some(a) = attachments {
+            payload.insert("attachments".into(), a);
         }
     }
-    let mut f = Frame::new(Kind::Message, &s("sender"), payload);
-    f.id = s("msg_id");
-    f.ts = s("ts");
-    f.seq = row["seq"].as_u64();
-    f
+    Frame { kind: Kind::Message.as_str().into(), sender, payload, id, ts, seq: row.get("seq").and_then(Value::as_u64) }
 }
