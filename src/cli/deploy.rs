@@ -1,6 +1,6 @@
 //! `deploy stable|dev|plan|status|rollback|logs|purge-cache|compose`: the deploy controller.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -10,9 +10,8 @@ use futures_util::StreamExt;
 
 use super::{CliError, CliResult, print_json};
 use crate::config::Config;
-use crate::deploy::image::BuildProgress;
 use crate::deploy::replicas::engine_url;
-use crate::deploy::{ApplyOptions, Controller, DeployError, Outcome, Spec, Ui, compose, docker, envfile::EnvFile, purge};
+use crate::deploy::{ApplyOptions, Controller, DeployError, Outcome, Spec, compose, docker, envfile::EnvFile, purge};
 
 const DEPLOY_HELP: &str = "Desired state: deploy/instances.toml (found from the working directory upwards, or --spec) and env/<instance>.env.
 
@@ -176,65 +175,6 @@ pub struct PurgeArgs {
     pub json: bool,
 }
 
-/// Progress on stderr (on a terminal: a bar for the build-context upload, then a spinner for
-/// the build), dialoguer confirmations.
-struct TermUi {
-    yes: bool,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl TermUi {
-    fn new(yes: bool) -> TermUi {
-        TermUi { yes, bar: None }
-    }
-}
-
-impl Ui for TermUi {
-    fn step(&mut self, message: &str) {
-        if let Some(s) = self.bar.take() {
-            s.finish_and_clear();
-        }
-        eprintln!("deploy: {message}");
-    }
-
-    fn build_progress(&mut self, progress: BuildProgress) {
-        if !std::io::stderr().is_terminal() {
-            match progress {
-                BuildProgress::Upload { sent, total } if sent == total => eprintln!("deploy: build context sent ({:.1} MB)", total as f64 / 1e6),
-                BuildProgress::Line(line) if line.starts_with("Step ") || line.starts_with("Successfully") => eprintln!("deploy: build: {line}"),
-                _ => {}
-            }
-            return;
-        }
-        match progress {
-            BuildProgress::Upload { sent, total } => {
-                let bar = self.bar.get_or_insert_with(|| {
-                    let style = indicatif::ProgressStyle::with_template("sending build context {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})")
-                        .expect("a valid template");
-                    indicatif::ProgressBar::new(total).with_style(style)
-                });
-                bar.set_position(sent);
-            }
-            BuildProgress::Line(line) => {
-                if self.bar.as_ref().is_some_and(|b| b.length().is_some()) {
-                    // The upload is over: its bar gives way to the build's spinner.
-                    self.bar.take().expect("checked").finish_and_clear();
-                }
-                let spinner = self.bar.get_or_insert_with(|| {
-                    let s = indicatif::ProgressBar::new_spinner();
-                    s.enable_steady_tick(Duration::from_millis(100));
-                    s
-                });
-                spinner.set_message(format!("building image: {line}"));
-            }
-        }
-    }
-
-    fn confirm(&mut self, question: &str) -> bool {
-        self.yes || super::confirm(question).unwrap_or(false)
-    }
-}
-
 fn fail(e: DeployError) -> CliError {
     CliError::Deploy(e)
 }
@@ -295,7 +235,7 @@ async fn apply(config: &Config, spec: Option<PathBuf>, name: &str, rollback: Opt
         None => controller.plan(name, &opts).await,
     }
     .map_err(fail)?;
-    let outcome = if opts.dry_run { plan.dry_run() } else { controller.apply(plan, &mut TermUi::new(args.yes)).await.map_err(fail)? };
+    let outcome = if opts.dry_run { plan.dry_run() } else { controller.apply(plan, &mut super::term_ui::TermUi::new(args.yes)).await.map_err(fail)? };
     report(&outcome, &args);
     match outcome.exit_code() {
         0 => Ok(()),

@@ -9,6 +9,7 @@ mod listing;
 mod push;
 mod messaging;
 mod serve;
+mod term_ui;
 
 use std::process::ExitCode;
 
