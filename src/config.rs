@@ -5,11 +5,14 @@
 //! documentation check in the tests and the error messages all come from that table. How one
 //! row is checked and read is in `var`.
 
+mod db;
+
 use std::path::PathBuf;
 
 mod var;
 
 pub use var::{ConfigError, Kind, Var};
+pub use db::{DbLocation, DbLocationError, PostgresUrl};
 
 /// The prefix every variable name of the table starts with.
 pub const PREFIX: &str = "SCITEX_OROCHI_";
@@ -71,8 +74,8 @@ settings! {
         "Hub admin token. Unset: TOKEN, else <data dir>/.admin-token, else generated into that file (0600).";
     agent: String = "AGENT", Kind::Text, "", secret = false,
         "Client only: agent name (default: the host name).";
-    db: PathBuf = "DB", Kind::Path, "orochi-data/orochi.db", secret = false,
-        "SQLite database file; its folder also holds .admin-token.";
+    db: DbLocation = "DB", Kind::Database, "orochi-data/orochi.db", secret = false,
+        "Where the hub keeps its data: a SQLite file (its folder also holds .admin-token and vapid-keys.json), or postgres://user:password@host/db for PostgreSQL (the generated admin token and push keys then live in the database; the password is never shown).";
     db_sync: String = "DB_SYNC", Kind::Choice(&["full", "normal"]), "full", secret = false,
         "SQLite synchronous mode for the WAL: full survives power loss, normal survives process crashes.";
     retention_max_rows: u64 = "RETENTION_MAX_ROWS", Kind::Count, "0", secret = false,

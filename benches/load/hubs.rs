@@ -131,7 +131,7 @@ pub fn serve_rust_hub(dir: &Path, ports: (u16, u16)) -> Res<()> {
     let served = rt.block_on(async {
         let mut c = Config::defaults();
         (c.port, c.dashboard_port) = ports;
-        c.db = dir.join("orochi.db");
+        c.db = scitex_orochi::config::DbLocation::File(dir.join("orochi.db"));
         c.media_root = dir.join("media");
         c.admin_token = MANAGED_TOKEN.into();
         c.db_sync = "full".into();

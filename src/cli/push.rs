@@ -35,7 +35,7 @@ pub async fn setup_push(config: Config, a: SetupPushArgs) -> CliResult {
         return Ok(());
     }
     let existing = VapidKeys::load(&config)?;
-    let path = key_file(&config);
+    let path = key_file(&config).ok_or(crate::hub::features::push::vapid::VapidError::NoKeyFile)?;
     let plan = match (&existing, a.force) {
         (Some(k), false) => ("keep", k.source.clone()),
         (Some(k), true) if k.source == "environment" => {

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::db::{self, DbLocation};
+
 /// How a variable's raw text is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -21,6 +23,8 @@ pub enum Kind {
     Bytes,
     /// One of a fixed set of words.
     Choice(&'static [&'static str]),
+    /// A file path, or a `postgres://` / `postgresql://` URL (see [`DbLocation`]).
+    Database,
 }
 
 impl Kind {
@@ -37,6 +41,7 @@ impl Kind {
             Kind::Seconds => "a whole number of seconds".into(),
             Kind::Bytes => "a size in bytes".into(),
             Kind::Choice(words) => format!("one of {}", words.join(", ")),
+            Kind::Database => "a file path (SQLite), or a postgres:// or postgresql:// URL".into(),
         }
     }
 }
@@ -68,6 +73,11 @@ impl FromRaw for String {
 impl FromRaw for PathBuf {
     fn from_raw(raw: &str) -> Result<Self, ()> {
         Ok(PathBuf::from(raw))
+    }
+}
+impl FromRaw for DbLocation {
+    fn from_raw(raw: &str) -> Result<Self, ()> {
+        DbLocation::parse(raw).map_err(drop)
     }
 }
 impl FromRaw for u16 {
@@ -113,11 +123,17 @@ impl Var {
             Kind::Origins => list(raw).all(is_origin),
             Kind::Networks => list(raw).all(|s| parse_network(s).is_ok()),
             Kind::Choice(words) => words.contains(&raw.trim()),
+            Kind::Database => DbLocation::parse(raw).is_ok(),
         };
         if ok {
             Ok(())
         } else {
-            let shown = if self.secret { String::from("(secret, not shown)") } else { format!("{raw:?}") };
+            let shown = match self.kind {
+                _ if self.secret => String::from("(secret, not shown)"),
+                // A URL's password is a secret even where the variable is not.
+                Kind::Database => format!("{:?}", db::shown(raw)),
+                _ => format!("{raw:?}"),
+            };
             Err(format!("{}: expected {}, got {shown}", self.name, self.kind.expected()))
         }
     }

@@ -30,7 +30,9 @@ pub(super) fn check(name: &str, status: Status, detail: impl Into<String>) -> Ch
 }
 
 fn database(config: &Config) -> Check {
-    let path = &config.db;
+    let Some(path) = config.db.file() else {
+        return check("database", Status::Skip, format!("PostgreSQL at {} (not opened by doctor)", config.db));
+    };
     if !path.exists() {
         return check("database", Status::Skip, format!("no database at {} (not a hub machine)", path.display()));
     }

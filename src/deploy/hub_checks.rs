@@ -115,12 +115,15 @@ async fn agent_socket(config: &Config) -> Check {
 pub(super) fn push_keys(config: &Config) -> Check {
     match VapidKeys::load(config) {
         Ok(Some(k)) => check("push keys", Status::Ok, format!("VAPID keys from {}", k.source)),
-        Ok(None) if config.db.exists() => check(
-            "push keys",
-            Status::Warn,
-            format!("no {} and no SCITEX_OROCHI_VAPID_*: web push is off until serve restarts or setup-push runs", key_file(config).display()),
-        ),
-        Ok(None) => check("push keys", Status::Skip, format!("no hub data here ({} is where serve keeps them)", key_file(config).display())),
+        Ok(None) => match key_file(config) {
+            Some(file) if config.db.file().is_some_and(std::path::Path::exists) => check(
+                "push keys",
+                Status::Warn,
+                format!("no {} and no SCITEX_OROCHI_VAPID_*: web push is off until serve restarts or setup-push runs", file.display()),
+            ),
+            Some(file) => check("push keys", Status::Skip, format!("no hub data here ({} is where serve keeps them)", file.display())),
+            None => check("push keys", Status::Skip, "kept in the PostgreSQL database (serve creates them on first start)"),
+        },
         Err(e) => check("push keys", Status::Fail, e.to_string()),
     }
 }

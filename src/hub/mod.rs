@@ -159,14 +159,12 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Opens the store, binds both ports (0 = ephemeral) and starts serving.
 pub async fn start(config: Config) -> Result<RunningHub, HubError> {
-    let store = Store::open(&config.db, &config.db_sync, config.retention_max_rows, config.inbox_max)?;
-    let data_dir = config.db.parent().map(PathBuf::from).unwrap_or_default();
-    let configured = if config.admin_token.is_empty() { &config.token } else { &config.admin_token };
-    let admin_token = state::auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)?;
+    let store = Store::open(&config.db, &config.db_sync, config.retention_max_rows, config.inbox_max).await?;
+    let admin_token = admin_token(&config, &store).await?;
     std::fs::create_dir_all(&config.media_root)
         .map_err(|source| HubError::Media { path: config.media_root.clone(), source })?;
     store.ensure_default_workspace().await?;
-    let push = features::push::Push::start(Some(push_keys(&config)?), store.clone()).await?;
+    let push = features::push::Push::start(Some(push_keys(&config, &store).await?), store.clone()).await?;
 
     let ws_listener = bind(&config.host, config.port).await?;
     let http_listener = bind(&config.host, config.dashboard_port).await?;
@@ -202,10 +200,32 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })
 }
 
+/// The admin token: the configured one, else the one the hub generated before, else a new one
+/// (kept in the database when the store keeps such values, so replicas share it; else in
+/// `.admin-token` beside the SQLite file). Never logged.
+async fn admin_token(config: &Config, store: &Store) -> Result<String, HubError> {
+    let configured = if config.admin_token.is_empty() { &config.token } else { &config.admin_token };
+    if configured.is_empty()
+        && let Some(token) = store.kept_secret(ADMIN_TOKEN_SECRET, state::auth::random_secret()).await?
+    {
+        tracing::info!("admin token kept in the database (hub_secrets, name {ADMIN_TOKEN_SECRET})");
+        return Ok(token);
+    }
+    let data_dir = config.db.data_dir().unwrap_or_default();
+    state::auth::resolve_admin_token(configured, &data_dir).map_err(HubError::AdminToken)
+}
+
+/// Names of what a store that keeps secrets holds for the hub.
+const ADMIN_TOKEN_SECRET: &str = "admin-token";
+const VAPID_SECRET: &str = "vapid-keys";
+
 /// A fresh install gets push keys without a manual step.
-fn push_keys(config: &Config) -> Result<features::push::VapidKeys, HubError> {
+async fn push_keys(config: &Config, store: &Store) -> Result<features::push::VapidKeys, HubError> {
     if let Some(k) = features::push::VapidKeys::load(config)? {
         return Ok(k);
+    }
+    if let Some(json) = store.kept_secret(VAPID_SECRET, features::push::VapidKeys::new_key_json()).await? {
+        return Ok(features::push::VapidKeys::from_key_json(&json, config)?);
     }
     let k = features::push::VapidKeys::generate(config)?;
     tracing::info!(file = %k.source, "generated Web Push (VAPID) keys");

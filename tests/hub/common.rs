@@ -29,7 +29,7 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     let mut c = Config::defaults();
     c.port = 0;
     c.dashboard_port = 0;
-    c.db = dir.join("orochi.db");
+    c.db = scitex_orochi::config::DbLocation::File(dir.join("orochi.db"));
     c.media_root = dir.join("media");
     c.admin_token = ADMIN.into();
     c.db_sync = "normal".into();

@@ -23,3 +23,4 @@ mod todos;
 mod threads;
 mod observer_subscribe;
 mod typed_frames;
+mod pg;

@@ -26,7 +26,7 @@ fn config(dir: &Path, port: u16, dashboard_port: u16) -> Config {
     let mut c = Config::defaults();
     c.port = port;
     c.dashboard_port = dashboard_port;
-    c.db = dir.join("orochi.db");
+    c.db = scitex_orochi::config::DbLocation::File(dir.join("orochi.db"));
     c.media_root = dir.join("media");
     c.admin_token = ADMIN.into();
     c.db_sync = "normal".into();

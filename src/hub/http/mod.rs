@@ -76,10 +76,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// 503: the database failed or cannot be reached (a served one may be down); the request may
+/// be retried. The cause is logged, not shown.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failure in a request");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, "store unavailable (STORE_UNAVAILABLE): try again".into())
     }
 }
 

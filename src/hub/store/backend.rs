@@ -39,6 +39,12 @@ pub trait Backend:
 {
     /// A trivial read: the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// What the hub generates for itself (the admin token, the push keys) where every replica
+    /// finds it: the value stored under `name`, storing `generated` when there is none (the
+    /// first writer wins). `None` when this backend leaves such values to files beside its
+    /// database (SQLite).
+    async fn kept_secret(&self, name: &str, generated: String) -> Result<Option<String>, StoreError>;
 }
 
 /// Messages: the group-committed append and the reads that never run ahead of live delivery.

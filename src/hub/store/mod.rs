@@ -1,7 +1,8 @@
 //! Persistence behind one interface. The hub asks for operations by name through the domain
 //! traits of [`backend`] (messages, membership, inbox, keys, workspaces, names, reactions,
 //! todos, push subscriptions, media, health records, permissions); [`Store`] is a cheap handle
-//! on one implementation: [`sqlite`] (the embedded default). Every backend keeps the same
+//! on one implementation: [`sqlite`] (the embedded default) or [`postgres`] (a served database
+//! that replicas share). Every backend keeps the same
 //! guarantees: group commit with acks after the commit in commit order ([`delivery`]), a
 //! per-channel `seq` assigned inside the commit transaction, each message's recorded audience,
 //! idempotent resends, and reads that never run ahead of live delivery.
@@ -14,11 +15,12 @@ pub mod delivery;
 pub mod keys;
 pub mod message;
 pub mod permissions;
+mod postgres;
 pub mod records;
 mod sqlite;
 
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use backend::Backend;
@@ -28,6 +30,8 @@ pub use message::{
     Waiting, page_limit, reader_scope,
 };
 pub use records::{ClaimOutcome, DEFAULT_NAME, NameClaim, NewInvite, TokenRole};
+
+use crate::config::DbLocation;
 
 /// A failed store operation. The texts name what failed without any secret (a database URL's
 /// password never appears).
@@ -42,6 +46,11 @@ pub enum StoreError {
         #[source]
         source: Arc<std::io::Error>,
     },
+    /// The text is not shown: a database URL may hold a password.
+    #[error("SCITEX_OROCHI_DB is not a valid PostgreSQL URL")]
+    BadUrl,
+    #[error("the database's schema version {found} is newer than this build knows ({known}): run a newer scitex-orochi")]
+    NewerSchema { found: i64, known: i64 },
     #[error("cannot start the store threads: {0}")]
     Threads(#[source] Arc<std::io::Error>),
     #[error("the store is shut down")]
@@ -68,10 +77,15 @@ impl Deref for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database and starts the store's threads. Call it
-    /// inside a Tokio runtime: the delivery task runs there.
-    pub fn open(path: &Path, sync: &str, retention_max_rows: u64, inbox_max: u64) -> Result<Store, StoreError> {
-        Ok(Store(Arc::new(sqlite::SqliteStore::open(path, sync, retention_max_rows, inbox_max)?)))
+    /// Opens the database at `location` (creating a SQLite file, or connecting to PostgreSQL),
+    /// brings its schema up to date and starts the writer. Call it inside a Tokio runtime: the
+    /// delivery task runs there. `sync` is SQLite's synchronous mode (PostgreSQL commits
+    /// durably as its server is configured).
+    pub async fn open(location: &DbLocation, sync: &str, retention_max_rows: u64, inbox_max: u64) -> Result<Store, StoreError> {
+        Ok(match location {
+            DbLocation::File(path) => Store(Arc::new(sqlite::SqliteStore::open(path, sync, retention_max_rows, inbox_max)?)),
+            DbLocation::Postgres(url) => Store(Arc::new(postgres::PgStore::open(url.expose(), retention_max_rows, inbox_max).await?)),
+        })
     }
 
     /// Clears the idempotency keys older than their lifetime, in bounded steps that each run

@@ -1,5 +1,6 @@
-//! Small values of the workspace and name domains, and the SQL-free rules every backend
-//! shares: how tokens and invites are made and shown, when an invite still holds.
+//! Small values of the workspace, name and todo domains, and the SQL-free rules every backend
+//! shares: how tokens and invites are made and shown, when an invite still holds, how a todo
+//! patch applies and who may claim a task.
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};

@@ -131,6 +131,12 @@ impl Backend for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
+
+    /// `.admin-token` and `vapid-keys.json` stay beside the database file, where existing
+    /// installations have them.
+    async fn kept_secret(&self, _name: &str, _generated: String) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }
 
 #[async_trait]

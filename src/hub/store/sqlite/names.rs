@@ -71,28 +71,3 @@ impl NameClaims for SqliteStore {
         .await
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hub::store::Store;
-
-    #[tokio::test]
-    async fn a_batch_records_first_claims_within_quotas() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("hub.db"), "normal", 0, 100).unwrap();
-        let job = |n: &str, w: &str| (n.to_string(), w.to_string());
-        let holder = |w: &str| ClaimOutcome::Holder(w.to_string());
-        // Names ignore case; the first claim in a batch wins; the quota counts this batch.
-        let jobs = vec![job("a", "w"), job("A", "v"), job("b", "w"), job("c", "w"), job("d", ""), job("a", "w")];
-        let out = store.record_name_claims(jobs, 2).await.unwrap();
-        assert_eq!(out, [holder("w"), holder("w"), holder("w"), ClaimOutcome::Full, holder(""), holder("w")]);
-        // The admin's workspace has no quota; a later batch counts the stored claims.
-        let out = store.record_name_claims(vec![job("c", "w"), job("e", "")], 2).await.unwrap();
-        assert_eq!(out, [ClaimOutcome::Full, holder("")]);
-        assert_eq!(store.release_workspace_names("w".into()).await.unwrap().len(), 2);
-        assert_eq!(store.record_name_claims(vec![job("c", "w")], 2).await.unwrap(), [holder("w")]);
-        let names: Vec<String> = store.name_claims(Some("w".into())).await.unwrap().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["c"]);
-    }
-}

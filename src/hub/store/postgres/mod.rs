@@ -1,0 +1,180 @@
+//! PostgreSQL persistence: a pool of connections (`deadpool-postgres` over `tokio-postgres`)
+//! for reads and single writes, and one writer task with group commit for messages (see
+//! [`writer`]). The pool opens connections on demand, so after the database was down the
+//! next operation reconnects; an operation that fails meanwhile returns a [`StoreError`].
+//! One file per domain implements that domain's trait.
+
+mod files;
+mod inbox;
+mod keys;
+mod members;
+mod messages;
+mod names;
+mod permissions;
+mod push;
+mod reactions;
+mod schema;
+mod todos;
+mod workspaces;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::NoTls;
+
+use super::backend::{Backend, Inbox, Messages};
+use super::delivery::{OnCommit, Progress};
+use super::message::{HistoryQuery, HistoryRow, NewMessage, Recipient, Waiting, inbox_since};
+use super::{StoreError, delivery};
+use crate::hub::state::auth::Principal;
+use writer::{Job, Writer};
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::database(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::database(e)
+    }
+}
+
+/// Connections the pool keeps at most: reads run on them at once, and the writer takes one
+/// per batch.
+const POOL_SIZE: usize = 16;
+
+/// How long an operation waits for a connection, or for a new one to open, before it fails:
+/// while the database is down, callers get an error instead of hanging.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    pool: Pool,
+    jobs: mpsc::Sender<Job>,
+    progress: Arc<Progress>,
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to date and starts the writer. Call it inside a Tokio
+    /// runtime. `url` is a `postgres://` or `postgresql://` URL; it never appears in an error.
+    pub async fn open(url: &str, retention_max_rows: u64, inbox_max: u64) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl)?;
+        config.connect_timeout(CONNECT_WAIT);
+        if config.get_application_name().is_none() {
+            config.application_name("scitex-orochi");
+        }
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_WAIT))
+            .create_timeout(Some(CONNECT_WAIT))
+            .recycle_timeout(Some(CONNECT_WAIT))
+            .build()
+            .map_err(StoreError::database)?;
+        let rows = {
+            let mut client = pool.get().await?;
+            schema::migrate(&mut client).await?;
+            messages::count(&client).await?
+        };
+        let (jobs, rx) = mpsc::channel(65_536);
+        let (committed, progress) = delivery::spawn();
+        tokio::spawn(Writer::new(pool.clone(), progress.clone(), rows, retention_max_rows, inbox_max).run(rx, committed));
+        Ok(PgStore { pool, jobs, progress })
+    }
+
+    /// A pooled connection (a new one when the pool has none idle).
+    async fn conn(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+}
+
+#[async_trait]
+impl Backend for PgStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.conn().await?.execute("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn kept_secret(&self, name: &str, generated: String) -> Result<Option<String>, StoreError> {
+        let c = self.conn().await?;
+        c.execute("INSERT INTO hub_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", &[&name, &generated]).await?;
+        Ok(Some(c.query_one("SELECT value FROM hub_secrets WHERE name = $1", &[&name]).await?.get(0)))
+    }
+}
+
+#[async_trait]
+impl Messages for PgStore {
+    async fn append(&self, msg: NewMessage, done: OnCommit) -> Result<(), StoreError> {
+        self.jobs.send(Job::Append(msg, done)).await.map_err(|_| StoreError::Closed)
+    }
+
+    async fn history(&self, q: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = messages::history(&self.conn().await?, &q).await?;
+        self.progress.reads_delivered().await;
+        Ok(rows)
+    }
+
+    async fn recent(&self, reader: Principal, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
+        let rows = messages::recent(&self.conn().await?, &reader, limit).await?;
+        self.progress.reads_delivered().await;
+        Ok(rows)
+    }
+
+    async fn channels(&self, reader: Principal) -> Result<Vec<String>, StoreError> {
+        messages::channels(&self.conn().await?, &reader).await
+    }
+
+    async fn message_count(&self) -> Result<u64, StoreError> {
+        messages::count(&self.conn().await?).await
+    }
+}
+
+#[async_trait]
+impl Inbox for PgStore {
+    fn delivered(&self, ids: Vec<i64>) {
+        if let Err(mpsc::error::TrySendError::Full(job)) = self.jobs.try_send(Job::Delivered(ids)) {
+            let jobs = self.jobs.clone();
+            tokio::spawn(async move { jobs.send(job).await });
+        }
+    }
+
+    async fn inbox(&self, workspace: String, agent: String, max_age_days: u64) -> Result<Waiting, StoreError> {
+        // Most registers find nothing: one read says so. A mention committed after this read
+        // reaches the (already registered) agent live.
+        if !inbox::any(&self.conn().await?, &workspace, &agent).await? {
+            return Ok(Waiting::default());
+        }
+        self.progress.reads_delivered().await;
+        // The delivered marks of those batches commit first, so a mention that reached the
+        // agent live is not handed out again.
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Flush(tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?;
+        inbox::waiting(&self.conn().await?, &workspace, &agent, inbox_since(max_age_days)).await
+    }
+
+    async fn inbox_handed(&self, workspace: String, agent: String, sent: Vec<i64>, told: bool) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        inbox::handed(&tx, &workspace, &agent, &sent, told).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn requeue_inbox(&self, who: Recipient, msg_ids: Vec<String>, max: u64) -> Result<(), StoreError> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        inbox::requeue(&tx, &who, &msg_ids, max).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn expire_inbox(&self, max_age_days: u64) -> Result<usize, StoreError> {
+        inbox::expire(&self.conn().await?, inbox_since(max_age_days)).await
+    }
+}
