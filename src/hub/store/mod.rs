@@ -14,6 +14,7 @@ pub mod backend;
 pub mod delivery;
 pub mod keys;
 pub mod message;
+pub mod migrate;
 pub mod permissions;
 mod postgres;
 pub mod records;
