@@ -136,6 +136,9 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
                 }
             }
             let shared_store = v.name == names::DB && super::replicas::is_postgres(&e.value);
+            if let Some(problem) = shared_store.then(|| postgres_url_problem(&e.value)).flatten() {
+                push(Severity::Error, line, v.name, problem.into());
+            }
             if rules.managed.iter().any(|m| m == v.name) && !shared_store {
                 let who = rules.instance.as_deref().unwrap_or("the instance");
                 push(Severity::Warning, line, v.name, format!("set by the deploy controller from deploy/instances.toml for {who}; this value is ignored"));
@@ -165,6 +168,20 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
     }
     let valid = !findings.iter().any(|f| f.severity == Severity::Error);
     Report { source: source.to_string(), valid, checked: entries.len(), findings }
+}
+
+/// What a `postgres://` URL lacks for the hub to reach one database: a host (or a `host=`
+/// socket folder) and a database name. Never quotes the URL (it may hold a password).
+fn postgres_url_problem(raw: &str) -> Option<&'static str> {
+    let Ok(url) = url::Url::parse(raw.trim()) else { return Some("not a valid PostgreSQL URL") };
+    let query = |key: &str| url.query_pairs().any(|(k, v)| k == key && !v.is_empty());
+    if url.host_str().is_none_or(str::is_empty) && !query("host") {
+        return Some("the PostgreSQL URL names no host (postgres://user@host/db, or ?host=/socket/dir)");
+    }
+    if url.path().trim_start_matches('/').is_empty() && !query("dbname") {
+        return Some("the PostgreSQL URL names no database (postgres://user@host/db)");
+    }
+    None
 }
 
 /// Checks a parsed env file.
@@ -204,6 +221,17 @@ mod tests {
 
     fn check(text: &str, rules: &Rules) -> Report {
         validate_file(&EnvFile::parse(Path::new("s.env"), text), rules)
+    }
+
+    #[test]
+    fn a_postgres_url_needs_a_host_and_a_database_and_its_password_is_never_shown() {
+        let rules = Rules::default();
+        let ok = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example/orochi\nSCITEX_OROCHI_DB=postgres://orochi@/orochi?host=/run/postgresql\n", &rules);
+        assert!(!ok.findings.iter().any(|f| f.severity == Severity::Error), "{:?}", ok.findings);
+        let r = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example\nSCITEX_OROCHI_DB=postgres://orochi:hunter2@/orochi\nSCITEX_OROCHI_DB=mysql://orochi:hunter2@db/x\n", &rules);
+        let text = format!("{:?}", r.findings);
+        assert!(text.contains("names no database") && text.contains("names no host") && text.contains("mysql"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

@@ -24,3 +24,4 @@ mod threads;
 mod observer_subscribe;
 mod typed_frames;
 mod pg;
+mod migrate_db;

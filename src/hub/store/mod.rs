@@ -16,6 +16,7 @@ pub mod keys;
 pub mod message;
 pub mod migrate;
 pub mod permissions;
+pub mod probe;
 mod postgres;
 pub mod records;
 mod sqlite;
