@@ -18,6 +18,8 @@ pub struct PgServer {
     bin: PathBuf,
     /// Stopped and removed on drop (a private server); the shared one has its watcher.
     owned: bool,
+    /// fsync on, as a deployment runs it (the load generator's server); off for the tests.
+    fsync: bool,
 }
 
 /// The folder of `initdb` and `pg_ctl`: on PATH, else Debian's PostgreSQL 15.
@@ -60,9 +62,9 @@ pub fn shared() -> &'static PgServer {
         let bin = bin_dir();
         let port_file = dir.join("port");
         if let Ok(port) = std::fs::read_to_string(&port_file) {
-            return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false };
+            return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false, fsync: false };
         }
-        let server = PgServer::init(dir, bin, false);
+        let server = PgServer::init(dir, bin, false, false);
         // Stops the server once the runner is gone, whatever way its tests ended: a watcher in
         // the background (the shell that starts it returns at once).
         let script = format!(
@@ -81,16 +83,21 @@ pub fn shared() -> &'static PgServer {
 impl PgServer {
     /// A server this test owns; stopped and removed when dropped.
     pub fn private() -> PgServer {
-        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true)
+        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, false)
     }
 
-    fn init(dir: PathBuf, bin: PathBuf, owned: bool) -> PgServer {
+    /// A private server that syncs its commits to disk, for measurements (the load generator).
+    pub fn private_durable() -> PgServer {
+        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, true)
+    }
+
+    fn init(dir: PathBuf, bin: PathBuf, owned: bool, fsync: bool) -> PgServer {
         let uid = |flag: &str| {
             let out = Command::new("id").args([flag, "postgres"]).output().expect("id runs");
             String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().expect("the postgres user exists (apt-get install postgresql)")
         };
         std::os::unix::fs::chown(&dir, Some(uid("-u")), Some(uid("-g"))).unwrap();
-        let server = PgServer { port: free_port(), dir, bin, owned };
+        let server = PgServer { port: free_port(), dir, bin, owned, fsync };
         let data = server.data();
         as_postgres(&server.bin, "initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
         server.start();
@@ -101,12 +108,13 @@ impl PgServer {
         self.dir.join("data")
     }
 
-    /// Starts (again) on the same port. fsync is off: the tests crash hubs, never the server.
+    /// Starts (again) on the same port. fsync is off for the tests: they crash hubs, never the server.
     pub fn start(&self) {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={} -c max_connections=200",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.fsync { "on" } else { "off" }
         );
         let log = self.dir.join("log");
         as_postgres(&self.bin, "pg_ctl", &["-D", self.data().to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-o", &options, "start"]);
