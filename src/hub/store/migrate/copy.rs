@@ -12,7 +12,7 @@ use crate::hub::store::postgres::schema;
 const BATCH_ROWS: usize = 1000;
 
 /// What a migration copied (and verified).
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug)]
 pub struct Copied {
     pub tables: Vec<(&'static str, u64)>,
     /// Channels whose head was set and verified.
