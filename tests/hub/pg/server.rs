@@ -87,6 +87,7 @@ impl PgServer {
     }
 
     /// A private server that syncs its commits to disk, for measurements (the load generator).
+    #[allow(dead_code, reason = "used by benches/load, which includes this file; the tests use fsync off")]
     pub fn private_durable() -> PgServer {
         PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, true)
     }
