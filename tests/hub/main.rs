@@ -25,3 +25,4 @@ mod observer_subscribe;
 mod typed_frames;
 mod pg;
 mod migrate_db;
+mod pg_doctor;
