@@ -17,8 +17,13 @@ use crate::common::*;
 
 /// A hub process on the database at `url`, with its media in `dir`.
 pub fn spawn_hub(url: &str, dir: &std::path::Path, ws: u16, http: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_scitex-orochi"))
-        .arg("serve")
+    hub_command(url, dir, ws, http).spawn().expect("hub binary starts")
+}
+
+/// The command [`spawn_hub`] runs, for a test that adds to its environment.
+pub fn hub_command(url: &str, dir: &std::path::Path, ws: u16, http: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_scitex-orochi"));
+    c.arg("serve")
         .env("SCITEX_OROCHI_PORT", ws.to_string())
         .env("SCITEX_OROCHI_DASHBOARD_PORT", http.to_string())
         .env("SCITEX_OROCHI_DB", url)
@@ -27,9 +32,8 @@ pub fn spawn_hub(url: &str, dir: &std::path::Path, ws: u16, http: u16) -> Child 
         .env("SCITEX_OROCHI_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("hub binary starts")
+        .kill_on_drop(true);
+    c
 }
 
 /// An in-process hub on a fresh database of the shared server.

@@ -22,3 +22,4 @@ mod outage;
 pub mod server;
 mod store_features;
 mod store_suite;
+mod tls;

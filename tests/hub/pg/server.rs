@@ -18,6 +18,8 @@ pub struct PgServer {
     bin: PathBuf,
     /// Stopped and removed on drop (a private server); the shared one has its watcher.
     owned: bool,
+    /// Serves TLS with `server.crt` and `server.key` of its folder.
+    tls: bool,
     /// fsync on, as a deployment runs it (the load generator's server); off for the tests.
     fsync: bool,
 }
@@ -62,9 +64,9 @@ pub fn shared() -> &'static PgServer {
         let bin = bin_dir();
         let port_file = dir.join("port");
         if let Ok(port) = std::fs::read_to_string(&port_file) {
-            return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false, fsync: false };
+            return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false, tls: false, fsync: false };
         }
-        let server = PgServer::init(dir, bin, false, false);
+        let server = PgServer::init(dir, bin, false, None);
         // Stops the server once the runner is gone, whatever way its tests ended: a watcher in
         // the background (the shell that starts it returns at once).
         let script = format!(
@@ -83,22 +85,40 @@ pub fn shared() -> &'static PgServer {
 impl PgServer {
     /// A server this test owns; stopped and removed when dropped.
     pub fn private() -> PgServer {
-        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, false)
+        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, None)
     }
 
     /// A private server that syncs its commits to disk, for measurements (the load generator).
     #[allow(dead_code, reason = "used by benches/load, which includes this file; the tests use fsync off")]
     pub fn private_durable() -> PgServer {
-        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, true)
+        let mut server = PgServer::private();
+        server.stop();
+        server.fsync = true;
+        server.start();
+        server
     }
 
-    fn init(dir: PathBuf, bin: PathBuf, owned: bool, fsync: bool) -> PgServer {
+    /// A private server that also speaks TLS with this certificate and key (PEM).
+    pub fn private_tls(cert: &str, key: &str) -> PgServer {
+        PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, Some((cert, key)))
+    }
+
+    fn init(dir: PathBuf, bin: PathBuf, owned: bool, tls: Option<(&str, &str)>) -> PgServer {
         let uid = |flag: &str| {
             let out = Command::new("id").args([flag, "postgres"]).output().expect("id runs");
             String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().expect("the postgres user exists (apt-get install postgresql)")
         };
-        std::os::unix::fs::chown(&dir, Some(uid("-u")), Some(uid("-g"))).unwrap();
-        let server = PgServer { port: free_port(), dir, bin, owned, fsync };
+        let owner = (Some(uid("-u")), Some(uid("-g")));
+        std::os::unix::fs::chown(&dir, owner.0, owner.1).unwrap();
+        if let Some((cert, key)) = tls {
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = dir.join(name);
+                std::fs::write(&path, pem).unwrap();
+                std::os::unix::fs::chown(&path, owner.0, owner.1).unwrap();
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            }
+        }
+        let server = PgServer { port: free_port(), dir, bin, owned, tls: tls.is_some(), fsync: false };
         let data = server.data();
         as_postgres(&server.bin, "initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
         server.start();
@@ -111,12 +131,16 @@ impl PgServer {
 
     /// Starts (again) on the same port. fsync is off for the tests: they crash hubs, never the server.
     pub fn start(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={} -c max_connections=200",
             self.port,
             self.dir.display(),
             if self.fsync { "on" } else { "off" }
         );
+        if self.tls {
+            let file = |name: &str| self.dir.join(name).display().to_string();
+            options += &format!(" -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}", file("server.crt"), file("server.key"));
+        }
         let log = self.dir.join("log");
         as_postgres(&self.bin, "pg_ctl", &["-D", self.data().to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-o", &options, "start"]);
     }

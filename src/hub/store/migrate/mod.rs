@@ -63,7 +63,7 @@ pub enum MigrateError {
     #[error("table {table}, column {column}: {value} does not fit PostgreSQL's {pg_type}")]
     Value { table: &'static str, column: String, value: &'static str, pg_type: String },
     #[error("cannot reach the PostgreSQL database: {0}")]
-    Connect(#[source] tokio_postgres::Error),
+    Connect(#[source] super::StoreError),
     #[error("PostgreSQL: {0}")]
     Target(#[source] tokio_postgres::Error),
     #[error(transparent)]
@@ -125,15 +125,9 @@ impl Source {
     }
 }
 
-/// Connects to the target. The connection task runs on the current Tokio runtime.
+/// Connects to the target (TLS when its URL asks for it).
 pub async fn connect(url: &crate::config::PostgresUrl) -> Result<tokio_postgres::Client, MigrateError> {
-    let (client, conn) = tokio_postgres::connect(url.expose(), tokio_postgres::NoTls).await.map_err(MigrateError::Connect)?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!("PostgreSQL connection closed: {e}");
-        }
-    });
-    Ok(client)
+    super::probe::connect(url).await.map_err(MigrateError::Connect)
 }
 
 /// The copied tables of the target that hold rows, without creating anything: a target

@@ -25,6 +25,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{Backend, Inbox, Messages};
 use super::delivery::{OnCommit, Progress};
@@ -64,12 +66,21 @@ impl PgStore {
     /// Connects, brings the schema up to date and starts the writer. Call it inside a Tokio
     /// runtime. `url` is a `postgres://` or `postgresql://` URL; it never appears in an error.
     pub async fn open(url: &str, retention_max_rows: u64, inbox_max: u64) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|_| StoreError::BadUrl)?;
+        let mut config = driver_config(url)?;
         config.connect_timeout(CONNECT_WAIT);
         if config.get_application_name().is_none() {
             config.application_name("scitex-orochi");
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        // TLS when the URL asks for it (and then with the server's certificate verified, as
+        // every outbound TLS of this binary is); `prefer`, the default, stays in plain text
+        // rather than fail on a server's self-signed certificate.
+        let manager = match config.get_ssl_mode() {
+            SslMode::Require => {
+                Manager::from_config(config, MakeRustlsConnect::new((*crate::tls::client_config()).clone()), recycling)
+            }
+            _ => Manager::from_config(config, NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(Runtime::Tokio1)
@@ -93,6 +104,23 @@ impl PgStore {
     async fn conn(&self) -> Result<deadpool_postgres::Client, StoreError> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// The driver's reading of `url`. libpq's `sslmode=verify-ca` and `verify-full` mean `require`
+/// here: the certificate is verified in every TLS mode.
+pub(super) fn driver_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    let mut parsed = url::Url::parse(url).map_err(|_| StoreError::BadUrl)?;
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| match (k.as_ref(), v.as_ref()) {
+            ("sslmode", "verify-ca" | "verify-full") => (k.into_owned(), "require".to_string()),
+            _ => (k.into_owned(), v.into_owned()),
+        })
+        .collect();
+    if !pairs.is_empty() {
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.as_str().parse().map_err(|_| StoreError::BadUrl)
 }
 
 #[async_trait]
