@@ -297,15 +297,14 @@ fn print_report(list: &[Scenario], rows: &[Row]) {
     }
     for p in rows.iter().filter(|r| r.hub == "rust-pg") {
         if let Some(r) = rows.iter().find(|r| r.tag == p.tag && r.hub == "rust") {
-            println!(
-                "store {:<6}: postgres/sqlite acks/s = {:.2}x, deliveries/s = {:.2}x",
-                p.tag,
-                p.out.acks_per_sec / r.out.acks_per_sec,
-                p.out.deliveries_per_sec / r.out.deliveries_per_sec
-            );
+            let deliveries = match r.out.deliveries_per_sec > 0.0 {
+                true => format!(", deliveries/s = {:.2}x", p.out.deliveries_per_sec / r.out.deliveries_per_sec),
+                false => String::new(),
+            };
+            println!("store {:<6}: postgres/sqlite acks/s = {:.2}x{deliveries}", p.tag, p.out.acks_per_sec / r.out.acks_per_sec);
         }
     }
-    println!("rust: our hub on SQLite (synchronous=full); rust-pg: on PostgreSQL 15 on this machine (fsync on).");
+    println!("rust: our hub on SQLite (synchronous=full); rust-pg: on PostgreSQL 15 on this machine (fsync on; hub CPU leaves out the server's).");
     println!("p50/p99: send to receipt; pipelined rows include the wait inside the sender's window.");
     println!("RSS KiB/c: hub RSS growth per socket opened (per idle socket in c).");
     println!("CPU: % of one core (of 2) while sending and draining; gen = this generator, which shares the machine.");
