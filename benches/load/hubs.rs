@@ -1,9 +1,10 @@
 //! The hub under test: our Rust hub in a child process (this same binary in `--serve-hub`
-//! mode, so its RSS and file descriptors are its own), the Python reference hub, or an
-//! external one. Also reads a hub's RSS and CPU time from /proc.
+//! mode, so its RSS and file descriptors are its own) on SQLite or on PostgreSQL (a fresh
+//! database of a server this generator starts), the Python reference hub, or an external one. Also reads a hub's RSS and CPU time from /proc.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scitex_orochi::Config;
@@ -11,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::Res;
+use crate::pg_server::PgServer;
 use crate::traffic::Target;
 
 const MANAGED_TOKEN: &str = "bench-admin-token";
@@ -19,6 +21,8 @@ const PYTHON_PACKAGE: &str = "scitex-orochi==0.13.0";
 #[derive(Clone)]
 pub enum HubKind {
     Rust,
+    /// Ours with `SCITEX_OROCHI_DB=postgres://…`, each run on a new database of this server.
+    RustPostgres(Arc<PgServer>),
     Python,
     External { target: Target, pid: Option<u32> },
 }
@@ -29,6 +33,8 @@ pub struct Hub {
     pub pid: Option<u32>,
     /// REST base URL, for the hubs this generator starts.
     pub http: Option<String>,
+    /// Our hub's PostgreSQL URL (SQLite in the data folder when `None`).
+    db: Option<String>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -43,10 +49,11 @@ fn data_dir() -> Res<tempfile::TempDir> {
 impl Hub {
     pub async fn launch(kind: &HubKind) -> Res<Hub> {
         match kind {
-            HubKind::Rust => launch_rust().await,
+            HubKind::Rust => launch_rust(None).await,
+            HubKind::RustPostgres(server) => launch_rust(Some(server.fresh_db().await)).await,
             HubKind::Python => launch_python().await,
             HubKind::External { target, pid } => {
-                Ok(Hub { label: "external", target: target.clone(), pid: *pid, http: None, child: None, _dir: None })
+                Ok(Hub { label: "external", target: target.clone(), pid: *pid, http: None, db: None, child: None, _dir: None })
             }
         }
     }
@@ -85,7 +92,7 @@ impl Hub {
         if !status.success() {
             return Err(format!("the hub did not stop cleanly on SIGTERM: {status}").into());
         }
-        let (new, url, http) = spawn_rust(dir.path(), port_of(&self.target.url)?, port_of(http)?).await?;
+        let (new, url, http) = spawn_rust(dir.path(), self.db.as_deref(), port_of(&self.target.url)?, port_of(http)?).await?;
         let accepting = Instant::now();
         self.pid = new.id();
         (self.child, self.target.url, self.http) = (Some(new), url, Some(http));
@@ -93,17 +100,22 @@ impl Hub {
     }
 }
 
-async fn launch_rust() -> Res<Hub> {
+async fn launch_rust(db: Option<String>) -> Res<Hub> {
     let dir = data_dir()?;
-    let (child, url, http) = spawn_rust(dir.path(), 0, 0).await?;
+    let (child, url, http) = spawn_rust(dir.path(), db.as_deref(), 0, 0).await?;
     let target = Target { url, token: MANAGED_TOKEN.into() };
-    Ok(Hub { label: "rust", target, pid: child.id(), http: Some(http), child: Some(child), _dir: Some(dir) })
+    let label = if db.is_some() { "rust-pg" } else { "rust" };
+    Ok(Hub { label, target, pid: child.id(), http: Some(http), db, child: Some(child), _dir: Some(dir) })
 }
 
-/// Starts our hub child on `dir` and the ports (0 = ephemeral); returns once it accepts
-/// connections, with its agent and REST URLs.
-async fn spawn_rust(dir: &Path, ws_port: u16, http_port: u16) -> Res<(Child, String, String)> {
-    let mut child = Command::new(std::env::current_exe()?)
+/// Starts our hub child on `dir` (and the PostgreSQL database `db`) and the ports (0 =
+/// ephemeral); returns once it accepts connections, with its agent and REST URLs.
+async fn spawn_rust(dir: &Path, db: Option<&str>, ws_port: u16, http_port: u16) -> Res<(Child, String, String)> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    if let Some(url) = db {
+        cmd.args(["--serve-db", url]);
+    }
+    let mut child = cmd
         .arg("--serve-hub")
         .arg(dir)
         .args(["--serve-ports", &format!("{ws_port},{http_port}")])
@@ -124,14 +136,17 @@ fn port_of(url: &str) -> Res<u16> {
     url::Url::parse(url)?.port().ok_or_else(|| format!("no port in {url}").into())
 }
 
-/// Child side of `--serve-hub DIR`: start the hub on `ports` (agent, REST; 0 = ephemeral), print
+/// Child side of `--serve-hub DIR` (`--serve-db URL`: on that PostgreSQL database): start the hub on `ports` (agent, REST; 0 = ephemeral), print
 /// its agent and REST URLs, serve until stdin closes or SIGTERM, then stop as `serve` does.
-pub fn serve_rust_hub(dir: &Path, ports: (u16, u16)) -> Res<()> {
+pub fn serve_rust_hub(dir: &Path, db: Option<&str>, ports: (u16, u16)) -> Res<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = rt.block_on(async {
         let mut c = Config::defaults();
         (c.port, c.dashboard_port) = ports;
-        c.db = scitex_orochi::config::DbLocation::File(dir.join("orochi.db"));
+        c.db = match db {
+            Some(url) => scitex_orochi::config::DbLocation::parse(url)?,
+            None => scitex_orochi::config::DbLocation::File(dir.join("orochi.db")),
+        };
         c.media_root = dir.join("media");
         c.admin_token = MANAGED_TOKEN.into();
         c.db_sync = "full".into();
@@ -197,7 +212,7 @@ async fn launch_python() -> Res<Hub> {
         .kill_on_drop(true)
         .spawn()?;
     let target = Target { url: format!("ws://127.0.0.1:{ws}/"), token: MANAGED_TOKEN.into() };
-    let mut hub = Hub { label: "python", target, pid: child.id(), http: None, child: Some(child), _dir: Some(dir) };
+    let mut hub = Hub { label: "python", target, pid: child.id(), http: None, db: None, child: Some(child), _dir: Some(dir) };
     if let Err(e) = wait_ready(&format!("http://127.0.0.1:{http}/api/config"), hub.child.as_mut().unwrap()).await {
         hub.stop().await;
         return Err(e);

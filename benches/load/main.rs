@@ -4,18 +4,27 @@
 //! unless `--url` says otherwise; every phase is bounded in time.
 //!
 //! `cargo bench --bench load -- --scenario all`, `cargo bench --bench load -- --python --scenario a`,
-//! `cargo bench --bench load -- --scenario storm --agents 10000`
+//! `cargo bench --bench load -- --scenario storm --agents 10000`,
+//! `cargo bench --bench load -- --store both` (our hub on SQLite and on PostgreSQL 15, needs
+//! `initdb`/`pg_ctl` and root, as the PostgreSQL tests do).
 
 mod hubs;
+/// The PostgreSQL server of the tests (initdb and pg_ctl as the postgres user, on a loopback
+/// port), shared with them rather than copied; the generator uses only its private servers.
+#[path = "../../tests/hub/pg/server.rs"]
+#[allow(dead_code)]
+mod pg_server;
 mod run;
 mod storm;
 mod traffic;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 
 use hubs::{Hub, HubKind};
+use pg_server::PgServer;
 use run::{Outcome, Plan};
 use traffic::{Pace, Target};
 
@@ -66,15 +75,29 @@ struct Args {
     /// Agents in scenario storm.
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
+    /// Our hub's store: sqlite, postgres (a PostgreSQL 15 server this generator starts, fsync
+    /// on, a new database per scenario) or both (each scenario on SQLite, then on PostgreSQL).
+    #[arg(long, value_enum, default_value = "sqlite")]
+    store: StoreChoice,
     /// Internal: serve our hub with its data in this folder (the child process).
     #[arg(long, hide = true)]
     serve_hub: Option<PathBuf>,
+    /// Internal: the child's PostgreSQL URL.
+    #[arg(long, hide = true)]
+    serve_db: Option<String>,
     /// Internal: the child's agent and REST ports, 0 for ephemeral ones.
     #[arg(long, hide = true, value_delimiter = ',', default_values_t = [0, 0])]
     serve_ports: Vec<u16>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StoreChoice {
+    Sqlite,
+    Postgres,
+    Both,
 }
 
 struct Scenario {
@@ -144,20 +167,29 @@ pub fn warn_fd_limit(conns: usize) {
 }
 
 async fn bench(args: Args) -> Res<bool> {
-    let kind = match &args.url {
-        Some(url) => {
-            let token = args.token.clone().ok_or("--url needs --token or SCITEX_OROCHI_TOKEN")?;
-            HubKind::External { target: Target { url: url.clone(), token }, pid: args.hub_pid }
-        }
-        None => HubKind::Rust,
-    };
     if args.scenario == Which::Storm {
-        let HubKind::Rust = kind else { return Err("storm restarts the hub: it runs on ours only (no --url)".into()) };
+        if args.url.is_some() || args.store != StoreChoice::Sqlite {
+            return Err("storm restarts the hub: it runs on ours on SQLite only (no --url, no --store)".into());
+        }
         return storm::run(args.agents, args.seconds).await;
     }
+    let kinds = match (&args.url, args.store) {
+        (Some(url), _) => {
+            let token = args.token.clone().ok_or("--url needs --token or SCITEX_OROCHI_TOKEN")?;
+            vec![HubKind::External { target: Target { url: url.clone(), token }, pid: args.hub_pid }]
+        }
+        (None, StoreChoice::Sqlite) => vec![HubKind::Rust],
+        (None, store) => {
+            eprintln!("starting a PostgreSQL 15 server (initdb, fsync on)");
+            let server = Arc::new(tokio::task::spawn_blocking(PgServer::private_durable).await?);
+            let pg = HubKind::RustPostgres(server);
+            if store == StoreChoice::Both { vec![HubKind::Rust, pg] } else { vec![pg] }
+        }
+    };
     let list = scenarios(&args);
     warn_fd_limit(list.iter().map(|s| s.plan.conns()).max().unwrap_or(0));
-    let mut runs: Vec<(&HubKind, &Scenario)> = list.iter().map(|s| (&kind, s)).collect();
+    // Each scenario's rows side by side: SQLite's, then PostgreSQL's.
+    let mut runs: Vec<(&HubKind, &Scenario)> = list.iter().flat_map(|s| kinds.iter().map(move |k| (k, s))).collect();
     if args.python {
         runs.extend(list.iter().filter(|s| s.tag.starts_with('a')).map(|s| (&HubKind::Python, s)));
     }
@@ -196,7 +228,7 @@ fn print_line(cells: &[String]) {
         .iter()
         .zip(HEADER)
         .enumerate()
-        .map(|(i, (c, h))| if i < 2 { format!("{c:<6}") } else { format!("{c:>w$}", w = h.len().max(8)) })
+        .map(|(i, (c, h))| if i < 2 { format!("{c:<7}") } else { format!("{c:>w$}", w = h.len().max(8)) })
         .collect();
     println!("{}", cells.join(" "));
 }
@@ -263,6 +295,16 @@ fn print_report(list: &[Scenario], rows: &[Row]) {
             );
         }
     }
+    for p in rows.iter().filter(|r| r.hub == "rust-pg") {
+        if let Some(r) = rows.iter().find(|r| r.tag == p.tag && r.hub == "rust") {
+            let deliveries = match r.out.deliveries_per_sec > 0.0 {
+                true => format!(", deliveries/s = {:.2}x", p.out.deliveries_per_sec / r.out.deliveries_per_sec),
+                false => String::new(),
+            };
+            println!("store {:<6}: postgres/sqlite acks/s = {:.2}x{deliveries}", p.tag, p.out.acks_per_sec / r.out.acks_per_sec);
+        }
+    }
+    println!("rust: our hub on SQLite (synchronous=full); rust-pg: on PostgreSQL 15 on this machine (fsync on; hub CPU leaves out the server's).");
     println!("p50/p99: send to receipt; pipelined rows include the wait inside the sender's window.");
     println!("RSS KiB/c: hub RSS growth per socket opened (per idle socket in c).");
     println!("CPU: % of one core (of 2) while sending and draining; gen = this generator, which shares the machine.");
@@ -272,7 +314,7 @@ fn main() -> Res<()> {
     let args = Args::parse();
     if let Some(dir) = &args.serve_hub {
         let [ws, http] = args.serve_ports[..] else { return Err("--serve-ports takes WS,HTTP".into()) };
-        return hubs::serve_rust_hub(dir, (ws, http));
+        return hubs::serve_rust_hub(dir, args.serve_db.as_deref(), (ws, http));
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     // On Ctrl-C the bench future is dropped, and with it the hub children (kill on drop).

@@ -6,6 +6,7 @@ mod doctor;
 mod env;
 mod library;
 mod listing;
+mod migrate;
 mod push;
 mod messaging;
 mod serve;
@@ -49,6 +50,7 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     ValidateEnv(env::ValidateEnvArgs),
     Doctor(doctor::DoctorArgs),
+    MigrateDb(migrate::MigrateDbArgs),
     Mcp(crate::mcp::McpArgs),
     Completions(CompletionsArgs),
 }
@@ -196,6 +198,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Deploy(a) => deploy::run(config, a).await,
             Command::ValidateEnv(a) => env::validate_env(a).await,
             Command::Doctor(a) => doctor::doctor(config, a).await,
+            Command::MigrateDb(a) => migrate::migrate_db(a).await,
             Command::Completions(_) => unreachable!("answered before the settings are read"),
         }
     });

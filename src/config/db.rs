@@ -46,7 +46,9 @@ impl DbLocation {
         if !POSTGRES_SCHEMES.contains(&scheme) {
             return Err(DbLocationError::Scheme(scheme.to_string()));
         }
-        url::Url::parse(raw).map_err(|_| DbLocationError::BadUrl)?;
+        // The driver's own parser: it takes libpq's forms that a WHATWG URL parser refuses,
+        // such as `postgres://user@/db?host=/run/postgresql` (no host before the path).
+        raw.parse::<tokio_postgres::Config>().map_err(|_| DbLocationError::BadUrl)?;
         Ok(DbLocation::Postgres(PostgresUrl(raw.to_string())))
     }
 

@@ -6,11 +6,25 @@ use std::path::Path;
 use super::check::{Check, Status, check};
 use super::spec::{CORS_ORIGINS, Spec, WS_UPSTREAM};
 use super::{docker, purge, validate};
-use crate::config::Config;
+use crate::config::{Config, DbLocation, PostgresUrl};
 
-fn database(config: &Config) -> Check {
-    let Some(path) = config.db.file() else {
-        return check("database", Status::Skip, format!("PostgreSQL at {} (not opened by doctor)", config.db));
+/// A PostgreSQL database: reachable, and its schema against this build's.
+async fn postgres(url: &PostgresUrl) -> Check {
+    match crate::hub::store::probe::postgres_schema(url).await {
+        Ok(s) if s.found == s.known => check("database", Status::Ok, format!("PostgreSQL at {url}, schema version {}", s.found)),
+        Ok(s) if s.found == 0 => check("database", Status::Warn, format!("PostgreSQL at {url} reachable, no hub schema yet (serve creates it)")),
+        Ok(s) if s.found < s.known => {
+            check("database", Status::Warn, format!("PostgreSQL at {url}, schema version {} (this build migrates it to {} at start)", s.found, s.known))
+        }
+        Ok(s) => check("database", Status::Fail, format!("PostgreSQL at {url}, schema version {} is newer than this build's {}", s.found, s.known)),
+        Err(e) => check("database", Status::Fail, format!("PostgreSQL at {url}: {e}")),
+    }
+}
+
+async fn database(config: &Config) -> Check {
+    let path = match &config.db {
+        DbLocation::File(path) => path,
+        DbLocation::Postgres(url) => return postgres(url).await,
     };
     if !path.exists() {
         return check("database", Status::Skip, format!("no database at {} (not a hub machine)", path.display()));
@@ -98,7 +112,7 @@ async fn deployment(spec: Option<&Spec>, out: &mut Vec<Check>) {
 pub async fn run(config: &Config, spec: Option<&Spec>) -> Vec<Check> {
     let mut out = Vec::new();
     super::hub_checks::hub(config, &mut out).await;
-    out.push(database(config));
+    out.push(database(config).await);
     out.push(environment());
     deployment(spec, &mut out).await;
     match spec {

@@ -136,6 +136,9 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
                 }
             }
             let shared_store = v.name == names::DB && DbLocation::names_postgres(&e.value);
+            if let Some(problem) = (shared_store && v.check(&e.value).is_ok()).then(|| postgres_url_problem(&e.value)).flatten() {
+                push(Severity::Error, line, v.name, problem.into());
+            }
             if rules.managed.iter().any(|m| m == v.name) && !shared_store {
                 let who = rules.instance.as_deref().unwrap_or("the instance");
                 push(Severity::Warning, line, v.name, format!("set by the deploy controller from deploy/instances.toml for {who}; this value is ignored"));
@@ -155,6 +158,14 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
             push(Severity::Warning, line, &e.key, "not read by scitex-orochi; passed to the container unchanged".into());
         }
     }
+    // The deploy's health gate registers with the admin token; a PostgreSQL store keeps a
+    // generated one in its database, not in the data folder where the gate would read it.
+    let db_is_url = entries.iter().rev().find(|e| e.key == names::DB).is_some_and(|e| DbLocation::names_postgres(&e.value));
+    let has_token = entries.iter().any(|e| (e.key == names::ADMIN_TOKEN || e.key == names::TOKEN) && !e.value.trim().is_empty());
+    if rules.instance.is_some() && db_is_url && !has_token {
+        let message = "a PostgreSQL store keeps a generated admin token in the database, where the deploy's health gate cannot read it: set SCITEX_OROCHI_ADMIN_TOKEN here";
+        push(Severity::Error, None, names::ADMIN_TOKEN, message.into());
+    }
     for name in &rules.required {
         let present = entries.iter().rev().find(|e| &e.key == name);
         match present {
@@ -165,6 +176,19 @@ pub fn validate(source: &str, entries: &[Entry], syntax: &[(usize, String)], rul
     }
     let valid = !findings.iter().any(|f| f.severity == Severity::Error);
     Report { source: source.to_string(), valid, checked: entries.len(), findings }
+}
+
+/// What a `postgres://` URL lacks for the hub to reach one database: a host (or a `host=`
+/// socket folder) and a database name. Never quotes the URL (it may hold a password).
+fn postgres_url_problem(raw: &str) -> Option<&'static str> {
+    let Ok(config) = raw.trim().parse::<tokio_postgres::Config>() else { return Some("not a valid PostgreSQL URL") };
+    if config.get_hosts().is_empty() {
+        return Some("the PostgreSQL URL names no host (postgres://user@host/db, or ?host=/socket/dir)");
+    }
+    if config.get_dbname().is_none_or(str::is_empty) {
+        return Some("the PostgreSQL URL names no database (postgres://user@host/db)");
+    }
+    None
 }
 
 /// Checks a parsed env file.
@@ -204,6 +228,27 @@ mod tests {
 
     fn check(text: &str, rules: &Rules) -> Report {
         validate_file(&EnvFile::parse(Path::new("s.env"), text), rules)
+    }
+
+    #[test]
+    fn a_postgres_url_needs_a_host_and_a_database_and_its_password_is_never_shown() {
+        let rules = Rules::default();
+        let ok = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example/orochi\nSCITEX_OROCHI_DB=postgres:///orochi?host=/run/postgresql\nSCITEX_OROCHI_DB=postgres://orochi:hunter2@/orochi?host=/run/orochi-pg\n", &rules);
+        assert!(!ok.findings.iter().any(|f| f.severity == Severity::Error), "{:?}", ok.findings);
+        let r = check("SCITEX_OROCHI_DB=postgres://orochi:hunter2@db.example\nSCITEX_OROCHI_DB=postgres:///orochi\nSCITEX_OROCHI_DB=mysql://orochi:hunter2@db/x\n", &rules);
+        let text = format!("{:?}", r.findings);
+        assert!(text.contains("names no database") && text.contains("names no host") && text.contains("mysql"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn an_instance_on_postgresql_names_its_admin_token() {
+        let rules = Rules { instance: Some("stable".into()), ..Default::default() };
+        let r = check("SCITEX_OROCHI_DB=postgres://o:pw@db/orochi\n", &rules);
+        assert!(!r.valid && format!("{:?}", r.findings).contains("health gate"), "{:?}", r.findings);
+        let r = check("SCITEX_OROCHI_DB=postgres://o:pw@db/orochi\nSCITEX_OROCHI_ADMIN_TOKEN=a-long-enough-admin-token-0123456789\n", &rules);
+        assert!(r.valid, "{:?}", r.findings);
+        assert!(check("SCITEX_OROCHI_PORT=9559\n", &rules).valid);
     }
 
     #[test]

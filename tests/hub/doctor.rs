@@ -11,7 +11,7 @@ use crate::common::*;
 
 /// `doctor --json` in an empty folder (no deploy/instances.toml above it), with `db` as the
 /// hub's database and `agent` as the configured agent name.
-async fn doctor(ports: (u16, u16), token: &str, db: &Path, agent: &str) -> (Output, Value) {
+pub(crate) async fn doctor(ports: (u16, u16), token: &str, db: &Path, agent: &str) -> (Output, Value) {
     let cwd = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_scitex-orochi"))
         .args(["doctor", "--json"])
@@ -31,11 +31,11 @@ async fn doctor(ports: (u16, u16), token: &str, db: &Path, agent: &str) -> (Outp
     (out, report)
 }
 
-fn by<'a>(report: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn by<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no {name} in {report:#}"))
 }
 
-fn ports(h: &TestHub) -> (u16, u16) {
+pub(crate) fn ports(h: &TestHub) -> (u16, u16) {
     (h.hub.ws_addr.port(), h.hub.http_addr.port())
 }
 

@@ -24,3 +24,5 @@ mod threads;
 mod observer_subscribe;
 mod typed_frames;
 mod pg;
+mod migrate_db;
+mod pg_doctor;

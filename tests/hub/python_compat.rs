@@ -32,7 +32,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// `.venv-ref/bin/python`, created by `scripts/ensure-py-ref.sh` when it is missing.
-async fn reference_python(root: &Path) -> PathBuf {
+pub async fn reference_python(root: &Path) -> PathBuf {
     let python = root.join(".venv-ref/bin/python");
     let usable = python.exists()
         && Command::new(&python)

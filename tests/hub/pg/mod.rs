@@ -17,7 +17,7 @@ macro_rules! on_both {
     )*};
 }
 
-mod hub;
+pub mod hub;
 mod outage;
 pub mod server;
 mod store_features;

@@ -20,6 +20,8 @@ pub struct PgServer {
     owned: bool,
     /// Serves TLS with `server.crt` and `server.key` of its folder.
     tls: bool,
+    /// fsync on, as a deployment runs it (the load generator's server); off for the tests.
+    fsync: bool,
 }
 
 /// The folder of `initdb` and `pg_ctl`: on PATH, else Debian's PostgreSQL 15.
@@ -62,7 +64,7 @@ pub fn shared() -> &'static PgServer {
         let bin = bin_dir();
         let port_file = dir.join("port");
         if let Ok(port) = std::fs::read_to_string(&port_file) {
-            return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false, tls: false };
+            return PgServer { port: port.trim().parse().unwrap(), dir, bin, owned: false, tls: false, fsync: false };
         }
         let server = PgServer::init(dir, bin, false, None);
         // Stops the server once the runner is gone, whatever way its tests ended: a watcher in
@@ -86,6 +88,16 @@ impl PgServer {
         PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, None)
     }
 
+    /// A private server that syncs its commits to disk, for measurements (the load generator).
+    #[allow(dead_code, reason = "used by benches/load, which includes this file; the tests use fsync off")]
+    pub fn private_durable() -> PgServer {
+        let mut server = PgServer::private();
+        server.stop();
+        server.fsync = true;
+        server.start();
+        server
+    }
+
     /// A private server that also speaks TLS with this certificate and key (PEM).
     pub fn private_tls(cert: &str, key: &str) -> PgServer {
         PgServer::init(tempfile::tempdir().unwrap().keep(), bin_dir(), true, Some((cert, key)))
@@ -106,7 +118,7 @@ impl PgServer {
                 std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
             }
         }
-        let server = PgServer { port: free_port(), dir, bin, owned, tls: tls.is_some() };
+        let server = PgServer { port: free_port(), dir, bin, owned, tls: tls.is_some(), fsync: false };
         let data = server.data();
         as_postgres(&server.bin, "initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
         server.start();
@@ -117,12 +129,13 @@ impl PgServer {
         self.dir.join("data")
     }
 
-    /// Starts (again) on the same port. fsync is off: the tests crash hubs, never the server.
+    /// Starts (again) on the same port. fsync is off for the tests: they crash hubs, never the server.
     pub fn start(&self) {
         let mut options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={} -c max_connections=200",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.fsync { "on" } else { "off" }
         );
         if self.tls {
             let file = |name: &str| self.dir.join(name).display().to_string();

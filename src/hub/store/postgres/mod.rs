@@ -13,7 +13,7 @@ mod names;
 mod permissions;
 mod push;
 mod reactions;
-mod schema;
+pub(super) mod schema;
 mod todos;
 mod workspaces;
 mod writer;
@@ -116,19 +116,19 @@ impl PgStore {
 
 /// The driver's reading of `url`. libpq's `sslmode=verify-ca` and `verify-full` mean `require`
 /// here: the certificate is verified in every TLS mode.
-fn driver_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
-    let mut parsed = url::Url::parse(url).map_err(|_| StoreError::BadUrl)?;
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(k, v)| match (k.as_ref(), v.as_ref()) {
-            ("sslmode", "verify-ca" | "verify-full") => (k.into_owned(), "require".to_string()),
-            _ => (k.into_owned(), v.into_owned()),
-        })
-        .collect();
-    if !pairs.is_empty() {
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.as_str().parse().map_err(|_| StoreError::BadUrl)
+pub(super) fn driver_config(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    // The driver's own parser, as config's: it takes libpq's forms, `?host=/socket/dir` too.
+    let url = match url.rsplit_once('?') {
+        Some((base, query)) => {
+            let query = query.split('&').map(|kv| match kv {
+                "sslmode=verify-ca" | "sslmode=verify-full" => "sslmode=require",
+                other => other,
+            });
+            format!("{base}?{}", query.collect::<Vec<_>>().join("&"))
+        }
+        None => url.to_string(),
+    };
+    url.parse().map_err(|_| StoreError::BadUrl)
 }
 
 #[async_trait]
@@ -212,5 +212,22 @@ impl Inbox for PgStore {
 
     async fn expire_inbox(&self, max_age_days: u64) -> Result<usize, StoreError> {
         inbox::expire(&self.conn().await?, inbox_since(max_age_days)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::driver_config;
+    use tokio_postgres::config::{Host, SslMode};
+
+    #[test]
+    fn libpq_url_forms_reach_the_driver() {
+        let socket = driver_config("postgres://orochi@/hub?host=/run/orochi-pg").unwrap();
+        assert_eq!(socket.get_hosts(), [Host::Unix("/run/orochi-pg".into())]);
+        assert_eq!(socket.get_dbname(), Some("hub"));
+        let tls = driver_config("postgresql://u:p%3Fw@db.example:5433/hub?application_name=x&sslmode=verify-full").unwrap();
+        assert_eq!(tls.get_ssl_mode(), SslMode::Require);
+        assert_eq!(tls.get_password(), Some(&b"p?w"[..]));
+        assert!(driver_config("postgres://u@h/db?sslmode=bogus").is_err());
     }
 }

@@ -184,7 +184,7 @@ $$;
 "#;
 
 /// The schema version this build writes.
-const VERSION: i64 = STEPS.len() as i64;
+pub const VERSION: i64 = STEPS.len() as i64;
 
 /// Brings the database to [`VERSION`] in one transaction. An advisory lock makes a second hub
 /// starting at the same moment wait instead of migrating twice. A database made by a newer

@@ -12,7 +12,7 @@ mod names;
 mod permissions;
 mod push;
 mod reactions;
-mod schema;
+pub(super) mod schema;
 mod todos;
 mod workspaces;
 mod writer;
