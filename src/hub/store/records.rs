@@ -220,6 +220,11 @@ pub fn claimable(t: &Todo, who: &str) -> bool {
     t.status == "open" || (t.status == "claimed" && (t.assignee == who || t.assignee.is_empty()))
 }
 
+/// How a workspace token is kept: its SHA-256, so the database never holds a usable token.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -239,9 +244,4 @@ mod tests {
         }
         assert_eq!(tokens.iter().collect::<HashSet<_>>().len(), tokens.len());
     }
-}
-
-/// How a workspace token is kept: its SHA-256, so the database never holds a usable token.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
