@@ -33,9 +33,14 @@ fn spawn_hub(dir: &std::path::Path, ws: u16, http: u16) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_acked_message_survives_kill_9_with_gapless_seq() {
     let dir = tempfile::tempdir().unwrap();
+    acked_messages_survive_kill_9(|ws, http| spawn_hub(dir.path(), ws, http)).await;
+}
+
+/// The check for any store: `spawn(ws, http)` starts a hub process on the same data each time.
+pub async fn acked_messages_survive_kill_9(spawn: impl Fn(u16, u16) -> Child) {
     let (ws, http) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{http}");
-    let mut hub = spawn_hub(dir.path(), ws, http);
+    let mut hub = spawn(ws, http);
     wait_healthy(&base).await;
 
     let mut peer = Peer::connect(&format!("ws://127.0.0.1:{ws}/?token={ADMIN}")).await;
@@ -68,7 +73,7 @@ async fn every_acked_message_survives_kill_9_with_gapless_seq() {
     let sent = sender.await.unwrap();
     assert!(acked.len() >= 300, "acks before the kill: {}", acked.len());
 
-    let mut hub = spawn_hub(dir.path(), ws, http);
+    let mut hub = spawn(ws, http);
     wait_healthy(&base).await;
     let rows = all_rows(&base, "#durable").await;
     let stored: HashMap<&str, u64> = rows.iter().map(|r| (r["msg_id"].as_str().unwrap(), r["seq"].as_u64().unwrap())).collect();
@@ -91,11 +96,17 @@ async fn every_acked_message_survives_kill_9_with_gapless_seq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hubs_on_one_database_keep_seq_unique_and_gapless() {
     let dir = tempfile::tempdir().unwrap();
+    two_hubs_number_one_channel(100, |ws, http| spawn_hub(dir.path(), ws, http)).await;
+}
+
+/// The check for any store: `n` posts spread over two hub processes that `spawn(ws, http)`
+/// starts on one database get seqs 1..=n.
+pub async fn two_hubs_number_one_channel(n: usize, spawn: impl Fn(u16, u16) -> Child) {
     let (ws1, http1, ws2, http2) = (free_port(), free_port(), free_port(), free_port());
     let (base1, base2) = (format!("http://127.0.0.1:{http1}"), format!("http://127.0.0.1:{http2}"));
-    let mut a = spawn_hub(dir.path(), ws1, http1);
+    let mut a = spawn(ws1, http1);
     wait_healthy(&base1).await;
-    let mut b = spawn_hub(dir.path(), ws2, http2);
+    let mut b = spawn(ws2, http2);
     wait_healthy(&base2).await;
     let post = |base: String, i: usize| async move {
         let r = reqwest::Client::new()
@@ -108,7 +119,7 @@ async fn two_hubs_on_one_database_keep_seq_unique_and_gapless() {
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     };
     let mut tasks = Vec::new();
-    for i in 0..100 {
+    for i in 0..n {
         let base = if i % 2 == 0 { base1.clone() } else { base2.clone() };
         tasks.push(tokio::spawn(post(base, i)));
     }
@@ -116,7 +127,7 @@ async fn two_hubs_on_one_database_keep_seq_unique_and_gapless() {
         t.await.unwrap();
     }
     let seqs: Vec<u64> = all_rows(&base1, "#shared").await.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=100).collect::<Vec<u64>>());
+    assert_eq!(seqs, (1..=n as u64).collect::<Vec<u64>>());
     a.start_kill().unwrap();
     b.start_kill().unwrap();
 }

@@ -2,15 +2,11 @@
 //! database number one channel without a gap, clients resume by `seq` and resend once, and
 //! workspaces work as on SQLite.
 
-use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use scitex_orochi::config::DbLocation;
 use serde_json::json;
 use tokio::process::{Child, Command};
-use tokio_tungstenite::tungstenite::Message;
 
 use super::server;
 use crate::common::*;
@@ -46,50 +42,7 @@ pub async fn pg_hub() -> TestHub {
 async fn every_acked_message_survives_kill_9_with_gapless_seq() {
     let dir = tempfile::tempdir().unwrap();
     let url = server::shared().fresh_db().await;
-    let (ws, http) = (free_port(), free_port());
-    let base = format!("http://127.0.0.1:{http}");
-    let mut hub = spawn_hub(&url, dir.path(), ws, http);
-    wait_healthy(&base).await;
-    let mut peer = Peer::connect(&format!("ws://127.0.0.1:{ws}/?token={ADMIN}")).await;
-    peer.register("writer", &[]).await;
-    let (mut sink, mut stream) = peer.ws.split();
-    let sender = tokio::spawn(async move {
-        for i in 0..100_000u32 {
-            let f = json!({"type": "message", "id": format!("m{i}"), "payload": {"channel": "#durable", "content": format!("{i}")}});
-            if sink.send(Message::text(f.to_string())).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut acked: HashMap<String, u64> = HashMap::new();
-    while let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
-        let Message::Text(t) = msg else { continue };
-        let f: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
-        if f["type"] == "ack" {
-            acked.insert(f["payload"]["msg_id"].as_str().unwrap().into(), f["payload"]["seq"].as_u64().unwrap());
-            if acked.len() == 300 {
-                hub.start_kill().unwrap();
-            }
-        }
-    }
-    hub.wait().await.unwrap();
-    sender.await.unwrap();
-    assert!(acked.len() >= 300, "acks before the kill: {}", acked.len());
-
-    let mut hub = spawn_hub(&url, dir.path(), ws, http);
-    wait_healthy(&base).await;
-    let rows = all_rows(&base, "#durable").await;
-    let stored: HashMap<&str, u64> = rows.iter().map(|r| (r["msg_id"].as_str().unwrap(), r["seq"].as_u64().unwrap())).collect();
-    for (id, seq) in &acked {
-        assert_eq!(stored.get(id.as_str()), Some(seq), "acked message {id} lost or renumbered");
-    }
-    let seqs: Vec<u64> = rows.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=rows.len() as u64).collect::<Vec<_>>(), "seq is gapless");
-    let mut p = Peer::connect(&format!("ws://127.0.0.1:{ws}/?token={ADMIN}")).await;
-    p.register("writer", &[]).await;
-    let ack = p.say("writer", "#durable", "after restart").await;
-    assert_eq!(ack["payload"]["seq"], rows.len() as u64 + 1, "the restarted hub continues the sequence");
-    hub.start_kill().unwrap();
+    crate::durability::acked_messages_survive_kill_9(|ws, http| spawn_hub(&url, dir.path(), ws, http)).await;
 }
 
 /// Replicas share one database: two hub processes writing one channel at once never hand out
@@ -98,30 +51,7 @@ async fn every_acked_message_survives_kill_9_with_gapless_seq() {
 async fn two_hubs_on_one_database_keep_seq_unique_and_gapless() {
     let dir = tempfile::tempdir().unwrap();
     let url = server::shared().fresh_db().await;
-    let (ws1, http1, ws2, http2) = (free_port(), free_port(), free_port(), free_port());
-    let (base1, base2) = (format!("http://127.0.0.1:{http1}"), format!("http://127.0.0.1:{http2}"));
-    let mut a = spawn_hub(&url, dir.path(), ws1, http1);
-    let mut b = spawn_hub(&url, dir.path(), ws2, http2);
-    wait_healthy(&base1).await;
-    wait_healthy(&base2).await;
-    let post = |base: String, i: usize| async move {
-        let r = reqwest::Client::new()
-            .post(format!("{base}/api/messages"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"payload": {"channel": "#shared", "content": format!("{i}")}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    };
-    let tasks: Vec<_> = (0..200).map(|i| tokio::spawn(post(if i % 2 == 0 { base1.clone() } else { base2.clone() }, i))).collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let seqs: Vec<u64> = all_rows(&base2, "#shared").await.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=200).collect::<Vec<u64>>());
-    a.start_kill().unwrap();
-    b.start_kill().unwrap();
+    crate::durability::two_hubs_number_one_channel(200, |ws, http| spawn_hub(&url, dir.path(), ws, http)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
