@@ -189,6 +189,8 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         shutdown,
     });
 
+    state.store.follow_peers(pipeline::peers::FromPeers::new(&state));
+
     let mut tasks = Vec::new();
     let edge = socket::listener::Edge::new(&state.config);
     for (tcp, app) in [(ws_listener, socket::agent::router(state.clone())), (http_listener, http::router(state.clone()))] {

@@ -1,6 +1,10 @@
 //! Integration tests: one binary, real hubs on 127.0.0.1, real sockets.
 
 mod common;
+// Shared with the other test binaries, which use more of it.
+#[allow(dead_code)]
+#[path = "../support/nginx.rs"]
+mod nginx;
 mod dashboard_http;
 mod bridge;
 mod protocol;

@@ -171,22 +171,28 @@ impl HubState {
         }
     }
 
-    /// Fans the stored message out, serialized once, to every socket it reaches; a waiting
-    /// mention is done once a socket of its agent took the live frame. Then Web Push.
+    /// Fans the stored message out and sends it to Web Push.
     fn deliver(&self, mut frame: Frame, stored: &StoredMessage) {
         self.metrics.messages_stored.inc();
         frame.seq = Some(stored.seq);
-        let out = Message::Text(frame.to_json().into());
         let m = &stored.msg;
+        let waiting: Vec<(&str, i64)> = m.inbox.iter().map(|r| r.agent.as_str()).zip(stored.inbox_ids.iter().copied()).collect();
+        self.fan_out(&frame, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &waiting);
+        self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
+    }
+
+    /// Sends a stored message's frame, serialized once, to every socket here it reaches; a
+    /// `waiting` mention `(agent, inbox row)` is done once a socket of its agent took it.
+    pub(super) fn fan_out(&self, frame: &Frame, channel: &str, sender: &str, mentions: &[String], scope: Option<&str>, waiting: &[(&str, i64)]) {
+        let out = Message::Text(frame.to_json().into());
         let mut delivered = Vec::new();
-        let reached = self.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &self.metrics, |name| {
-            let got = m.inbox.iter().zip(&stored.inbox_ids).filter(|(r, _)| r.agent.eq_ignore_ascii_case(name));
+        let reached = self.registry.deliver(&out, channel, sender, mentions, scope, &self.metrics, |name| {
+            let got = waiting.iter().filter(|(agent, _)| agent.eq_ignore_ascii_case(name));
             delivered.extend(got.map(|(_, id)| *id));
         });
         if !delivered.is_empty() {
             self.store.delivered(delivered);
         }
         self.metrics.deliveries.inc_by(reached);
-        self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
     }
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::hub::store::NameClaim as Claim;
+use crate::hub::store::peers::PeerNote;
 use crate::hub::store::{ClaimOutcome, Store, StoreError};
 use crate::protocol::{ErrorCode, FrameError, SERVER_SENDER};
 
@@ -135,15 +136,18 @@ const BATCH: usize = 1024;
 
 impl Names {
     pub async fn load(store: Store, per_workspace: u64) -> Result<Names, StoreError> {
-        let rows = store.name_claims(None).await?;
-        let mut held = Held::default();
-        for claim in rows {
-            held.insert(&claim.name, claim.workspace_id);
-        }
-        let held = Arc::new(RwLock::new(held));
+        let held = Arc::new(RwLock::new(read_claims(&store).await?));
         let (pending, queue) = mpsc::channel(BATCH);
         tokio::spawn(write_claims(store.clone(), held.clone(), per_workspace, queue));
         Ok(Names { store, held, per_workspace, pending })
+    }
+
+    /// Reads the claims again: another hub on the database changed them.
+    pub async fn reload(&self) {
+        match read_claims(&self.store).await {
+            Ok(held) => *self.held.write().expect("names lock") = held,
+            Err(e) => tracing::warn!(error = %e, "cannot read the name claims another hub changed"),
+        }
     }
 
     /// The workspace holding `name`, if any.
@@ -197,22 +201,41 @@ impl Names {
     pub async fn release(&self, name: &str) -> Result<bool, StoreError> {
         let gone = self.store.release_name(name.to_string()).await?;
         self.held.write().expect("names lock").remove(name);
+        tell_changed(&self.store).await;
         Ok(gone)
     }
 
     /// Frees every name of a deleted workspace.
     pub async fn release_workspace(&self, workspace: &str) -> Result<(), StoreError> {
         let names = self.store.release_workspace_names(workspace.to_string()).await?;
-        let mut held = self.held.write().expect("names lock");
-        for n in &names {
-            held.remove(n);
+        {
+            let mut held = self.held.write().expect("names lock");
+            for n in &names {
+                held.remove(n);
+            }
         }
+        tell_changed(&self.store).await;
         Ok(())
     }
 
     /// Claims, by name; only `workspace`'s when given.
     pub async fn list(&self, workspace: Option<&str>) -> Result<Vec<Claim>, StoreError> {
         self.store.name_claims(workspace.map(String::from)).await
+    }
+}
+
+async fn read_claims(store: &Store) -> Result<Held, StoreError> {
+    let mut held = Held::default();
+    for claim in store.name_claims(None).await? {
+        held.insert(&claim.name, claim.workspace_id);
+    }
+    Ok(held)
+}
+
+/// Tells the other hubs on the database that claims changed.
+async fn tell_changed(store: &Store) {
+    if let Err(e) = store.tell_peers(PeerNote::NamesChanged).await {
+        tracing::warn!(error = %e, "cannot tell the other hubs that name claims changed");
     }
 }
 
@@ -234,6 +257,9 @@ async fn write_claims(store: Store, held: Arc<RwLock<Held>>, limit: u64, mut que
         }
         for (i, p) in batch.drain(..).enumerate() {
             let _ = p.reply.send(outcomes.as_ref().map(|o| o[i].clone()).map_err(Clone::clone));
+        }
+        if outcomes.is_ok() {
+            tell_changed(&store).await;
         }
     }
 }

@@ -17,6 +17,7 @@ use super::domain::Subscription;
 use super::domain::{Reactions, Toggled};
 use super::domain::{Claim, Filter as TodoFilter, NewTodo, Todo, TodoPatch};
 use super::domain::Principal;
+use super::peers::{PeerNote, Sink};
 
 /// A store: every domain's operations. [`super::Store`] holds one behind an `Arc`.
 #[async_trait]
@@ -33,6 +34,7 @@ pub trait Backend:
     + MediaFiles
     + HealthRecords
     + PermissionRequests
+    + Peers
     + Send
     + Sync
     + 'static
@@ -299,4 +301,15 @@ pub trait PermissionRequests {
 
     /// The approver an approver token (by its hash) names.
     async fn approver(&self, token_hash: String) -> Result<Option<ApproverRow>, StoreError>;
+}
+
+/// Other hub processes on the same database (see [`super::peers`]).
+#[async_trait]
+pub trait Peers {
+    /// Starts handing what other processes commit and say to `sink`. A store that one process
+    /// owns (SQLite) has no peers and never calls it.
+    fn follow_peers(&self, sink: Sink);
+
+    /// Tells every other process on the database; nobody to tell without peers.
+    async fn tell_peers(&self, note: PeerNote) -> Result<(), StoreError>;
 }

@@ -20,6 +20,10 @@ pub type Outcome = (Result<Appended, StoreError>, OnCommit);
 /// A committed (or failed) batch: its number and its messages' outcomes in commit order.
 pub type Batch = (u64, Vec<Outcome>);
 
+/// How the delivery task hands over each outcome when a backend orders them itself (see
+/// `postgres::timeline`); without one, each continuation runs at once.
+pub type Route = Box<dyn Fn(Outcome) + Send>;
+
 /// Committed batches waiting for delivery; when full, the writer waits (back-pressure).
 const DELIVERY_QUEUE: usize = 16;
 
@@ -56,14 +60,20 @@ impl Progress {
 /// runtime: the sockets it wakes land in a worker's own run queue, where waking them from a
 /// foreign thread would take a lock and a futex call each. A batch of membership changes alone
 /// is delivered too (empty), so `Progress` moves on.
-pub fn spawn() -> (mpsc::Sender<Batch>, Arc<Progress>) {
+pub fn spawn(route: Option<Route>) -> (mpsc::Sender<Batch>, Arc<Progress>) {
     let (committed, mut deliveries) = mpsc::channel::<Batch>(DELIVERY_QUEUE);
     let progress = Arc::new(Progress::new());
     let delivered = progress.clone();
     tokio::spawn(async move {
         while let Some((number, batch)) = deliveries.recv().await {
-            for (result, done) in batch {
-                done(result);
+            for outcome in batch {
+                match &route {
+                    Some(route) => route(outcome),
+                    None => {
+                        let (result, done) = outcome;
+                        done(result);
+                    }
+                }
                 // A large batch gives the worker back now and then, so sockets are served.
                 tokio::task::consume_budget().await;
             }

@@ -17,6 +17,7 @@ mod error;
 pub mod keys;
 pub mod message;
 pub mod migrate;
+pub mod peers;
 pub mod permissions;
 pub mod probe;
 mod postgres;

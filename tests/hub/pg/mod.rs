@@ -17,8 +17,10 @@ macro_rules! on_both {
     )*};
 }
 
+mod edge;
 pub mod hub;
 mod outage;
+mod replicas;
 pub mod server;
 mod store_features;
 mod store_suite;

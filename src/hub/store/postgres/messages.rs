@@ -8,7 +8,8 @@ use tokio_postgres::Row;
 
 use crate::hub::store::domain::Principal;
 use crate::hub::store::error::StoreError;
-use crate::hub::store::message::{HistoryQuery, HistoryRow, NewMessage, Placed, reader_scope};
+use crate::hub::store::message::{Audience, HistoryQuery, HistoryRow, NewMessage, Placed, reader_scope};
+use crate::hub::store::peers::PeerRow;
 
 /// The columns [`history_row`] reads, in its order.
 pub(super) const ROW: &str = "seq, msg_id, ts, channel, sender, content, mentions, metadata, sender_type";
@@ -132,6 +133,37 @@ pub(super) async fn insert(
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Rows of `channel` with `after < seq <= through`, oldest first, as another process delivers
+/// them live: with their audience and the inbox rows still waiting for them.
+pub(super) async fn peer_rows(c: &impl GenericClient, channel: &str, after: u64, through: u64, limit: i64) -> Result<Vec<PeerRow>, StoreError> {
+    let sql = format!(
+        "SELECT {ROW}, audience,
+                CASE WHEN mentions IS NULL THEN NULL ELSE
+                  (SELECT json_agg(json_build_array(i.agent, i.id))::text FROM inbox i WHERE i.message_id = m.id) END
+         FROM messages m WHERE channel = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"
+    );
+    let stmt = c.prepare_cached(&sql).await?;
+    let rows = c.query(&stmt, &[&channel, &(after as i64), &(through as i64), &limit]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let audience: Option<String> = r.get(9);
+            let waiting: Option<String> = r.get(10);
+            PeerRow {
+                row: history_row(r, 0),
+                audience: audience.map_or(Audience::Everyone, Audience::Workspace),
+                waiting: waiting.and_then(|w| serde_json::from_str(&w).ok()).unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+/// Every channel's last `seq`.
+pub(super) async fn heads(c: &impl GenericClient) -> Result<HashMap<String, u64>, StoreError> {
+    let rows = c.query("SELECT channel, seq FROM channel_heads", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get::<_, i64>(1) as u64)).collect())
 }
 
 /// Rows of one channel: newest first, or oldest first after `after_seq`.

@@ -7,6 +7,7 @@
 mod files;
 mod inbox;
 mod keys;
+mod listen;
 mod members;
 mod messages;
 mod names;
@@ -14,6 +15,7 @@ mod permissions;
 mod push;
 mod reactions;
 pub(super) mod schema;
+mod timeline;
 mod todos;
 mod workspaces;
 mod writer;
@@ -23,17 +25,20 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::backend::{Backend, Inbox, Messages};
+use super::backend::{Backend, Inbox, Messages, Peers};
+use super::peers::{PeerNote, Sink};
 use super::delivery::{OnCommit, Progress};
-use super::message::{HistoryQuery, HistoryRow, MembershipChange, NewMessage, Recipient, Waiting, inbox_since};
+use super::message::{Appended, HistoryQuery, HistoryRow, MembershipChange, NewMessage, Recipient, Waiting, inbox_since};
 use super::delivery;
 use super::error::StoreError;
 use crate::hub::store::domain::Principal;
+use listen::Connector;
+use timeline::Timeline;
 use writer::{Job, Writer};
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -61,6 +66,11 @@ pub struct PgStore {
     pool: Pool,
     jobs: mpsc::Sender<Job>,
     progress: Arc<Progress>,
+    timeline: Arc<Timeline>,
+    /// This process among the hubs on the database (in its notes).
+    replica: String,
+    /// Dropped with the store: ends the listening task.
+    _stop: watch::Sender<()>,
 }
 
 impl PgStore {
@@ -83,11 +93,13 @@ impl PgStore {
         // TLS when the URL asks for it (and then with the server's certificate verified, as
         // every outbound TLS of this binary is); `prefer`, the default, stays in plain text
         // rather than fail on a server's self-signed certificate.
-        let manager = match config.get_ssl_mode() {
-            SslMode::Require => {
-                Manager::from_config(config, MakeRustlsConnect::new((*crate::tls::client_config()).clone()), recycling)
-            }
-            _ => Manager::from_config(config, NoTls, recycling),
+        let connector = match config.get_ssl_mode() {
+            SslMode::Require => Connector::Tls(MakeRustlsConnect::new((*crate::tls::client_config()).clone())),
+            _ => Connector::Plain,
+        };
+        let manager = match &connector {
+            Connector::Tls(tls) => Manager::from_config(config.clone(), tls.clone(), recycling),
+            Connector::Plain => Manager::from_config(config.clone(), NoTls, recycling),
         };
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
@@ -97,21 +109,55 @@ impl PgStore {
             .recycle_timeout(Some(CONNECT_WAIT))
             .build()
             .map_err(StoreError::database)?;
-        let rows = {
+        let (rows, heard, heads) = {
             let mut client = pool.get().await?;
             schema::migrate(&mut client).await?;
-            messages::count(&client).await?
+            // Listening before the heads are read: a commit in between is heard.
+            let heard = listen::subscribe(&config, &connector).await?;
+            (messages::count(&client).await?, heard, messages::heads(&client).await?)
         };
+        let timeline = Timeline::start(pool.clone(), heads);
+        let replica = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let (stop, stopped) = watch::channel(());
+        let listener = listen::Listener {
+            config,
+            connector,
+            pool: pool.clone(),
+            replica: replica.clone(),
+            timeline: Arc::downgrade(&timeline),
+            stop: stopped,
+        };
+        tokio::spawn(listener.run(heard));
         let (jobs, rx) = mpsc::channel(65_536);
-        let (committed, progress) = delivery::spawn();
-        tokio::spawn(Writer::new(pool.clone(), progress.clone(), rows, retention_max_rows, inbox_max).run(rx, committed));
-        Ok(PgStore { pool, jobs, progress })
+        let (committed, progress) = delivery::spawn(Some(in_order(timeline.clone())));
+        let writer = Writer::new(pool.clone(), progress.clone(), timeline.clone(), rows, retention_max_rows, inbox_max);
+        tokio::spawn(writer.run(rx, committed));
+        Ok(PgStore { pool, jobs, progress, timeline, replica, _stop: stop })
+    }
+
+    /// Returns once everything queued before, delivered marks included, was committed.
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Flush(tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)
     }
 
     /// A pooled connection (a new one when the pool has none idle).
     async fn conn(&self) -> Result<deadpool_postgres::Client, StoreError> {
         Ok(self.pool.get().await?)
     }
+}
+
+/// The delivery task's route: a new message waits for its channel's timeline; a resend's
+/// answer or a failure needs no order.
+fn in_order(timeline: Arc<Timeline>) -> delivery::Route {
+    Box::new(move |(result, done)| match &result {
+        Ok(Appended::New(stored)) => {
+            let (channel, seq) = (stored.msg.channel.clone(), stored.seq);
+            timeline.own(&channel, seq, (result, done));
+        }
+        _ => done(result),
+    })
 }
 
 /// The driver's reading of `url`. libpq's `sslmode=verify-ca` and `verify-full` mean `require`
@@ -154,12 +200,14 @@ impl Messages for PgStore {
     async fn history(&self, q: HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
         let rows = messages::history(&self.conn().await?, &q).await?;
         self.progress.reads_delivered().await;
+        self.timeline.caught_up(&rows).await;
         Ok(rows)
     }
 
     async fn recent(&self, reader: Principal, limit: i64) -> Result<Vec<HistoryRow>, StoreError> {
         let rows = messages::recent(&self.conn().await?, &reader, limit).await?;
         self.progress.reads_delivered().await;
+        self.timeline.caught_up(&rows).await;
         Ok(rows)
     }
 
@@ -169,6 +217,17 @@ impl Messages for PgStore {
 
     async fn message_count(&self) -> Result<u64, StoreError> {
         messages::count(&self.conn().await?).await
+    }
+}
+
+#[async_trait]
+impl Peers for PgStore {
+    fn follow_peers(&self, sink: Sink) {
+        self.timeline.set_sink(sink);
+    }
+
+    async fn tell_peers(&self, note: PeerNote) -> Result<(), StoreError> {
+        listen::tell(&self.conn().await?, &self.replica, note).await
     }
 }
 
@@ -188,12 +247,18 @@ impl Inbox for PgStore {
             return Ok(Waiting::default());
         }
         self.progress.reads_delivered().await;
+        let since = inbox_since(max_age_days);
         // The delivered marks of those batches commit first, so a mention that reached the
         // agent live is not handed out again.
-        let (tx, rx) = oneshot::channel();
-        self.jobs.send(Job::Flush(tx)).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?;
-        inbox::waiting(&self.conn().await?, &workspace, &agent, inbox_since(max_age_days)).await
+        self.flush().await?;
+        let waiting = inbox::waiting(&self.conn().await?, &workspace, &agent, since).await?;
+        // A mention another hub committed may be on its way here live: once it arrived, the
+        // inbox is read again without it.
+        if !self.timeline.caught_up(waiting.rows.iter().map(|(_, r)| r)).await {
+            return Ok(waiting);
+        }
+        self.flush().await?;
+        inbox::waiting(&self.conn().await?, &workspace, &agent, since).await
     }
 
     async fn inbox_handed(&self, workspace: String, agent: String, sent: Vec<i64>, told: bool) -> Result<(), StoreError> {

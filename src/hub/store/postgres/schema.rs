@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use crate::hub::store::error::StoreError;
 
 /// Each step brings the schema from the version before it; the index is the version it makes.
-const STEPS: &[&str] = &[V1];
+const STEPS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE messages (
@@ -182,6 +182,9 @@ EXCEPTION WHEN others THEN
 END
 $$;
 "#;
+
+/// A replica delivering another's message looks up the mentions still waiting for it.
+const V2: &str = "CREATE INDEX idx_inbox_message ON inbox(message_id);";
 
 /// The schema version this build writes.
 pub const VERSION: i64 = STEPS.len() as i64;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use deadpool_postgres::{Pool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{inbox, members, messages};
+use super::timeline::Timeline;
+use super::{inbox, listen, members, messages};
 use crate::hub::store::error::StoreError;
 use crate::hub::store::delivery::{Batch, OnCommit, Progress};
 use crate::hub::store::message::{Appended, MembershipChange, NewMessage, Placed, StoredMessage};
@@ -40,6 +41,7 @@ type Place = Result<u64, Placed>;
 pub(super) struct Writer {
     pool: Pool,
     progress: Arc<Progress>,
+    timeline: Arc<Timeline>,
     batches: u64,
     retention_max_rows: u64,
     /// Rows in `messages` as far as this process knows (others may add more): retention
@@ -51,8 +53,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(pool: Pool, progress: Arc<Progress>, rows: u64, retention_max_rows: u64, inbox_max: u64) -> Self {
-        Writer { pool, progress, batches: 0, retention_max_rows, rows, inbox_max, delivered: Vec::new() }
+    pub(super) fn new(pool: Pool, progress: Arc<Progress>, timeline: Arc<Timeline>, rows: u64, retention_max_rows: u64, inbox_max: u64) -> Self {
+        Writer { pool, progress, timeline, batches: 0, retention_max_rows, rows, inbox_max, delivered: Vec::new() }
     }
 
     /// Runs until every job sender is gone.
@@ -73,8 +75,9 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
-            let marks_only = !flushes.is_empty() && !self.delivered.is_empty();
-            if !batch.is_empty() || !members.is_empty() || marks_only {
+            // Delivered marks commit at once, not with the next message or flush: another hub
+            // may hand out this inbox when the agent moves there.
+            if !batch.is_empty() || !members.is_empty() || !self.delivered.is_empty() {
                 let outcome = self.commit(&mut batch, &mut members).await;
                 let _ = committed.send(outcome).await;
             }
@@ -155,8 +158,15 @@ impl Writer {
             inbox_ids.insert(i, written);
         }
         inbox::delivered(&tx, delivered).await?;
+        let own: Vec<(&str, u64)> =
+            batch.iter().zip(&placed).filter_map(|(m, p)| p.as_ref().ok().map(|seq| (m.channel.as_str(), *seq))).collect();
+        listen::announce_commit(&tx, &last_per_channel(&own)).await?;
+        self.timeline.expect_own(&own);
         self.progress.committing(number);
-        tx.commit().await?;
+        if let Err(e) = tx.commit().await {
+            self.timeline.own_failed(&own);
+            return Err(e.into());
+        }
         Ok((placed, inbox_ids))
     }
 
@@ -178,6 +188,15 @@ impl Writer {
             Err(e) => tracing::warn!(error = %e, "retention prune failed"),
         }
     }
+}
+
+/// The highest `seq` per channel of `(channel, seq)` pairs in ascending `seq` per channel.
+fn last_per_channel<'a>(placed: &[(&'a str, u64)]) -> Vec<(&'a str, u64)> {
+    let mut last: HashMap<&str, u64> = HashMap::new();
+    for (channel, seq) in placed {
+        last.insert(channel, *seq);
+    }
+    last.into_iter().collect()
 }
 
 /// Numbers the batch: a message whose key is held (stored before, or earlier in this batch) is

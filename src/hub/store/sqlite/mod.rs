@@ -24,7 +24,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-use super::backend::{Backend, IdempotencyKeys, Inbox, Messages};
+use super::backend::{Backend, IdempotencyKeys, Inbox, Messages, Peers};
+use super::peers::{PeerNote, Sink};
 use super::delivery::{OnCommit, Progress};
 use super::message::{HistoryQuery, HistoryRow, MembershipChange, NewMessage, Recipient, Waiting, inbox_since};
 use super::delivery;
@@ -100,7 +101,7 @@ impl SqliteStore {
         let thread_error = |e: std::io::Error| StoreError::Threads(Arc::new(e));
         let nudge = checkpoint::spawn(checkpoints).map_err(thread_error)?;
         let (jobs, rx) = mpsc::channel(65_536);
-        let (committed, progress) = delivery::spawn();
+        let (committed, progress) = delivery::spawn(None);
         Writer::new(conn, nudge, progress.clone(), retention_max_rows, inbox_max)?.spawn(rx, committed).map_err(thread_error)?;
         let readers = Arc::new(ReadPool {
             path: path.to_path_buf(),
@@ -144,6 +145,16 @@ impl Backend for SqliteStore {
     /// installations have them.
     async fn kept_secret(&self, _name: &str, _generated: String) -> Result<Option<String>, StoreError> {
         Ok(None)
+    }
+}
+
+/// One hub process owns a SQLite file (replicas on one file are for tests only): no peers.
+#[async_trait]
+impl Peers for SqliteStore {
+    fn follow_peers(&self, _sink: Sink) {}
+
+    async fn tell_peers(&self, _note: PeerNote) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

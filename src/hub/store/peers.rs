@@ -1,0 +1,42 @@
+//! Other hub processes on the same database (replicas): what they committed reaches this
+//! process as [`PeerRow`]s in each channel's `seq` order, and what they say as [`PeerNote`]s.
+//! A backend whose database one process owns (SQLite) has no peers.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::message::{Audience, HistoryRow};
+
+/// A message another process committed, as this process delivers it live.
+#[derive(Debug, Clone)]
+pub struct PeerRow {
+    pub row: HistoryRow,
+    pub audience: Audience,
+    /// Inbox rows still waiting for this message: `(agent, inbox row id)`. A live frame that
+    /// reaches the agent here ends its wait, as it would on the committing process.
+    pub waiting: Vec<(String, i64)>,
+}
+
+/// What one process tells the others (besides its commits, which the store announces).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum PeerNote {
+    /// `name` registered on the telling process within `workspace`: an older holder of the
+    /// name elsewhere is closed (4000), as on one hub.
+    Registered { workspace: String, name: String },
+    /// Names were claimed or released: cached claims are read again.
+    NamesChanged,
+}
+
+/// Where a store hands what its peers committed and said. Called from the store's tasks: a
+/// sink must not wait.
+pub trait PeerSink: Send + Sync {
+    /// The next row of its channel: every row before it was handed over (or was this
+    /// process's own) first.
+    fn row(&self, row: PeerRow);
+
+    fn note(&self, note: PeerNote);
+}
+
+pub type Sink = Arc<dyn PeerSink>;
