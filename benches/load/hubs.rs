@@ -23,6 +23,9 @@ pub enum HubKind {
     Rust,
     /// Ours with `SCITEX_OROCHI_DB=postgres://…`, each run on a new database of this server.
     RustPostgres(Arc<PgServer>),
+    /// Two of ours on one new database of this server: senders on the first, listeners on the
+    /// second (the cross-replica timeline).
+    RustReplicas(Arc<PgServer>),
     Python,
     External { target: Target, pid: Option<u32> },
 }
@@ -37,6 +40,8 @@ pub struct Hub {
     db: Option<String>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// A second hub on the same database, where listeners connect.
+    pub replica: Option<Box<Hub>>,
 }
 
 /// Data folders live under target/ so both hubs fsync to the repository's file system.
@@ -51,9 +56,16 @@ impl Hub {
         match kind {
             HubKind::Rust => launch_rust(None).await,
             HubKind::RustPostgres(server) => launch_rust(Some(server.fresh_db().await)).await,
+            HubKind::RustReplicas(server) => {
+                let url = server.fresh_db().await;
+                let mut first = launch_rust(Some(url.clone())).await?;
+                first.label = "rust-pg2";
+                first.replica = Some(Box::new(launch_rust(Some(url)).await?));
+                Ok(first)
+            }
             HubKind::Python => launch_python().await,
             HubKind::External { target, pid } => {
-                Ok(Hub { label: "external", target: target.clone(), pid: *pid, http: None, db: None, child: None, _dir: None })
+                Ok(Hub { label: "external", target: target.clone(), pid: *pid, http: None, db: None, child: None, _dir: None, replica: None })
             }
         }
     }
@@ -61,6 +73,9 @@ impl Hub {
     /// Rust: closing its stdin shuts it down. Python: SIGTERM, then SIGKILL after 3 s,
     /// because it keeps running after SIGTERM.
     pub async fn stop(mut self) {
+        if let Some(replica) = self.replica.take() {
+            Box::pin(replica.stop()).await;
+        }
         let Some(mut child) = self.child.take() else { return };
         let grace = if self.label == "python" {
             if let Some(pid) = child.id() {
@@ -74,6 +89,11 @@ impl Hub {
         if tokio::time::timeout(grace, child.wait()).await.is_err() {
             let _ = child.kill().await;
         }
+    }
+
+    /// The hub processes: this one and its replica.
+    pub fn pids(&self) -> Vec<u32> {
+        self.pid.into_iter().chain(self.replica.as_ref().and_then(|r| r.pid)).collect()
     }
 
     /// Stops our hub as a deploy does (SIGTERM: every socket closes with 1012 after its last
@@ -105,7 +125,7 @@ async fn launch_rust(db: Option<String>) -> Res<Hub> {
     let (child, url, http) = spawn_rust(dir.path(), db.as_deref(), 0, 0).await?;
     let target = Target { url, token: MANAGED_TOKEN.into() };
     let label = if db.is_some() { "rust-pg" } else { "rust" };
-    Ok(Hub { label, target, pid: child.id(), http: Some(http), db, child: Some(child), _dir: Some(dir) })
+    Ok(Hub { label, target, pid: child.id(), http: Some(http), db, child: Some(child), _dir: Some(dir), replica: None })
 }
 
 /// Starts our hub child on `dir` (and the PostgreSQL database `db`) and the ports (0 =
@@ -212,7 +232,7 @@ async fn launch_python() -> Res<Hub> {
         .kill_on_drop(true)
         .spawn()?;
     let target = Target { url: format!("ws://127.0.0.1:{ws}/"), token: MANAGED_TOKEN.into() };
-    let mut hub = Hub { label: "python", target, pid: child.id(), http: None, db: None, child: Some(child), _dir: Some(dir) };
+    let mut hub = Hub { label: "python", target, pid: child.id(), http: None, db: None, child: Some(child), _dir: Some(dir), replica: None };
     if let Err(e) = wait_ready(&format!("http://127.0.0.1:{http}/api/config"), hub.child.as_mut().unwrap()).await {
         hub.stop().await;
         return Err(e);

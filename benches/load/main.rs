@@ -6,7 +6,8 @@
 //! `cargo bench --bench load -- --scenario all`, `cargo bench --bench load -- --python --scenario a`,
 //! `cargo bench --bench load -- --scenario storm --agents 10000`,
 //! `cargo bench --bench load -- --store both` (our hub on SQLite and on PostgreSQL 15, needs
-//! `initdb`/`pg_ctl` and root, as the PostgreSQL tests do).
+//! `initdb`/`pg_ctl` and root, as the PostgreSQL tests do), `cargo bench --bench load -- --store
+//! replicas --scenario a` (a sender on one replica, its subscribers on another).
 
 mod hubs;
 /// The PostgreSQL server of the tests (initdb and pg_ctl as the postgres user, on a loopback
@@ -76,7 +77,9 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     agents: usize,
     /// Our hub's store: sqlite, postgres (a PostgreSQL 15 server this generator starts, fsync
-    /// on, a new database per scenario) or both (each scenario on SQLite, then on PostgreSQL).
+    /// on, a new database per scenario), both (each scenario on SQLite, then on PostgreSQL) or
+    /// replicas (each scenario on one hub on PostgreSQL, then on two replicas of one database
+    /// with the senders on the first and the subscribers on the second).
     #[arg(long, value_enum, default_value = "sqlite")]
     store: StoreChoice,
     /// Internal: serve our hub with its data in this folder (the child process).
@@ -98,6 +101,7 @@ enum StoreChoice {
     Sqlite,
     Postgres,
     Both,
+    Replicas,
 }
 
 struct Scenario {
@@ -182,8 +186,12 @@ async fn bench(args: Args) -> Res<bool> {
         (None, store) => {
             eprintln!("starting a PostgreSQL 15 server (initdb, fsync on)");
             let server = Arc::new(tokio::task::spawn_blocking(PgServer::private_durable).await?);
-            let pg = HubKind::RustPostgres(server);
-            if store == StoreChoice::Both { vec![HubKind::Rust, pg] } else { vec![pg] }
+            let pg = HubKind::RustPostgres(server.clone());
+            match store {
+                StoreChoice::Both => vec![HubKind::Rust, pg],
+                StoreChoice::Replicas => vec![pg, HubKind::RustReplicas(server)],
+                _ => vec![pg],
+            }
         }
     };
     let list = scenarios(&args);
@@ -304,7 +312,20 @@ fn print_report(list: &[Scenario], rows: &[Row]) {
             println!("store {:<6}: postgres/sqlite acks/s = {:.2}x{deliveries}", p.tag, p.out.acks_per_sec / r.out.acks_per_sec);
         }
     }
-    println!("rust: our hub on SQLite (synchronous=full); rust-pg: on PostgreSQL 15 on this machine (fsync on; hub CPU leaves out the server's).");
+    for p in rows.iter().filter(|r| r.hub == "rust-pg2") {
+        if let Some(r) = rows.iter().find(|r| r.tag == p.tag && r.hub == "rust-pg" && !r.out.hist.is_empty() && !p.out.hist.is_empty()) {
+            let p99 = |o: &Outcome| o.hist.value_at_quantile(0.99) as f64 / 1000.0;
+            println!(
+                "replicas {:<5}: deliveries/s {:.0} across replicas vs {:.0} on one hub; p99 {:.2} ms vs {:.2} ms",
+                p.tag,
+                p.out.deliveries_per_sec,
+                r.out.deliveries_per_sec,
+                p99(&p.out),
+                p99(&r.out)
+            );
+        }
+    }
+    println!("rust: our hub on SQLite (synchronous=full); rust-pg: on PostgreSQL 15 on this machine (fsync on; hub CPU leaves out the server's); rust-pg2: two replicas on it, senders on one, subscribers on the other (RSS and CPU of both).");
     println!("p50/p99: send to receipt; pipelined rows include the wait inside the sender's window.");
     println!("RSS KiB/c: hub RSS growth per socket opened (per idle socket in c).");
     println!("CPU: % of one core (of 2) while sending and draining; gen = this generator, which shares the machine.");

@@ -76,8 +76,12 @@ fn per_sec(count: u64, start_ns: u64, last_ns: u64) -> f64 {
 
 pub async fn run(tag: &str, plan: &Plan, hub: &Hub) -> Res<Outcome> {
     let t = &hub.target;
-    let rss = || hub.pid.and_then(hubs::rss_kib);
-    let cpu = || (hub.pid.and_then(hubs::cpu_secs), hubs::cpu_secs(std::process::id()));
+    // Listeners connect to the replica when there is one; figures sum both processes.
+    let listen_at = hub.replica.as_ref().map_or(t, |r| &r.target);
+    let pids = hub.pids();
+    let sum = |read: fn(u32) -> Option<f64>| (!pids.is_empty()).then(|| pids.iter().map(|p| read(*p)).sum::<Option<f64>>()).flatten();
+    let rss = || sum(|pid| hubs::rss_kib(pid).map(|k| k as f64)).map(|k| k as u64);
+    let cpu = || (sum(hubs::cpu_secs), hubs::cpu_secs(std::process::id()));
     // Unique names: a hub remembers channel membership by agent name.
     let prefix = format!("bench{}-{tag}", std::process::id());
     let (stop_tx, stop) = watch::channel(false);
@@ -90,14 +94,14 @@ pub async fn run(tag: &str, plan: &Plan, hub: &Hub) -> Res<Outcome> {
     let rss0 = rss();
     let silent = Arc::new(Tally::default());
     let who = (0..plan.idle).map(|i| (format!("{prefix}-idle-{i}"), vec![format!("#bench-{tag}-silent")])).collect();
-    let mut listeners: Vec<JoinHandle<Heard>> = connect_many(t, who, spawn_listener(&silent)).await?;
+    let mut listeners: Vec<JoinHandle<Heard>> = connect_many(listen_at, who, spawn_listener(&silent)).await?;
     let rss_idle = rss();
     let tallies: Vec<Arc<Tally>> = (0..plan.senders).map(|_| Arc::default()).collect();
     for (c, tally) in tallies.iter().enumerate() {
         let who = (0..plan.listeners)
             .map(|i| (format!("{prefix}-c{c}-sub-{i}"), vec![format!("#bench-{tag}-{c}")]))
             .collect();
-        listeners.extend(connect_many(t, who, spawn_listener(tally)).await?);
+        listeners.extend(connect_many(listen_at, who, spawn_listener(tally)).await?);
     }
     let who = (0..plan.senders).map(|c| (format!("{prefix}-send-{c}"), Vec::new())).collect();
     let sockets = connect_many(t, who, |ws| ws).await?;
