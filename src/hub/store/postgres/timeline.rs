@@ -95,7 +95,7 @@ impl Timeline {
     pub(super) fn expect_own(&self, placed: &[(&str, u64)]) {
         let mut heads = self.lock();
         for (channel, seq) in placed {
-            heads.entry(channel.to_string()).or_default().own.insert(*seq);
+            head(&mut heads, channel).own.insert(*seq);
         }
     }
 
@@ -118,7 +118,7 @@ impl Timeline {
     /// An own committed message from the delivery task: delivered in its channel's order.
     pub(super) fn own(&self, channel: &str, seq: u64, outcome: Outcome) {
         let mut heads = self.lock();
-        let h = heads.entry(channel.to_string()).or_default();
+        let h = head(&mut heads, channel);
         h.own.remove(&seq);
         if seq <= h.delivered {
             // Cannot happen while own commits are expected before they commit; answering the
@@ -129,8 +129,13 @@ impl Timeline {
             return;
         }
         h.held.insert(seq, Held::Own(outcome));
-        if seq > h.delivered + 1 {
-            self.ask(&mut heads, channel, seq - 1);
+        // Fetch what lies before it unless it is all this process's own, on its way.
+        let mut gap_top = seq - 1;
+        while gap_top > h.delivered && (h.own.contains(&gap_top) || h.held.contains_key(&gap_top)) {
+            gap_top -= 1;
+        }
+        if gap_top > h.delivered {
+            self.ask(&mut heads, channel, gap_top);
         }
         self.advance(&mut heads, channel);
     }
@@ -190,7 +195,7 @@ impl Timeline {
 
     /// Asks the fill task for `channel` through `seq` unless asked already.
     fn ask(&self, heads: &mut HashMap<String, Head>, channel: &str, seq: u64) {
-        let h = heads.entry(channel.to_string()).or_default();
+        let h = head(heads, channel);
         if seq > h.asked.max(h.delivered) {
             h.asked = seq;
             let _ = self.fills.send((channel.to_string(), seq));
@@ -200,7 +205,7 @@ impl Timeline {
     /// Fetched rows of `channel`, and that the table has nothing else through `through`.
     fn fetched(&self, channel: &str, rows: Vec<PeerRow>, through: u64) {
         let mut heads = self.lock();
-        let h = heads.entry(channel.to_string()).or_default();
+        let h = head(&mut heads, channel);
         for r in rows {
             let seq = r.row.seq;
             if seq > h.delivered && !h.own.contains(&seq) && !h.held.contains_key(&seq) {
@@ -250,6 +255,15 @@ impl Timeline {
     }
 }
 
+/// The channel's head, made when first seen (a channel with no row when this process started);
+/// the name is copied only then.
+fn head<'a>(heads: &'a mut HashMap<String, Head>, channel: &str) -> &'a mut Head {
+    if !heads.contains_key(channel) {
+        heads.insert(channel.to_string(), Head::default());
+    }
+    heads.get_mut(channel).expect("inserted above")
+}
+
 /// Fetches asked rows by `seq`, a page at a time, until the timeline is dropped. A failed
 /// fetch is retried: what waits behind the gap (own messages too) must not be stranded.
 async fn fill_task(timeline: std::sync::Weak<Timeline>, pool: Pool, mut asked: mpsc::UnboundedReceiver<Fill>) {
@@ -279,3 +293,6 @@ async fn fill_task(timeline: std::sync::Weak<Timeline>, pool: Pool, mut asked: m
 async fn fetch(pool: &Pool, channel: &str, after: u64, through: u64) -> Result<Vec<PeerRow>, StoreError> {
     messages::peer_rows(&pool.get().await?, channel, after, through, FILL_PAGE).await
 }
+
+#[cfg(test)]
+mod tests;
