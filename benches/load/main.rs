@@ -12,7 +12,7 @@
 mod hubs;
 /// The PostgreSQL server of the tests (initdb and pg_ctl as the postgres user, on a loopback
 /// port), shared with them rather than copied; the generator uses only its private servers.
-#[path = "../../tests/hub/pg/server.rs"]
+#[path = "../../tests/support/pg.rs"]
 #[allow(dead_code)]
 mod pg_server;
 mod run;

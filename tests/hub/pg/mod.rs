@@ -1,4 +1,5 @@
-//! The hub and its store on a real PostgreSQL 15 (see [`server`]).
+//! The hub and its store on a real PostgreSQL 15 (see [`server`], tests/support/pg.rs, shared
+//! with the deploy tests and the load generator).
 
 /// Runs each named test, a function of the backend [`store_suite::Kind`] in scope, against
 /// both backends.
@@ -21,6 +22,7 @@ mod edge;
 pub mod hub;
 mod outage;
 mod replicas;
+#[path = "../../support/pg.rs"]
 pub mod server;
 mod store_features;
 mod store_suite;

@@ -1,5 +1,6 @@
 //! Real PostgreSQL 15 servers for the tests: `initdb` as the `postgres` user into a temporary
-//! folder, `pg_ctl start` on a free loopback port with its socket in that folder.
+//! folder, `pg_ctl start` on a free loopback port and a unix socket in the folder's `socket`
+//! (trust authentication: any local user, e.g. a hub container the folder is bound into).
 //!
 //! [`shared`] is one server for the whole test run: nextest runs every test in a process of its
 //! own, so the processes of one run (children of one runner) find it through a folder named
@@ -110,6 +111,11 @@ impl PgServer {
         };
         let owner = (Some(uid("-u")), Some(uid("-g")));
         std::os::unix::fs::chown(&dir, owner.0, owner.1).unwrap();
+        // Searchable by every uid, so a container running as any user reaches the socket.
+        let socket = dir.join("socket");
+        std::fs::create_dir(&socket).unwrap();
+        std::os::unix::fs::chown(&socket, owner.0, owner.1).unwrap();
+        std::fs::set_permissions(&socket, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         if let Some((cert, key)) = tls {
             for (name, pem) in [("server.crt", cert), ("server.key", key)] {
                 let path = dir.join(name);
@@ -129,12 +135,17 @@ impl PgServer {
         self.dir.join("data")
     }
 
+    /// The folder of the server's unix socket (`?host=` of a URL).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.join("socket")
+    }
+
     /// Starts (again) on the same port. fsync is off for the tests: they crash hubs, never the server.
     pub fn start(&self) {
         let mut options = format!(
             "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync={} -c max_connections=200",
             self.port,
-            self.dir.display(),
+            self.socket_dir().display(),
             if self.fsync { "on" } else { "off" }
         );
         if self.tls {
