@@ -17,6 +17,8 @@ use scitex_orochi::deploy::image::{self, ImageSource};
 
 pub const TEST_REPO: &str = "scitex-orochi-test";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+/// Where the replicas find the test PostgreSQL's socket folder (bound into every one).
+pub const PG_SOCKET_MOUNT: &str = "/run/orochi-pg";
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_scitex-orochi")
@@ -194,6 +196,23 @@ upstream = "stable"
         f.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_LOG=info\n"));
         f.write_env("dev", "SCITEX_OROCHI_LOG=info\n");
         f
+    }
+
+    /// Puts stable's replicas on a new database of the test run's PostgreSQL, reached through
+    /// its socket folder bound into every replica, instead of the test-only SQLite escape.
+    /// Returns the database's URL from here (loopback TCP).
+    pub async fn on_postgres(&self) -> String {
+        let server = crate::pg::shared();
+        let url = server.fresh_db().await;
+        let db = url.rsplit('/').next().unwrap();
+        let binds = format!("binds = [\"{}:{PG_SOCKET_MOUNT}\"]\n", server.socket_dir().display());
+        let spec = std::fs::read_to_string(self.spec_path()).unwrap();
+        assert!(spec.contains("allow_sqlite_replicas = true\n"), "a replicated fixture");
+        std::fs::write(self.spec_path(), spec.replace("allow_sqlite_replicas = true\n", &binds)).unwrap();
+        // The socket file is named after the server's port.
+        let in_container = format!("postgres://postgres@/{db}?host={PG_SOCKET_MOUNT}&port={}", server.port);
+        self.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_DB={in_container}\nSCITEX_OROCHI_LOG=info\n"));
+        url
     }
 
     pub fn spec_path(&self) -> PathBuf {

@@ -13,7 +13,7 @@ use crate::nginx::{Nginx, http_conf, proxy_location};
 use super::replicas::poll;
 
 /// The upstream and location of docs/scale-out.md, without TLS.
-fn conf(dir: &Path, port: u16, replica_ports: &[u16]) -> String {
+pub(super) fn conf(dir: &Path, port: u16, replica_ports: &[u16]) -> String {
     let servers: String = replica_ports.iter().map(|p| format!("        server 127.0.0.1:{p} max_fails=0;\n")).collect();
     let location = proxy_location("http://orochi_stable", "");
     http_conf(dir, &format!("    upstream orochi_stable {{\n{servers}    }}\n    server {{\n        listen 127.0.0.1:{port};\n{location}    }}\n"))
