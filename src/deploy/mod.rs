@@ -7,7 +7,8 @@
 //! an [`Outcome`] (`outcome`). The rest are the parts they use, below the controller:
 //! - `context`: what every stage is given ([`Engine`]: the spec and one Docker engine; the
 //!   options; the [`Ui`]);
-//! - `spec`, `envfile`, `validate`: the desired state as written, and its checks;
+//! - `spec`, `envfile`, `validate`, `store_reach`: the desired state as written, and its
+//!   checks (`store_reach`: the containers can reach the PostgreSQL the env file names);
 //! - `replicas`, `placement`, `rolling`, `cutover`: an instance's replicas, the engines they
 //!   run on, the rolling deploy that cuts them over one at a time, and one replica's cut-over;
 //! - `desired`: the containers it asks for, and their differences from running ones;
@@ -41,6 +42,7 @@ pub mod replicas;
 mod rolling;
 pub mod purge;
 pub mod spec;
+mod store_reach;
 pub mod validate;
 
 pub use context::{ApplyOptions, Engine, Ui};

@@ -257,6 +257,7 @@ impl Engine<'_> {
         let (report, file) = validate::validate_instance(self.spec, inst);
         let Some(file) = file.filter(|_| report.valid) else { return Err(DeployError::InvalidEnv(Box::new(report))) };
         self.spec.check_store(inst, file.get(names::DB))?;
+        self.spec.check_reach(inst, r, file.get(names::DB))?;
         let env = self.spec.container_env(inst, &file.pairs());
         let env_hash = desired::env_hash(&env);
         let container = desired::desired(self.spec, inst, r, env, tag, &self.user_for(inst, create_dir));

@@ -20,6 +20,11 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 /// Where the replicas find the test PostgreSQL's socket folder (bound into every one).
 pub const PG_SOCKET_MOUNT: &str = "/run/orochi-pg";
 
+/// The spec line that binds `server`'s socket folder into every replica.
+pub fn pg_socket_bind(server: &crate::pg::PgServer) -> String {
+    format!("binds = [\"{}:{PG_SOCKET_MOUNT}\"]\n", server.socket_dir().display())
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_scitex-orochi")
 }
@@ -205,10 +210,9 @@ upstream = "stable"
         let server = crate::pg::shared();
         let url = server.fresh_db().await;
         let db = url.rsplit('/').next().unwrap();
-        let binds = format!("binds = [\"{}:{PG_SOCKET_MOUNT}\"]\n", server.socket_dir().display());
         let spec = std::fs::read_to_string(self.spec_path()).unwrap();
         assert!(spec.contains("allow_sqlite_replicas = true\n"), "a replicated fixture");
-        std::fs::write(self.spec_path(), spec.replace("allow_sqlite_replicas = true\n", &binds)).unwrap();
+        std::fs::write(self.spec_path(), spec.replace("allow_sqlite_replicas = true\n", &pg_socket_bind(server))).unwrap();
         // The socket file is named after the server's port.
         let in_container = format!("postgres://postgres@/{db}?host={PG_SOCKET_MOUNT}&port={}", server.port);
         self.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_DB={in_container}\nSCITEX_OROCHI_LOG=info\n"));

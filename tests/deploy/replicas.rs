@@ -218,10 +218,19 @@ async fn replica_settings_are_checked_before_anything_is_touched() {
     assert!(err.contains("SCITEX_OROCHI_DB=postgres://") && err.contains("stable.env") && err.contains("replicas = 1"), "{err}");
     assert!(docker_has_no(&fx.container("stable")).await && !fx.state_dir().exists(), "nothing touched");
 
-    // With the shared PostgreSQL URL the spec is accepted: the dry run plans two replicas, and
-    // validate-env takes the URL for the store, not for a managed value it would ignore.
-    let url = "postgres://orochi:a-long-database-password@/orochi?host=/run/orochi-pg";
+    // A PostgreSQL URL through a socket folder the containers do not have: refused, with the fix.
+    let server = crate::pg::shared();
+    let url = format!("postgres://orochi:a-long-database-password@/orochi?host={PG_SOCKET_MOUNT}&port={}", server.port);
     fx.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_DB={url}\n"));
+    let out = fx.deploy(&["stable", "--yes", "--no-purge"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not bound") && err.contains(&format!("HOST_FOLDER:{PG_SOCKET_MOUNT}")) && !err.contains("a-long-database-password"), "{err}");
+    assert!(docker_has_no(&fx.container("stable")).await && !fx.state_dir().exists(), "nothing touched");
+
+    // With the server's socket folder bound the spec is accepted: the dry run plans two
+    // replicas, and validate-env takes the URL for the store, not for a managed value it would ignore.
+    std::fs::write(fx.spec_path(), spec.replace("allow_sqlite_replicas = true\n", &pg_socket_bind(server))).unwrap();
     let out = fx.deploy(&["stable", "--dry-run", "--json"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(json(&out)["replicas"].as_array().unwrap().len(), 2);
