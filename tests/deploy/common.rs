@@ -20,6 +20,9 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 /// Where the replicas find the test PostgreSQL's socket folder (bound into every one).
 pub const PG_SOCKET_MOUNT: &str = "/run/orochi-pg";
 
+/// The uid and gid the PostgreSQL replicas run as.
+const NOBODY: u32 = 65534;
+
 /// The spec line that binds `server`'s socket folder into every replica.
 pub fn pg_socket_bind(server: &crate::pg::PgServer) -> String {
     format!("binds = [\"{}:{PG_SOCKET_MOUNT}\"]\n", server.socket_dir().display())
@@ -205,14 +208,19 @@ upstream = "stable"
 
     /// Puts stable's replicas on a new database of the test run's PostgreSQL, reached through
     /// its socket folder bound into every replica, instead of the test-only SQLite escape.
-    /// Returns the database's URL from here (loopback TCP).
+    /// They run as nobody (a production hub runs as its data folder's owner, not root), so
+    /// the socket's permissions are tested too. Returns the database's URL from here.
     pub async fn on_postgres(&self) -> String {
         let server = crate::pg::shared();
         let url = server.fresh_db().await;
         let db = url.rsplit('/').next().unwrap();
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY)).unwrap();
         let spec = std::fs::read_to_string(self.spec_path()).unwrap();
         assert!(spec.contains("allow_sqlite_replicas = true\n"), "a replicated fixture");
-        std::fs::write(self.spec_path(), spec.replace("allow_sqlite_replicas = true\n", &pg_socket_bind(server))).unwrap();
+        let lines = format!("{}user = \"{NOBODY}:{NOBODY}\"\n", pg_socket_bind(server));
+        std::fs::write(self.spec_path(), spec.replace("allow_sqlite_replicas = true\n", &lines)).unwrap();
         // The socket file is named after the server's port.
         let in_container = format!("postgres://postgres@/{db}?host={PG_SOCKET_MOUNT}&port={}", server.port);
         self.write_env("stable", &format!("SCITEX_OROCHI_ADMIN_TOKEN={ADMIN_TOKEN}\nSCITEX_OROCHI_DB={in_container}\nSCITEX_OROCHI_LOG=info\n"));

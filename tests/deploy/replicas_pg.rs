@@ -96,6 +96,7 @@ async fn on_postgresql_a_rolling_deploy_loses_no_acked_message() {
     let out = fx.deploy(&["stable", "--yes", "--no-purge"]).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(!fx.dir.path().join("data/orochi.db").exists(), "the replicas use PostgreSQL, not a SQLite file");
+    assert_eq!(fx.observed_name(&fx.stable_replica(1).0).await.unwrap().user, "65534:65534", "not root: the socket admits any uid");
     let ports = [fx.stable.http, fx.stable.http + 1];
     let edge = Nginx::start(|_| {}, |dir, port| conf(dir, port, &ports));
 
