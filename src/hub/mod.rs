@@ -61,6 +61,8 @@ pub struct HubState {
     pub metrics: Metrics,
     pub push: features::push::Push,
     pub permissions: features::permissions::Permissions,
+    /// What the other hub processes on the database say, as this hub acts on it.
+    pub peers: Arc<pipeline::peers::FromPeers>,
     /// Sockets by the workspace token they came with, for revocation.
     pub live_tokens: Arc<socket::live_tokens::LiveTokens>,
     pub started: Instant,
@@ -175,7 +177,8 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     registry.write().health = store.health_records().await?;
     let names = state::names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
-    let state = Arc::new(HubState {
+    let state = Arc::new_cyclic(|me| HubState {
+        peers: pipeline::peers::FromPeers::new(me.clone()),
         config,
         admin_token,
         store,
@@ -189,7 +192,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         shutdown,
     });
 
-    state.store.follow_peers(pipeline::peers::FromPeers::new(&state));
+    state.store.follow_peers(state.peers.clone());
 
     let mut tasks = Vec::new();
     let edge = socket::listener::Edge::new(&state.config);

@@ -23,7 +23,7 @@ pub struct PeerRow {
 #[serde(tag = "note", rename_all = "snake_case")]
 pub enum PeerNote {
     /// `name` registered on the telling process within `workspace`: an older holder of the
-    /// name elsewhere is closed (4000), as on one hub.
+    /// name elsewhere is closed (4000), as on one hub. Older: its own note came first.
     Registered { workspace: String, name: String },
     /// Names were claimed or released: cached claims are read again.
     NamesChanged,
@@ -36,7 +36,9 @@ pub trait PeerSink: Send + Sync {
     /// process's own) first.
     fn row(&self, row: PeerRow);
 
-    fn note(&self, note: PeerNote);
+    /// A note, in the order the database committed them; `mine` for this process's own
+    /// (heard too, so a sink can tell what came before and after them).
+    fn note(&self, note: PeerNote, mine: bool);
 }
 
 pub type Sink = Arc<dyn PeerSink>;

@@ -14,7 +14,6 @@ use crate::hub::pipeline::router::Origin;
 use crate::hub::socket::conn::close_code;
 use crate::hub::state::auth::Principal;
 use crate::hub::state::registry::{Agent, AgentInfo};
-use crate::hub::store::peers::PeerNote;
 use crate::hub::store::{Audience, HistoryQuery};
 use crate::protocol::{ErrorCode, Frame, FrameError, Heartbeat, Kind, PermissionAsk, Post, Query, Register, StatusUpdate, now_ts};
 
@@ -95,11 +94,7 @@ impl Session {
             st.announce_disconnect(n);
         }
         self.name = Some(name.clone());
-        // The older holder on another hub of the database closes as it would here.
-        let claimed = PeerNote::Registered { workspace: self.conn.principal.workspace_id().to_string(), name: name.clone() };
-        if let Err(e) = st.store.tell_peers(claimed).await {
-            tracing::warn!(agent = %name, error = %e, "cannot tell the other hubs of a registration");
-        }
+        st.peers.registered(&st.store, self.conn.principal.workspace_id(), &name).await;
         st.registry.to_observers(&Frame::server(Kind::PresenceChange, connected), &st.metrics);
         self.send(&Frame::ack(id, None));
         st.permissions.agent_back(&name);

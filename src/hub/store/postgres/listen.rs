@@ -39,7 +39,7 @@ struct Commit {
     heads: Vec<(String, u64)>,
 }
 
-/// A note and who said it (a process does not hear itself).
+/// A note and who said it.
 #[derive(Serialize, Deserialize)]
 struct Said {
     by: String,
@@ -188,8 +188,7 @@ impl Listener {
                     Err(e) => tracing::warn!(error = %e, "unreadable commit announcement"),
                 },
                 NOTES => match serde_json::from_str::<Said>(n.payload()) {
-                    Ok(s) if s.by != self.replica => t.note(s.note),
-                    Ok(_) => {}
+                    Ok(s) => t.note(s.note, s.by == self.replica),
                     Err(e) => tracing::warn!(error = %e, "unreadable note from another hub"),
                 },
                 _ => {}

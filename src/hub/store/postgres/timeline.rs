@@ -80,10 +80,10 @@ impl Timeline {
         let _ = self.sink.set(sink);
     }
 
-    /// Passes another process's note on.
-    pub(super) fn note(&self, note: PeerNote) {
+    /// Passes a note on.
+    pub(super) fn note(&self, note: PeerNote, mine: bool) {
         if let Some(sink) = self.sink.get() {
-            sink.note(note);
+            sink.note(note, mine);
         }
     }
 

@@ -18,7 +18,7 @@ impl PeerSink for Seen {
     fn row(&self, row: PeerRow) {
         self.0.lock().unwrap().push(format!("peer {}", row.row.seq));
     }
-    fn note(&self, _: PeerNote) {}
+    fn note(&self, _: PeerNote, _: bool) {}
 }
 
 /// A timeline whose pool never connects: fills are fed by hand with `fetched`.
