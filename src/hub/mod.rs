@@ -197,6 +197,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         tasks.push(tokio::spawn(socket::listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
     tasks.push(tokio::spawn(state.clone().expire_permissions()));
+    tasks.extend(crate::hub::state::fleet::start(&state));
     tasks.extend(housekeeping(&state));
     tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
     Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })

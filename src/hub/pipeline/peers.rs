@@ -5,6 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use crate::hub::HubState;
+use crate::hub::state::fleet;
 use crate::hub::socket::conn::close_code;
 use crate::hub::store::peers::{PeerNote, PeerRow, PeerSink};
 
@@ -45,6 +46,9 @@ impl PeerSink for FromPeers {
                     st.announce_disconnect(&name);
                 }
             }
+            PeerNote::Presence { events } => fleet::heard(&st, events),
+            PeerNote::Health { workspace, agent, record } => st.health_heard(workspace, agent, record),
+            PeerNote::Permission { event, id } => st.permission_heard(event, id),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! (`auth`), who holds which name, agents' profiles, and the Prometheus metrics.
 
 pub mod auth;
+pub mod fleet;
+mod machine_index;
 pub mod metrics;
 pub mod names;
 pub mod profile;

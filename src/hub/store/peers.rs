@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::domain::HealthRecord;
 use super::message::{Audience, HistoryRow};
 
 /// A message another process committed, as this process delivers it live.
@@ -27,6 +28,13 @@ pub enum PeerNote {
     Registered { workspace: String, name: String },
     /// Names were claimed or released: cached claims are read again.
     NamesChanged,
+    /// Presence and status events of agents on the telling process, in order, as its
+    /// observers got them: `(agent, frame)`.
+    Presence { events: Vec<(String, String)> },
+    /// A health record was saved there.
+    Health { workspace: String, agent: String, record: HealthRecord },
+    /// Permission request `id` changed there (`event`: `requested`, `answered`, `expired`).
+    Permission { event: String, id: String },
 }
 
 /// Where a store hands what its peers committed and said. Called from the store's tasks: a
