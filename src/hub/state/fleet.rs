@@ -17,6 +17,7 @@ use crate::hub::state::registry::{Agent, AgentInfo, Inner};
 use crate::hub::store::peers::PeerNote;
 use crate::hub::store::presence::{AgentRow, PresenceChanges};
 use crate::protocol::{Frame, Kind};
+use serde_json::Value;
 
 /// Frames one note carries at most, in bytes (a `NOTIFY` payload stays under 8000).
 const NOTE_BYTES: usize = 6000;
@@ -96,12 +97,7 @@ async fn flush(st: &HubState, known: bool) -> bool {
     let events = st.registry.outbox.take();
     let names = st.registry.write().take_changed();
     match st.store.publish_presence(changes(st, &names)).await {
-        Ok(new) if new && known => {
-            tracing::warn!("the other hubs took this one for dead; writing all its agents again");
-            let mut inner = st.registry.write();
-            let all: Vec<String> = inner.agents.keys().cloned().collect();
-            all.iter().for_each(|n| inner.mark_changed(n));
-        }
+        Ok(new) if new && known => back_from_the_dead(st),
         Ok(_) => {}
         Err(e) => {
             tracing::warn!(error = %e, dropped_events = events.len(), "cannot write this hub's agents for the others");
@@ -116,6 +112,18 @@ async fn flush(st: &HubState, known: bool) -> bool {
         }
     }
     true
+}
+
+/// The others took this process for dead (it was silent too long) and announced its agents
+/// gone: the next flush writes them all again and tells the others they are connected.
+fn back_from_the_dead(st: &HubState) {
+    tracing::warn!("the other hubs took this one for dead; writing all its agents again");
+    let mut inner = st.registry.write();
+    let all: Vec<(String, Value)> = inner.agents.values().map(|a| (a.info.name.clone(), a.info.connected_event())).collect();
+    for (name, event) in all {
+        inner.mark_changed(&name);
+        st.registry.outbox.offer(&Frame::server(Kind::PresenceChange, event));
+    }
 }
 
 /// The rows of the changed names: written when the agent is here, let go when it is not.

@@ -41,6 +41,12 @@ pub struct AgentInfo {
 }
 
 impl AgentInfo {
+    /// The `presence_change` payload observers get when the agent registers.
+    pub fn connected_event(&self) -> Value {
+        serde_json::json!({"agent": self.name, "event": "connected", "channels": self.channels, "agent_id": self.agent_id,
+            "project": self.project})
+    }
+
     /// The `status_update` event observers get when any of these fields change.
     pub fn status_event(&self) -> Value {
         serde_json::json!({"agent": self.name, "status": self.status, "current_task": self.current_task,

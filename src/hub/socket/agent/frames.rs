@@ -69,9 +69,7 @@ impl Session {
             info.subagent_count = list.len() as i64;
             info.subagents = list;
         }
-        let connected = json!({
-            "agent": name, "event": "connected", "channels": info.channels, "agent_id": info.agent_id, "project": info.project,
-        });
+        let connected = info.connected_event();
         let stale = Duration::from_secs(st.config.stale_secs);
         let mut evicted = Vec::new();
         {
