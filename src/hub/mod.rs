@@ -50,8 +50,9 @@ pub enum HubError {
 /// - here: the payload [`limits`](HubState::limits), `announce_disconnect`, the reaper;
 /// - `pipeline::router`: the message path (`submit`, then `after_commit`);
 /// - `features::permissions`: `ask_permission`, `answer_permission`, `answer_from_chat`,
-///   `expire_permissions`;
-/// - `features::health`: `record_health`; `features::reactions`: `toggle_reaction`.
+///   `expire_permissions`, and from replicas `permission_heard`, `adopt_pending_permissions`;
+/// - `features::health`: `record_health`, `health_heard`; `features::reactions`: `toggle_reaction`;
+/// - `state::fleet` (functions of the state): listings across replicas and their presence.
 pub struct HubState {
     pub config: Config,
     pub admin_token: String,
