@@ -189,12 +189,18 @@ async fn reap(st: &Arc<HubState>) {
 }
 
 /// Events another process's observers got: passed to this one's, except about agents held
-/// here (this process's own events about them are the true ones).
+/// here (this process's own events about them are the true ones). An agent that connected
+/// there is back: its permission requests' grace period here ends.
 pub fn heard(st: &HubState, events: Vec<(String, String)>) {
     for (agent, frame) in events {
-        if !st.registry.read().agents.contains_key(&agent) {
-            st.registry.to_local_observers(&frame, &st.metrics);
+        if st.registry.read().agents.contains_key(&agent) {
+            continue;
         }
+        let event: Value = serde_json::from_str(&frame).unwrap_or_default();
+        if event["type"] == Kind::PresenceChange.as_str() && event["payload"]["event"] == "connected" {
+            st.permissions.agent_back(&agent);
+        }
+        st.registry.to_local_observers(&frame, &st.metrics);
     }
 }
 

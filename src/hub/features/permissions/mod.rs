@@ -11,6 +11,7 @@
 //! Who answers: the admin token, or an approver token (a workspace token naming one person)
 //! of the asking agent's workspace; never the token the asking socket came with.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,8 @@ use crate::hub::features::push;
 use crate::hub::pipeline::router::Origin;
 use crate::hub::store::permissions::{Answer, Request};
 use crate::hub::store::StoreError;
+use crate::hub::state::auth::Principal;
+use crate::hub::state::fleet;
 use crate::hub::store::peers::PeerNote;
 use crate::protocol::{ErrorCode, Frame, FrameError, Kind, PermissionAsk, Post, SERVER_SENDER};
 
@@ -285,20 +288,24 @@ impl HubState {
         });
     }
 
-    /// Expires what is due, then sleeps until the next deadline or a change; until the hub stops.
-    pub async fn expire_permissions(self: Arc<Self>) {
+    /// Nobody is connected here yet: every agent has the grace period to come back, except
+    /// those another replica holds, whose requests that replica counts down (and this one
+    /// adopts if that replica dies).
+    async fn track_pending_at_start(&self) {
         let pending = match self.store.pending_permissions().await {
             Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read pending permission requests; none will expire");
-                Vec::new()
-            }
+            Err(e) => return tracing::error!(error = %e, "cannot read pending permission requests; none will expire"),
         };
-        // Nobody is connected yet: every agent has the grace period to come back.
-        for r in &pending {
+        let elsewhere: HashSet<String> = fleet::remote(self, &Principal::Admin).await.into_iter().map(|a| a.name).collect();
+        for r in pending.iter().filter(|r| !elsewhere.contains(&r.agent)) {
             self.permissions.track(r);
             self.permissions.agent_left(&r.agent);
         }
+    }
+
+    /// Expires what is due, then sleeps until the next deadline or a change; until the hub stops.
+    pub async fn expire_permissions(self: Arc<Self>) {
+        self.track_pending_at_start().await;
         let grace_ms = (self.config.permission_grace_secs * 1000) as i64;
         let retention_ms = (self.config.permission_retention_days * 86_400_000) as i64;
         let mut stopping = self.shutdown.clone();
