@@ -21,6 +21,7 @@ async fn replica(url: &str) -> TestHub {
         c.db = DbLocation::parse(url).unwrap();
         c.replica_heartbeat_ms = HEARTBEAT_MS;
         c.replica_timeout_ms = TIMEOUT_MS;
+        c.permission_grace_secs = 1;
     })
     .await
 }
@@ -169,24 +170,28 @@ async fn a_replica_killed_has_its_agents_dropped_and_announced_gone() {
     assert_eq!(rows["#d"], json!(["survivor"]), "{rows}");
 }
 
+/// Asks for a tool's use; returns the request's id.
+async fn ask(asker: &mut Peer, name: &str) -> String {
+    asker.send(json!({"type": "permission_request", "sender": name, "id": "p1", "payload": {
+        "request_id": "r1", "tool_name": "Bash", "description": "Run the tests", "input_preview": "cargo test"}}))
+        .await;
+    let ack = asker.recv_until(|f| f["payload"]["ref"] == "p1").await;
+    ack["payload"]["permission_id"].as_str().unwrap_or_else(|| panic!("{ack}")).to_string()
+}
+
+async fn allow(h: &TestHub, id: &str) {
+    let r = reqwest::Client::new().post(h.http(&format!("/api/permissions/{id}"))).bearer_auth(ADMIN).json(&json!({"behavior": "allow"}));
+    let r = r.send().await.unwrap();
+    assert!(r.status().is_success(), "{}: {}", r.status(), r.text().await.unwrap_or_default());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_and_health_reach_the_replica_that_holds_the_agent() {
     let (hubs, _) = replicas(2).await;
     let mut asker = hubs[0].agent("asker", &["#general"]).await;
-    asker.send(json!({"type": "permission_request", "sender": "asker", "id": "p1", "payload": {
-        "request_id": "r1", "tool_name": "Bash", "description": "Run the tests", "input_preview": "cargo test"}}))
-        .await;
-    let ack = asker.recv_until(|f| f["payload"]["ref"] == "p1").await;
-    let id = ack["payload"]["permission_id"].as_str().unwrap_or_else(|| panic!("{ack}")).to_string();
+    let id = ask(&mut asker, "asker").await;
 
-    let r = reqwest::Client::new()
-        .post(hubs[1].http(&format!("/api/permissions/{id}")))
-        .bearer_auth(ADMIN)
-        .json(&json!({"behavior": "allow"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    allow(&hubs[1], &id).await;
     let verdict = asker.recv_until(|f| f["type"] == "permission_verdict" || f["type"] == "permission_expired").await;
     assert_eq!((verdict["type"].as_str(), verdict["payload"]["behavior"].as_str()), (Some("permission_verdict"), Some("allow")), "{verdict}");
 
@@ -206,4 +211,25 @@ async fn approvals_and_health_reach_the_replica_that_holds_the_agent() {
         })
         .await;
     }
+}
+
+/// The agent's socket went away from one replica, and the agent came back on another within
+/// the grace period: the request stays answerable, and its verdict reaches the new socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_outlives_its_agent_moving_to_another_replica() {
+    let (hubs, _) = replicas(2).await;
+    let mut observer = Peer::connect(&observer_url(&hubs[0])).await;
+    let mut asker = hubs[0].agent("mover", &["#general"]).await;
+    let id = ask(&mut asker, "mover").await;
+    drop(asker);
+    assert_eq!(presence(&mut observer, "mover").await, "connected");
+    assert_eq!(presence(&mut observer, "mover").await, "disconnected");
+    let mut back = hubs[1].agent("mover", &["#general"]).await;
+    // Heard on the first replica: the agent is back, its grace period there ended.
+    assert_eq!(presence(&mut observer, "mover").await, "connected");
+    // Past the grace period (1 s): a request still counting down would have expired by now.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    allow(&hubs[0], &id).await;
+    let verdict = back.recv_until(|f| f["type"] == "permission_verdict" || f["type"] == "permission_expired").await;
+    assert_eq!(verdict["payload"]["behavior"], "allow", "{verdict}");
 }
