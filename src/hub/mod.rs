@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::protocol::{Frame, Kind, Limits};
+use crate::protocol::Limits;
 use state::metrics::Metrics;
 use state::registry::Registry;
 use store::{Store, StoreError};
@@ -82,8 +82,7 @@ impl HubState {
     /// requests start their grace period.
     pub fn announce_disconnect(&self, name: &str) {
         self.permissions.agent_left(name);
-        let frame = Frame::server(Kind::PresenceChange, serde_json::json!({"agent": name, "event": "disconnected"}));
-        self.registry.to_observers(&frame, &self.metrics);
+        self.registry.to_observers(&state::fleet::disconnected(name), &self.metrics);
     }
 
     fn reap(&self) -> Vec<String> {

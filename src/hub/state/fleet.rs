@@ -4,42 +4,78 @@
 //! notes carry the presence and status events its observers got ([`Outbox`]) to the other
 //! processes' observers. A listing adds the other processes' agents, read from the store. A
 //! process silent for `REPLICA_TIMEOUT_MS` is dead: its agents leave every listing at once, and
-//! the first live process to reap it announces them gone. Without peers (SQLite) nothing here
-//! runs, and a listing reads the registry alone.
+//! the first live process to reap it announces them gone. Each event names the process that
+//! held the agent, so the late `disconnected` of a process that lost the agent to another is
+//! not passed on. Without peers (SQLite) nothing here runs, and a listing reads the registry
+//! alone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::hub::HubState;
 use crate::hub::state::auth::Principal;
 use crate::hub::state::registry::{Agent, AgentInfo, Inner};
-use crate::hub::store::peers::PeerNote;
-use crate::hub::store::presence::{AgentRow, PresenceChanges};
+use crate::hub::store::peers::{PeerNote, PresenceEvent};
+use crate::hub::store::presence::{AgentRow, Dropped, PresenceChanges};
 use crate::protocol::{Frame, Kind};
 use serde_json::Value;
 
 /// Frames one note carries at most, in bytes (a `NOTIFY` payload stays under 8000).
 const NOTE_BYTES: usize = 6000;
 
-/// The presence and status events this process's observers got, `(agent, frame)`, until the
-/// next flush tells the others. Set only when there are others.
+/// The presence and status events this process's observers got, until the next flush tells
+/// the others, and which process holds each agent the others told of. Set only when there
+/// are others.
 #[derive(Default)]
-pub struct Outbox(OnceLock<Mutex<Vec<(String, String)>>>);
+pub struct Outbox(OnceLock<Shared>);
+
+struct Shared {
+    /// This process's id (the store's).
+    me: String,
+    queue: Mutex<Vec<PresenceEvent>>,
+    /// Agent → the process whose events about it are current: a process that lost the agent
+    /// to another (its name registered there) says it disconnected, which is stale then.
+    held_by: Mutex<HashMap<String, String>>,
+}
 
 impl Outbox {
     /// Keeps `frame` for the others when it is a presence or status event.
     pub fn offer(&self, frame: &Frame) {
-        let Some(queue) = self.0.get() else { return };
+        if let Some(s) = self.0.get() {
+            self.offer_for(&s.me, frame);
+        }
+    }
+
+    /// As [`Outbox::offer`], about an agent the process `holder` held.
+    fn offer_for(&self, holder: &str, frame: &Frame) {
+        let Some(s) = self.0.get() else { return };
         if frame.kind != Kind::PresenceChange.as_str() && frame.kind != Kind::StatusUpdate.as_str() {
             return;
         }
         let agent = frame.payload.get("agent").and_then(|a| a.as_str()).unwrap_or(&frame.sender).to_string();
-        queue.lock().expect("outbox lock").push((agent, frame.to_json()));
+        let event = PresenceEvent { holder: holder.to_string(), agent, frame: frame.to_json() };
+        s.queue.lock().expect("outbox lock").push(event);
     }
 
-    fn take(&self) -> Vec<(String, String)> {
-        self.0.get().map(|q| std::mem::take(&mut *q.lock().expect("outbox lock"))).unwrap_or_default()
+    fn take(&self) -> Vec<PresenceEvent> {
+        self.0.get().map(|s| std::mem::take(&mut *s.queue.lock().expect("outbox lock"))).unwrap_or_default()
+    }
+
+    /// Whether an event of `e.holder` about `e.agent` is current, noting who holds it now;
+    /// `presence` is a `presence_change`'s `event` (`connected`, `disconnected`).
+    fn current(&self, e: &PresenceEvent, presence: Option<&str>) -> bool {
+        let Some(s) = self.0.get() else { return false };
+        let mut held = s.held_by.lock().expect("holders lock");
+        if presence == Some("connected") {
+            held.insert(e.agent.clone(), e.holder.clone());
+            return true;
+        }
+        let current = held.get(&e.agent).is_none_or(|h| *h == e.holder);
+        if current && presence == Some("disconnected") {
+            held.remove(&e.agent);
+        }
+        current
     }
 }
 
@@ -68,7 +104,8 @@ pub fn start(st: &Arc<HubState>) -> Option<tokio::task::JoinHandle<()>> {
         return None;
     }
     st.registry.write().changed = Some(HashSet::new());
-    let _ = st.registry.outbox.0.set(Mutex::default());
+    let shared = Shared { me: st.store.replica().to_string(), queue: Mutex::default(), held_by: Mutex::default() };
+    let _ = st.registry.outbox.0.set(shared);
     Some(tokio::spawn(run(st.clone())))
 }
 
@@ -146,20 +183,20 @@ fn changes(st: &HubState, names: &HashSet<String>) -> PresenceChanges {
 }
 
 /// Events in notes of at most [`NOTE_BYTES`]; an event larger than a note alone is left out.
-fn notes(events: Vec<(String, String)>) -> Vec<PeerNote> {
+fn notes(events: Vec<PresenceEvent>) -> Vec<PeerNote> {
     let mut notes = Vec::new();
     let (mut part, mut size) = (Vec::new(), 0);
-    for (agent, frame) in events {
-        let len = agent.len() + frame.len() + 8;
+    for e in events {
+        let len = e.holder.len() + e.agent.len() + e.frame.len() + 40;
         if len > NOTE_BYTES {
-            tracing::warn!(agent = %agent, bytes = len, "an event too large for the other hubs; their observers miss it");
+            tracing::warn!(agent = %e.agent, bytes = len, "an event too large for the other hubs; their observers miss it");
             continue;
         }
         if size + len > NOTE_BYTES {
             notes.push(PeerNote::Presence { events: std::mem::take(&mut part) });
             size = 0;
         }
-        part.push((agent, frame));
+        part.push(e);
         size += len;
     }
     if !part.is_empty() {
@@ -177,30 +214,43 @@ async fn reap(st: &Arc<HubState>) {
         Ok(d) => d,
         Err(e) => return tracing::warn!(error = %e, "cannot look for dead hubs"),
     };
-    let names: Vec<String> = {
+    let dropped: Vec<Dropped> = {
         let inner = st.registry.read();
-        dropped.into_iter().map(|(_, name)| name).filter(|n| !inner.agents.contains_key(n)).collect()
+        dropped.into_iter().filter(|d| !inner.agents.contains_key(&d.name)).collect()
     };
-    tracing::info!(agents = names.len(), "a hub on the database stopped answering; its agents are gone");
+    tracing::info!(agents = dropped.len(), "a hub on the database stopped answering; its agents are gone");
+    let names: Vec<String> = dropped.iter().map(|d| d.name.clone()).collect();
     st.adopt_pending_permissions(&names).await;
-    for name in &names {
-        st.announce_disconnect(name);
+    for d in dropped {
+        st.permissions.agent_left(&d.name);
+        let frame = disconnected(&d.name);
+        st.registry.to_local_observers(&frame.to_json(), &st.metrics);
+        st.registry.outbox.offer_for(&d.replica, &frame);
     }
+}
+
+/// The `presence_change` observers get when an agent leaves.
+pub fn disconnected(name: &str) -> Frame {
+    Frame::server(Kind::PresenceChange, serde_json::json!({"agent": name, "event": "disconnected"}))
 }
 
 /// Events another process's observers got: passed to this one's, except about agents held
 /// here (this process's own events about them are the true ones). An agent that connected
 /// there is back: its permission requests' grace period here ends.
-pub fn heard(st: &HubState, events: Vec<(String, String)>) {
-    for (agent, frame) in events {
-        if st.registry.read().agents.contains_key(&agent) {
+pub fn heard(st: &HubState, events: Vec<PresenceEvent>) {
+    for e in events {
+        if st.registry.read().agents.contains_key(&e.agent) {
             continue;
         }
-        let event: Value = serde_json::from_str(&frame).unwrap_or_default();
-        if event["type"] == Kind::PresenceChange.as_str() && event["payload"]["event"] == "connected" {
-            st.permissions.agent_back(&agent);
+        let event: Value = serde_json::from_str(&e.frame).unwrap_or_default();
+        let presence = (event["type"] == Kind::PresenceChange.as_str()).then(|| event["payload"]["event"].as_str()).flatten();
+        if !st.registry.outbox.current(&e, presence) {
+            continue;
         }
-        st.registry.to_local_observers(&frame, &st.metrics);
+        if presence == Some("connected") {
+            st.permissions.agent_back(&e.agent);
+        }
+        st.registry.to_local_observers(&e.frame, &st.metrics);
     }
 }
 

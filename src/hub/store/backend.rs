@@ -324,6 +324,9 @@ pub trait Presence {
     /// lists every agent, and nothing is written here.
     fn shared(&self) -> bool;
 
+    /// This process's id among those on the database (empty without others).
+    fn replica(&self) -> &str;
+
     /// Marks this process alive and writes its changed agents, in one statement; true when the
     /// process was not known (its first call, or it was taken for dead meanwhile and its rows
     /// deleted: the caller writes all its agents again).

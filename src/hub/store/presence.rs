@@ -19,5 +19,10 @@ pub struct PresenceChanges {
     pub gone: Vec<String>,
 }
 
-/// An agent of a process found dead: (workspace, name).
-pub type Dropped = (String, String);
+/// An agent of a process found dead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The dead process.
+    pub replica: String,
+    pub name: String,
+}

@@ -136,6 +136,28 @@ async fn observers_hear_agents_of_another_replica_connect_change_and_leave() {
     lists(&hubs[1], ADMIN, &[]).await;
 }
 
+/// A name moving from one replica to another: observers on a third see it connect twice and
+/// never the first replica's late `disconnected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_of_a_third_replica_see_a_moved_agent_stay_connected() {
+    let (hubs, _) = replicas(3).await;
+    let mut observer = Peer::connect(&observer_url(&hubs[2])).await;
+    let mut first = hubs[0].agent("mover", &["#m"]).await;
+    assert_eq!(presence(&mut observer, "mover").await, "connected");
+    let _second = hubs[1].agent("mover", &["#m"]).await;
+    assert_eq!(first.closed_with().await, 4000);
+    // After the takeover, the first replica's events reach the observer in its order: the
+    // marker's arrive after whatever it said about the mover.
+    let _marker = hubs[0].agent("marker", &["#m"]).await;
+    let mut heard = Vec::new();
+    while !(heard.contains(&("marker".to_string(), "connected".to_string())) && heard.contains(&("mover".to_string(), "connected".to_string()))) {
+        let f = observer.recv_until(|f| f["type"] == "presence_change").await;
+        heard.push((f["payload"]["agent"].as_str().unwrap().to_string(), f["payload"]["event"].as_str().unwrap().to_string()));
+    }
+    assert!(!heard.contains(&("mover".to_string(), "disconnected".to_string())), "{heard:?}");
+    lists(&hubs[2], ADMIN, &["marker", "mover"]).await;
+}
+
 /// A hub process on `url` that reports like the in-process replicas, and its HTTP base.
 async fn child_replica(url: &str, dir: &std::path::Path) -> (tokio::process::Child, String, String) {
     let (ws, http) = (free_port(), free_port());

@@ -17,6 +17,10 @@ impl Presence for PgStore {
         true
     }
 
+    fn replica(&self) -> &str {
+        &self.replica
+    }
+
     async fn publish_presence(&self, changes: PresenceChanges) -> Result<bool, StoreError> {
         let PresenceChanges { rows, gone } = changes;
         let (mut names, mut workspaces, mut infos) = (Vec::new(), Vec::new(), Vec::new());
@@ -64,15 +68,15 @@ impl Presence for PgStore {
             "WITH dead AS (
                  DELETE FROM replicas WHERE heartbeat_ms < {NOW_MS} - $1 AND id <> $2 RETURNING id
              ), dropped AS (
-                 DELETE FROM fleet_agents WHERE replica IN (SELECT id FROM dead) RETURNING workspace_id, name
+                 DELETE FROM fleet_agents WHERE replica IN (SELECT id FROM dead) RETURNING replica, name
              )
-             SELECT d.workspace_id, d.name FROM dropped d
+             SELECT d.replica, d.name FROM dropped d
              WHERE NOT EXISTS (SELECT 1 FROM fleet_agents f WHERE f.name = d.name AND f.replica NOT IN (SELECT id FROM dead))"
         );
         let c = self.conn().await?;
         let stmt = c.prepare_cached(&sql).await?;
         let rows = c.query(&stmt, &[&(dead_ms as i64), &self.replica]).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows.iter().map(|r| Dropped { replica: r.get(0), name: r.get(1) }).collect())
     }
 
     async fn leave_fleet(&self) -> Result<(), StoreError> {

@@ -14,6 +14,10 @@ impl Presence for SqliteStore {
         false
     }
 
+    fn replica(&self) -> &str {
+        ""
+    }
+
     async fn publish_presence(&self, _: PresenceChanges) -> Result<bool, StoreError> {
         Ok(false)
     }
