@@ -159,6 +159,10 @@ settings! {
         "Answered and expired permission requests (and their audit) are deleted after this many days.";
     approvals_channel: String = "APPROVALS_CHANNEL", Kind::Text, "#approvals", secret = false,
         "Channel where the hub announces permission requests (without their preview) and approver tokens answer yes <id> / no <id>; empty: no announcements.";
+    replica_heartbeat_ms: u64 = "REPLICA_HEARTBEAT_MS", Kind::Count, "1000", secret = false,
+        "PostgreSQL replicas: milliseconds between a hub's heartbeats, each writing its agents changed since for the other replicas' listings and telling their observers.";
+    replica_timeout_ms: u64 = "REPLICA_TIMEOUT_MS", Kind::Count, "3000", secret = false,
+        "PostgreSQL replicas: a replica without heartbeat for this many milliseconds is dead; its agents leave every listing and are announced disconnected.";
 }
 
 /// `url` with the value of any `token=` query parameter replaced by `***`, for errors and logs.

@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::protocol::{Frame, Kind, Limits};
+use crate::protocol::Limits;
 use state::metrics::Metrics;
 use state::registry::Registry;
 use store::{Store, StoreError};
@@ -50,8 +50,9 @@ pub enum HubError {
 /// - here: the payload [`limits`](HubState::limits), `announce_disconnect`, the reaper;
 /// - `pipeline::router`: the message path (`submit`, then `after_commit`);
 /// - `features::permissions`: `ask_permission`, `answer_permission`, `answer_from_chat`,
-///   `expire_permissions`;
-/// - `features::health`: `record_health`; `features::reactions`: `toggle_reaction`.
+///   `expire_permissions`, and from replicas `permission_heard`, `adopt_pending_permissions`;
+/// - `features::health`: `record_health`, `health_heard`; `features::reactions`: `toggle_reaction`;
+/// - `state::fleet` (functions of the state): listings across replicas and their presence.
 pub struct HubState {
     pub config: Config,
     pub admin_token: String,
@@ -83,8 +84,7 @@ impl HubState {
     /// requests start their grace period.
     pub fn announce_disconnect(&self, name: &str) {
         self.permissions.agent_left(name);
-        let frame = Frame::server(Kind::PresenceChange, serde_json::json!({"agent": name, "event": "disconnected"}));
-        self.registry.to_observers(&frame, &self.metrics);
+        self.registry.to_observers(&state::fleet::disconnected(name), &self.metrics);
     }
 
     fn reap(&self) -> Vec<String> {
@@ -200,6 +200,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         tasks.push(tokio::spawn(socket::listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
     tasks.push(tokio::spawn(state.clone().expire_permissions()));
+    tasks.extend(crate::hub::state::fleet::start(&state));
     tasks.extend(housekeeping(&state));
     tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
     Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })

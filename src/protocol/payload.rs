@@ -3,7 +3,7 @@
 //! `FIELD_TOO_LARGE` naming it, so nothing guesses and nothing unbounded is kept. The typed
 //! commands (`command`) and the REST bodies that share a frame's fields read through these.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::limits::{MAX_ID_CHARS, MAX_TASK_CHARS};
@@ -151,7 +151,7 @@ pub fn emoji(p: &Map<String, Value>) -> Result<String, FrameError> {
 pub const MAX_SUBAGENTS: usize = 64;
 
 /// One entry of `payload.subagents` (register, `subagents_update`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subagent {
     pub name: String,
     pub task: String,

@@ -1,13 +1,14 @@
 //! Per-agent health records: the latest state a monitor (or the agent itself) reported, kept
 //! per (workspace, agent) in the store and in the registry, shown in `/api/agents` and sent to
-//! observers as `health_update`. Records outlive connections: "dead" and "ghost" are usually
-//! said about agents that are gone.
+//! observers as `health_update`, here and on the other hub processes of a shared database.
+//! Records outlive connections: "dead" and "ghost" are usually said about agents that are gone.
 
 pub use crate::hub::store::domain::HealthRecord;
 use serde_json::{Map, Value, json};
 
 use crate::hub::HubState;
 use crate::hub::state::names;
+use crate::hub::store::peers::PeerNote;
 use crate::protocol::payload::{opt_str, str_max};
 use crate::protocol::{ErrorCode, Frame, FrameError, Kind, now_ts};
 
@@ -53,7 +54,7 @@ impl HealthUpdate {
 }
 
 impl HubState {
-    /// Stores the record, updates the registry and tells observers.
+    /// Stores the record, updates the registry and tells observers, and the other processes.
     pub async fn record_health(&self, workspace_id: &str, update: HealthUpdate) -> Result<HealthRecord, FrameError> {
         // A record is about a name of this workspace, never another's.
         self.names.check_for(workspace_id, &update.agent)?;
@@ -62,11 +63,20 @@ impl HubState {
             .await
             .map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
         let HealthUpdate { agent, record } = update;
-        self.registry.write().health.insert((workspace_id.to_string(), agent.clone()), record.clone());
+        self.health_heard(workspace_id.to_string(), agent.clone(), record.clone());
+        let note = PeerNote::Health { workspace: workspace_id.to_string(), agent: agent.clone(), record: record.clone() };
+        if let Err(e) = self.store.tell_peers(note).await {
+            tracing::warn!(agent = %agent, error = %e, "cannot tell the other hubs of a health record");
+        }
+        Ok(record)
+    }
+
+    /// A record saved (here, or by another process): the registry keeps it, observers see it.
+    pub fn health_heard(&self, workspace_id: String, agent: String, record: HealthRecord) {
         let mut event = json!({"agent": agent, "workspace_id": workspace_id});
         merge(&mut event, &record);
+        self.registry.write().health.insert((workspace_id, agent), record);
         self.registry.to_observers(&Frame::server(Kind::HealthUpdate, event), &self.metrics);
-        Ok(record)
     }
 }
 

@@ -18,6 +18,7 @@ use super::{Admin, ApiError, ApiResult, Body, Caller, int_param};
 use crate::VERSION;
 use crate::hub::state::auth::Principal;
 use crate::hub::pipeline::history::Params;
+use crate::hub::state::fleet;
 use crate::hub::state::names;
 use crate::hub::state::registry::AgentInfo;
 use crate::hub::pipeline::router::Origin;
@@ -89,35 +90,24 @@ async fn config(State(st): S) -> Json<Value> {
     Json(json!({"version": VERSION, "ws_upstream": st.config.dashboard_ws_upstream}))
 }
 
-fn visible(st: &HubState, who: &Principal) -> Vec<AgentInfo> {
-    let inner = st.registry.read();
-    let mut out: Vec<AgentInfo> = inner
-        .agents
-        .values()
-        .filter(|a| *who == Principal::Admin || a.info.workspace_id == who.workspace_id())
-        .map(|a| inner.view(a))
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+/// Every agent the caller may see, on this hub and its replicas, by name.
+async fn visible(st: &HubState, who: &Principal) -> Vec<AgentInfo> {
+    fleet::listing(st, who).await
 }
 
 async fn agents(State(st): S, Caller(who): Caller) -> Json<Vec<AgentInfo>> {
-    Json(visible(&st, &who))
+    Json(visible(&st, &who).await)
 }
 
+/// Online: heard from within [`ONLINE_WINDOW`] (`last_heartbeat` moves with every touch).
 async fn registry(State(st): S, Caller(who): Caller) -> Json<Vec<AgentInfo>> {
-    let inner = st.registry.read();
-    let mut out: Vec<AgentInfo> = inner
-        .agents
-        .values()
-        .filter(|a| who == Principal::Admin || a.info.workspace_id == who.workspace_id())
-        .map(|a| {
-            let mut info = inner.view(a);
-            info.status = if a.seen.elapsed() <= ONLINE_WINDOW { "online" } else { "offline" }.into();
-            info
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    let now = chrono::Utc::now();
+    let mut out = visible(&st, &who).await;
+    for info in &mut out {
+        let heard = chrono::DateTime::parse_from_rfc3339(&info.last_heartbeat).ok();
+        let online = heard.is_some_and(|t| (now - t.to_utc()).to_std().unwrap_or_default() <= ONLINE_WINDOW);
+        info.status = if online { "online" } else { "offline" }.into();
+    }
     Json(out)
 }
 
@@ -130,6 +120,7 @@ async fn purge_stale(State(st): S, _: Admin) -> Json<Value> {
 async fn resources(State(st): S, Caller(who): Caller) -> Json<Map<String, Value>> {
     Json(
         visible(&st, &who)
+            .await
             .into_iter()
             .map(|a| {
                 let v = json!({"resources": a.resources, "last_heartbeat": a.last_heartbeat, "machine": a.machine, "status": a.status});
@@ -156,6 +147,11 @@ async fn channel_map(st: &HubState, who: &Principal) -> ApiResult<BTreeMap<Strin
                 .collect()
         }
     };
+    for a in fleet::remote(st, who).await {
+        for ch in a.channels {
+            map.entry(ch).or_default().insert(a.name.clone());
+        }
+    }
     for ch in st.store.channels(who.clone()).await? {
         map.entry(ch).or_default();
     }
@@ -188,7 +184,7 @@ async fn join(State(st): S, _: Admin, Path(channel): Path<String>, Body(body): B
 }
 
 async fn stats(State(st): S, Caller(who): Caller) -> ApiResult<Json<Value>> {
-    let agents: Vec<String> = visible(&st, &who).into_iter().map(|a| a.name).collect();
+    let agents: Vec<String> = visible(&st, &who).await.into_iter().map(|a| a.name).collect();
     let map = channel_map(&st, &who).await?;
     let (live_channels, observers) = {
         let inner = st.registry.read();

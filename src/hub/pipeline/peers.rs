@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::hub::HubState;
+use crate::hub::state::fleet;
 use crate::hub::socket::conn::close_code;
 use crate::hub::store::Store;
 use crate::hub::store::peers::{PeerNote, PeerRow, PeerSink};
@@ -102,6 +103,9 @@ impl PeerSink for FromPeers {
             PeerNote::NamesChanged => {
                 tokio::spawn(async move { st.names.reload().await });
             }
+            PeerNote::Presence { events } => fleet::heard(&st, events),
+            PeerNote::Health { workspace, agent, record } => st.health_heard(workspace, agent, record),
+            PeerNote::Permission { event, id } => st.permission_heard(event, id),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! What every handler shares: the registry of connected agents and observers, who a token is
-//! (`auth`), who holds which name, agents' profiles, and the Prometheus metrics.
+//! (`auth`), who holds which name, agents' profiles, the Prometheus metrics, and the registry
+//! across replicas on a shared database (`fleet`).
 
 pub mod auth;
+pub mod fleet;
+mod machine_index;
 pub mod metrics;
 pub mod names;
 pub mod profile;

@@ -54,7 +54,7 @@ pub fn subagents(st: &HubState, name: &str, list: Vec<Subagent>) -> Result<Map<S
 fn update(st: &HubState, name: &str, change: impl FnOnce(&mut crate::hub::state::registry::AgentInfo)) -> Result<(), FrameError> {
     let event = {
         let mut inner = st.registry.write();
-        let a = inner.agents.get_mut(name).ok_or_else(|| FrameError::new(ErrorCode::NotRegistered, "send register first"))?;
+        let a = inner.agent_mut(name).ok_or_else(|| FrameError::new(ErrorCode::NotRegistered, "send register first"))?;
         change(&mut a.info);
         a.touch();
         a.info.status_event()

@@ -1,23 +1,25 @@
 //! Live state: registered agents, channel membership and observers. One `RwLock`: fan-out
 //! takes the read side; register, subscribe and reaping take the write side briefly.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Message;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::hub::socket::conn::{Conn, close_code};
 use crate::hub::features::health::HealthRecord;
+use crate::hub::state::fleet::Outbox;
+use crate::hub::state::machine_index::MachineIndex;
 use crate::hub::state::metrics::Metrics;
 use crate::protocol::now_ts;
 use crate::protocol::payload::Subagent;
 
 /// What `/api/agents` shows of an agent: the reference's 15 keys, then `subagents` and
 /// `health` (filled from [`Inner::health`] when shown, see [`Inner::view`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentInfo {
     pub name: String,
     pub channels: BTreeSet<String>,
@@ -39,6 +41,12 @@ pub struct AgentInfo {
 }
 
 impl AgentInfo {
+    /// The `presence_change` payload observers get when the agent registers.
+    pub fn connected_event(&self) -> Value {
+        serde_json::json!({"agent": self.name, "event": "connected", "channels": self.channels, "agent_id": self.agent_id,
+            "project": self.project})
+    }
+
     /// The `status_update` event observers get when any of these fields change.
     pub fn status_event(&self) -> Value {
         serde_json::json!({"agent": self.name, "status": self.status, "current_task": self.current_task,
@@ -72,34 +80,15 @@ pub struct Inner {
     pub observers: HashMap<u64, Arc<Conn>>,
     /// Latest health record per (workspace id, agent name), connected or not; persisted.
     pub health: HashMap<(String, String), HealthRecord>,
+    /// With other hub processes on the database: the agents to write again at the next flush
+    /// (see `state::fleet`), marked by every change below and by `Inner::agent_mut`.
+    pub(super) changed: Option<HashSet<String>>,
 }
 
 pub struct Registry {
     inner: RwLock<Inner>,
-}
-
-/// One machine's agents by the `seen` they had when indexed. `seen` moves on every frame
-/// without touching the index; a scan re-indexes an entry that turns out fresher, so each
-/// agent costs at most one re-index per stale period.
-#[derive(Default)]
-struct MachineIndex {
-    by_seen: BTreeSet<(Instant, String)>,
-    indexed: HashMap<String, Instant>,
-}
-
-impl MachineIndex {
-    fn insert(&mut self, name: &str, seen: Instant) {
-        if let Some(old) = self.indexed.insert(name.to_string(), seen) {
-            self.by_seen.remove(&(old, name.to_string()));
-        }
-        self.by_seen.insert((seen, name.to_string()));
-    }
-
-    fn remove(&mut self, name: &str) {
-        if let Some(old) = self.indexed.remove(name) {
-            self.by_seen.remove(&(old, name.to_string()));
-        }
-    }
+    /// The events other hub processes' observers get, when there are any.
+    pub outbox: Outbox,
 }
 
 /// Who a message may reach: `None` reaches every workspace.
@@ -113,7 +102,7 @@ impl Default for Registry {
     fn default() -> Self {
         let mut inner = Inner::default();
         inner.channels.insert(DEFAULT_CHANNEL.into(), BTreeSet::new());
-        Registry { inner: RwLock::new(inner) }
+        Registry { inner: RwLock::new(inner), outbox: Outbox::default() }
     }
 }
 
@@ -173,13 +162,23 @@ impl Registry {
         reached
     }
 
-    /// Sends a hub event (presence, status) to every observer.
+    /// Sends a hub event (presence, status) to every observer, here and on the other hub
+    /// processes (see `state::fleet`).
     pub fn to_observers(&self, frame: &crate::protocol::Frame, metrics: &Metrics) {
+        self.outbox.offer(frame);
         let inner = self.read();
         if inner.observers.is_empty() {
             return;
         }
-        let msg = Message::Text(frame.to_json().into());
+        Self::broadcast(&inner, Message::Text(frame.to_json().into()), metrics);
+    }
+
+    /// Sends an event another hub process announced to this one's observers.
+    pub fn to_local_observers(&self, text: &str, metrics: &Metrics) {
+        Self::broadcast(&self.read(), Message::Text(text.into()), metrics);
+    }
+
+    fn broadcast(inner: &Inner, msg: Message, metrics: &Metrics) {
         for o in inner.observers.values() {
             o.send(msg.clone(), metrics);
         }
@@ -211,6 +210,7 @@ impl Inner {
     /// Adds an agent (not yet present) with its channel memberships.
     pub fn insert_agent(&mut self, agent: Agent) {
         let name = agent.info.name.clone();
+        self.mark_changed(&name);
         for ch in &agent.info.channels {
             self.channels.entry(ch.clone()).or_default().insert(name.clone());
         }
@@ -221,6 +221,7 @@ impl Inner {
     /// Removes an agent and its channel memberships.
     pub fn remove_agent(&mut self, name: &str) -> Option<Agent> {
         let agent = self.agents.remove(name)?;
+        self.mark_changed(name);
         for ch in &agent.info.channels {
             self.drop_member(ch, name);
         }
@@ -230,7 +231,7 @@ impl Inner {
 
     /// Changes the machine an agent reports.
     pub fn set_machine(&mut self, name: &str, machine: String) {
-        let Some(a) = self.agents.get_mut(name) else { return };
+        let Some(a) = self.agent_mut(name) else { return };
         let old = std::mem::replace(&mut a.info.machine, machine.clone());
         let seen = a.seen;
         self.unindex_machine(&old, name);
@@ -286,14 +287,14 @@ impl Inner {
     }
 
     pub fn join(&mut self, name: &str, channel: &str) -> bool {
-        let Some(agent) = self.agents.get_mut(name) else { return false };
+        let Some(agent) = self.agent_mut(name) else { return false };
         agent.info.channels.insert(channel.to_string());
         self.channels.entry(channel.to_string()).or_default().insert(name.to_string());
         true
     }
 
     pub fn leave(&mut self, name: &str, channel: &str) {
-        if let Some(agent) = self.agents.get_mut(name) {
+        if let Some(agent) = self.agent_mut(name) {
             agent.info.channels.remove(channel);
         }
         self.drop_member(channel, name);

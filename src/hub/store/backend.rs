@@ -18,6 +18,7 @@ use super::domain::{Reactions, Toggled};
 use super::domain::{Claim, Filter as TodoFilter, NewTodo, Todo, TodoPatch};
 use super::domain::Principal;
 use super::peers::{PeerNote, Sink};
+use super::presence::{AgentRow, Dropped, PresenceChanges};
 
 /// A store: every domain's operations. [`super::Store`] holds one behind an `Arc`.
 #[async_trait]
@@ -35,6 +36,7 @@ pub trait Backend:
     + HealthRecords
     + PermissionRequests
     + Peers
+    + Presence
     + Send
     + Sync
     + 'static
@@ -312,4 +314,32 @@ pub trait Peers {
 
     /// Tells every other process on the database; nobody to tell without peers.
     async fn tell_peers(&self, note: PeerNote) -> Result<(), StoreError>;
+}
+
+/// The agents of every hub process on the database (see [`super::presence`]). Times are the
+/// database's clock, so processes on several machines agree on who is silent.
+#[async_trait]
+pub trait Presence {
+    /// Whether other processes may share this database. Without them (SQLite) the registry
+    /// lists every agent, and nothing is written here.
+    fn shared(&self) -> bool;
+
+    /// This process's id among those on the database (empty without others).
+    fn replica(&self) -> &str;
+
+    /// Marks this process alive and writes its changed agents, in one statement; true when the
+    /// process was not known (its first call, or it was taken for dead meanwhile and its rows
+    /// deleted: the caller writes all its agents again).
+    async fn publish_presence(&self, changes: PresenceChanges) -> Result<bool, StoreError>;
+
+    /// The agents of the other processes heard from within the last `alive_ms`.
+    async fn fleet_agents(&self, alive_ms: u64) -> Result<Vec<AgentRow>, StoreError>;
+
+    /// Deletes the processes silent for longer than `dead_ms` and their agents; returns those
+    /// agents that no live process holds now. Of several processes reaping at once, one gets them.
+    async fn reap_replicas(&self, dead_ms: u64) -> Result<Vec<Dropped>, StoreError>;
+
+    /// This process stops: it counts as dead at once, so listings drop its agents and the
+    /// next reap of a live process deletes them and announces them gone.
+    async fn leave_fleet(&self) -> Result<(), StoreError>;
 }

@@ -77,7 +77,7 @@ pub enum Claim {
     Refused(Todo),
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthRecord {
     pub state: String,
     pub reason: String,

@@ -19,6 +19,7 @@ pub mod message;
 pub mod migrate;
 pub mod peers;
 pub mod permissions;
+pub mod presence;
 pub mod probe;
 mod postgres;
 pub mod records;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::domain::HealthRecord;
 use super::message::{Audience, HistoryRow};
 
 /// A message another process committed, as this process delivers it live.
@@ -27,6 +28,22 @@ pub enum PeerNote {
     Registered { workspace: String, name: String },
     /// Names were claimed or released: cached claims are read again.
     NamesChanged,
+    /// Presence and status events of agents, in order, as the telling process's observers
+    /// got them.
+    Presence { events: Vec<PresenceEvent> },
+    /// A health record was saved there.
+    Health { workspace: String, agent: String, record: HealthRecord },
+    /// Permission request `id` changed there (`event`: `requested`, `answered`, `expired`).
+    Permission { event: String, id: String },
+}
+
+/// One presence or status event of `agent`, which the process `holder` holds (held: the
+/// event is about its own agent, or about an agent of a dead process it announces gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEvent {
+    pub holder: String,
+    pub agent: String,
+    pub frame: String,
 }
 
 /// Where a store hands what its peers committed and said. Called from the store's tasks: a

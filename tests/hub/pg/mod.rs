@@ -19,6 +19,7 @@ macro_rules! on_both {
 }
 
 mod edge;
+mod fleet;
 pub mod hub;
 mod outage;
 mod replicas;

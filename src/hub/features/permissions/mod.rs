@@ -5,10 +5,13 @@
 //! the agent's current socket as `permission_verdict`. A request expires after
 //! `PERMISSION_EXPIRY_SECS`, or `PERMISSION_GRACE_SECS` after its agent's socket went away
 //! without coming back, and then cannot be answered (`permission_expired` tells the bridge).
+//! With replicas, each change is told to the other hub processes (`PeerNote::Permission`): the
+//! one holding the agent's socket sends the verdict, and every one updates its watchers.
 //!
 //! Who answers: the admin token, or an approver token (a workspace token naming one person)
 //! of the asking agent's workspace; never the token the asking socket came with.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +25,9 @@ use crate::hub::features::push;
 use crate::hub::pipeline::router::Origin;
 use crate::hub::store::permissions::{Answer, Request};
 use crate::hub::store::StoreError;
+use crate::hub::state::auth::Principal;
+use crate::hub::state::fleet;
+use crate::hub::store::peers::PeerNote;
 use crate::protocol::{ErrorCode, Frame, FrameError, Kind, PermissionAsk, Post, SERVER_SENDER};
 
 mod answerer;
@@ -89,6 +95,10 @@ impl HubState {
         let workspace = conn.principal.workspace_id().to_string();
         let known = self.store.permission_by_frame(workspace.clone(), agent.to_string(), frame_id.to_string()).await;
         if let Some(known) = known.map_err(store_error)? {
+            // Asked on another process that may be gone: its deadline now counts here.
+            if known.status == "pending" {
+                self.permissions.track(&known);
+            }
             return Ok(known);
         }
         let now = now_ms();
@@ -119,7 +129,7 @@ impl HubState {
         }
         tracing::info!(id = %r.id, agent = %r.agent, tool = %r.tool_name, "permission requested");
         self.permissions.track(&r);
-        self.publish("requested", &r);
+        self.announce("requested", &r).await;
         self.note_in_channel(&r, format!(
             "{} asks to use {} (request {}). Approvers answer `yes {}` or `no {}` here, or in the dashboard.",
             r.agent, r.tool_name, r.id, r.id, r.id
@@ -155,7 +165,7 @@ impl HubState {
                 tracing::info!(id = %r.id, agent = %r.agent, by = %r.answered_by, status = %r.status, from = %r.answered_from, "permission answered");
                 self.permissions.untrack(&r.id);
                 self.tell_agent(&r);
-                self.publish("answered", &r);
+                self.announce("answered", &r).await;
                 let verdict = if behavior == Behavior::Allow { "allowed" } else { "denied" };
                 self.note_in_channel(&r, format!("Request {} ({} using {}) {verdict} by {}.", r.id, r.agent, r.tool_name, r.answered_by)).await;
                 Ok(r)
@@ -194,6 +204,41 @@ impl HubState {
         let inner = self.registry.read();
         if let Some(a) = inner.agents.get(&r.agent).filter(|a| a.info.workspace_id == r.workspace_id) {
             a.conn.send_text(outcome_frame(r).to_json(), &self.metrics);
+        }
+    }
+
+    /// Tells this process's watchers, then the other processes.
+    async fn announce(&self, event: &str, r: &Request) {
+        self.publish(event, r);
+        let note = PeerNote::Permission { event: event.to_string(), id: r.id.clone() };
+        if let Err(e) = self.store.tell_peers(note).await {
+            tracing::warn!(id = %r.id, error = %e, "cannot tell the other hubs of a permission request");
+        }
+    }
+
+    /// Another process changed request `id`: its agent, if connected here, gets the outcome,
+    /// and the watchers here the update.
+    pub fn permission_heard(self: &Arc<Self>, event: String, id: String) {
+        let st = self.clone();
+        tokio::spawn(async move {
+            let r = match st.store.permission(id.clone()).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => return tracing::warn!(id = %id, error = %e, "cannot read a permission request another hub changed"),
+            };
+            if r.status != "pending" {
+                st.permissions.untrack(&r.id);
+                st.tell_agent(&r);
+            }
+            st.publish(&event, &r);
+        });
+    }
+
+    /// The agents of a process found dead: their pending requests count down here.
+    pub async fn adopt_pending_permissions(&self, agents: &[String]) {
+        match self.store.pending_permissions().await {
+            Ok(pending) => pending.iter().filter(|r| agents.contains(&r.agent)).for_each(|r| self.permissions.track(r)),
+            Err(e) => tracing::warn!(error = %e, "cannot read the pending permission requests of a dead hub's agents"),
         }
     }
 
@@ -243,20 +288,24 @@ impl HubState {
         });
     }
 
-    /// Expires what is due, then sleeps until the next deadline or a change; until the hub stops.
-    pub async fn expire_permissions(self: Arc<Self>) {
+    /// Nobody is connected here yet: every agent has the grace period to come back, except
+    /// those another replica holds, whose requests that replica counts down (and this one
+    /// adopts if that replica dies).
+    async fn track_pending_at_start(&self) {
         let pending = match self.store.pending_permissions().await {
             Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read pending permission requests; none will expire");
-                Vec::new()
-            }
+            Err(e) => return tracing::error!(error = %e, "cannot read pending permission requests; none will expire"),
         };
-        // Nobody is connected yet: every agent has the grace period to come back.
-        for r in &pending {
+        let elsewhere: HashSet<String> = fleet::remote(self, &Principal::Admin).await.into_iter().map(|a| a.name).collect();
+        for r in pending.iter().filter(|r| !elsewhere.contains(&r.agent)) {
             self.permissions.track(r);
             self.permissions.agent_left(&r.agent);
         }
+    }
+
+    /// Expires what is due, then sleeps until the next deadline or a change; until the hub stops.
+    pub async fn expire_permissions(self: Arc<Self>) {
+        self.track_pending_at_start().await;
         let grace_ms = (self.config.permission_grace_secs * 1000) as i64;
         let retention_ms = (self.config.permission_retention_days * 86_400_000) as i64;
         let mut stopping = self.shutdown.clone();
@@ -266,13 +315,17 @@ impl HubState {
             let now = now_ms();
             let (due, next) = self.permissions.due(now, grace_ms);
             if !due.is_empty() {
-                match self.store.expire_permissions(due, now).await {
+                match self.store.expire_permissions(due.clone(), now).await {
                     Ok(expired) => {
+                        // Decided on another process meanwhile: nothing left to expire.
+                        for id in due.iter().filter(|id| !expired.iter().any(|r| r.id == **id)) {
+                            self.permissions.untrack(id);
+                        }
                         for r in expired {
                             tracing::info!(id = %r.id, agent = %r.agent, "permission request expired");
                             self.permissions.untrack(&r.id);
                             self.tell_agent(&r);
-                            self.publish("expired", &r);
+                            self.announce("expired", &r).await;
                         }
                     }
                     Err(e) => {

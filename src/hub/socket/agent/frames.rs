@@ -13,6 +13,7 @@ use crate::hub::pipeline::inbox;
 use crate::hub::pipeline::router::Origin;
 use crate::hub::socket::conn::close_code;
 use crate::hub::state::auth::Principal;
+use crate::hub::state::fleet;
 use crate::hub::state::registry::{Agent, AgentInfo};
 use crate::hub::store::{Audience, HistoryQuery};
 use crate::protocol::{ErrorCode, Frame, FrameError, Heartbeat, Kind, PermissionAsk, Post, Query, Register, StatusUpdate, now_ts};
@@ -67,9 +68,7 @@ impl Session {
             info.subagent_count = list.len() as i64;
             info.subagents = list;
         }
-        let connected = json!({
-            "agent": name, "event": "connected", "channels": info.channels, "agent_id": info.agent_id, "project": info.project,
-        });
+        let connected = info.connected_event();
         let stale = Duration::from_secs(st.config.stale_secs);
         let mut evicted = Vec::new();
         {
@@ -196,17 +195,9 @@ impl Session {
         Ok(Flow::Ack)
     }
 
-    pub(super) fn presence(&self, id: &str) -> Result<Flow, FrameError> {
-        let principal = &self.conn.principal;
-        let agents: Map<String, Value> = {
-            let inner = self.state.registry.read();
-            inner
-                .agents
-                .iter()
-                .filter(|(_, a)| *principal == Principal::Admin || a.info.workspace_id == principal.workspace_id())
-                .map(|(n, a)| (n.clone(), json!(a.info.channels)))
-                .collect()
-        };
+    pub(super) async fn presence(&self, id: &str) -> Result<Flow, FrameError> {
+        let listed = fleet::listing(&self.state, &self.conn.principal).await;
+        let agents: Map<String, Value> = listed.into_iter().map(|a| (a.name, json!(a.channels))).collect();
         self.send(&Frame::server(Kind::Presence, json!({"agents": agents, "ref": id})));
         Ok(Flow::Ack)
     }
@@ -215,7 +206,7 @@ impl Session {
     pub(super) fn heartbeat(&self, h: Heartbeat) -> Result<Flow, FrameError> {
         let name = self.registered()?;
         let mut inner = self.state.registry.write();
-        if let Some(a) = inner.agents.get_mut(name).filter(|a| a.conn.id == self.conn.id) {
+        if let Some(a) = inner.agent_mut(name).filter(|a| a.conn.id == self.conn.id) {
             if !h.resources.is_empty() {
                 a.info.resources = h.resources;
             }
@@ -248,7 +239,7 @@ impl Session {
             if let Some(machine) = u.machine {
                 inner.set_machine(name, machine);
             }
-            let Some(a) = inner.agents.get_mut(name) else { return Ok(Flow::Ack) };
+            let Some(a) = inner.agent_mut(name) else { return Ok(Flow::Ack) };
             let i = &mut a.info;
             let fields = [
                 (&mut i.status, u.status),

@@ -272,7 +272,7 @@ impl Session {
             Command::Subscribe(channel) => self.membership(channel, true).await,
             Command::Unsubscribe(channel) => self.membership(channel, false).await,
             Command::Query(q) => self.query(id, q).await,
-            Command::Presence => self.presence(id),
+            Command::Presence => self.presence(id).await,
             Command::Heartbeat(h) => self.heartbeat(h),
             Command::StatusUpdate(u) => self.status_update(u),
             Command::PermissionRequest(ask) => self.permission_request(id, ask).await,

@@ -12,6 +12,7 @@ mod members;
 mod messages;
 mod names;
 mod permissions;
+mod presence;
 mod push;
 mod reactions;
 pub(super) mod schema;

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use crate::hub::store::error::StoreError;
 
 /// Each step brings the schema from the version before it; the index is the version it makes.
-const STEPS: &[&str] = &[V1, V2];
+const STEPS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE messages (
@@ -185,6 +185,23 @@ $$;
 
 /// A replica delivering another's message looks up the mentions still waiting for it.
 const V2: &str = "CREATE INDEX idx_inbox_message ON inbox(message_id);";
+
+/// Replicas list each other's agents: each hub process's heartbeat (the database's clock, in
+/// milliseconds) and the agents it holds, as JSON.
+const V3: &str = r#"
+CREATE TABLE replicas (
+    id TEXT PRIMARY KEY,
+    heartbeat_ms BIGINT NOT NULL
+);
+CREATE TABLE fleet_agents (
+    replica TEXT NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    workspace_id TEXT NOT NULL,
+    info TEXT NOT NULL,
+    PRIMARY KEY (replica, name)
+);
+CREATE INDEX idx_fleet_agents_name ON fleet_agents(name);
+"#;
 
 /// The schema version this build writes.
 pub const VERSION: i64 = STEPS.len() as i64;

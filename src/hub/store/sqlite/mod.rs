@@ -10,6 +10,7 @@ mod members;
 mod messages;
 mod names;
 mod permissions;
+mod presence;
 mod push;
 mod reactions;
 pub(super) mod schema;
