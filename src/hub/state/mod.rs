@@ -7,5 +7,6 @@ pub mod fleet;
 mod machine_index;
 pub mod metrics;
 pub mod names;
+pub mod outbox;
 pub mod profile;
 pub mod registry;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::hub::socket::conn::{Conn, close_code};
 use crate::hub::features::health::HealthRecord;
-use crate::hub::state::fleet::Outbox;
+use crate::hub::state::outbox::Outbox;
 use crate::hub::state::machine_index::MachineIndex;
 use crate::hub::state::metrics::Metrics;
 use crate::protocol::now_ts;
