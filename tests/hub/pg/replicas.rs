@@ -42,7 +42,7 @@ async fn seqs_heard(p: &mut Peer, channel: &str, n: usize) -> Vec<u64> {
 /// Sends `n` messages pipelined and returns the acked seqs.
 async fn send_many(p: &mut Peer, sender: &str, channel: &str, n: usize) -> Vec<u64> {
     for i in 0..n {
-        p.send(json!({"type": "message", "sender": sender, "id": format!("{sender}-{i}"), "payload": {"channel": channel, "content": format!("{sender} {i}")}}))
+        p.send(json!({"type": "message", "sender": sender, "id": uuid::Uuid::new_v4().to_string(), "payload": {"channel": channel, "content": format!("{sender} {i}")}}))
             .await;
     }
     let mut acked = Vec::new();
@@ -145,4 +145,26 @@ async fn a_mention_delivered_by_another_replica_does_not_wait_in_the_inbox() {
     back.register("mentioned", &["#elsewhere"]).await;
     let waiting = back.recv_until(|f| f["type"] == "message").await;
     assert_eq!(waiting["payload"]["content"], "@mentioned while away", "{waiting}");
+}
+
+/// Announcements missed while a replica's listening connection was down are caught up from the
+/// heads once it is back: a lost notification costs a fetch, not a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_announced_while_a_replica_was_not_listening_reach_it_after_it_reconnects() {
+    let (hubs, url) = replicas_on(2).await;
+    let mut listener = hubs[1].agent("listener", &["#lost"]).await;
+    let mut sender = hubs[0].agent("sender", &["#lost"]).await;
+    assert_eq!(send_many(&mut sender, "sender", "#lost", 3).await, [1, 2, 3]);
+    assert_eq!(seqs_heard(&mut listener, "#lost", 3).await, [1, 2, 3]);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let cut = client
+        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN orochi%'", &[])
+        .await
+        .unwrap();
+    assert!(cut >= 2, "both replicas' listening connections were cut: {cut}");
+    // Committed while nobody listens (the listeners reconnect after a pause).
+    assert_eq!(send_many(&mut sender, "sender", "#lost", 3).await, [4, 5, 6]);
+    assert_eq!(seqs_heard(&mut listener, "#lost", 3).await, [4, 5, 6], "caught up after reconnecting, once, in order");
+    listener.expect_silence(std::time::Duration::from_millis(300)).await;
 }
