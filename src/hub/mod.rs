@@ -63,6 +63,8 @@ pub struct HubState {
     pub permissions: features::permissions::Permissions,
     /// Sockets by the workspace token they came with, for revocation.
     pub live_tokens: Arc<socket::live_tokens::LiveTokens>,
+    /// Each channel's newest `seq` delivered here, for resuming clients.
+    pub heads: pipeline::heads::Heads,
     pub started: Instant,
     shutdown: watch::Receiver<bool>,
 }
@@ -185,6 +187,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         push,
         permissions: features::permissions::Permissions::default(),
         live_tokens: Arc::default(),
+        heads: Default::default(),
         started: Instant::now(),
         shutdown,
     });
@@ -195,6 +198,8 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         tasks.push(tokio::spawn(socket::listener::serve(tcp, app, edge.clone(), state.shutdown.clone())));
     }
     tasks.push(tokio::spawn(state.clone().expire_permissions()));
+    let heads = state.clone();
+    tasks.push(tokio::spawn(async move { heads.heads.load(&heads.store).await }));
     tasks.extend(housekeeping(&state));
     tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
     Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })

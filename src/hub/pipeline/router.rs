@@ -178,6 +178,8 @@ impl HubState {
         frame.seq = Some(stored.seq);
         let out = Message::Text(frame.to_json().into());
         let m = &stored.msg;
+        // Before the frame goes out: see `heads`.
+        self.heads.delivered(&m.channel, stored.seq);
         let mut delivered = Vec::new();
         let reached = self.registry.deliver(&out, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &self.metrics, |name| {
             let got = m.inbox.iter().zip(&stored.inbox_ids).filter(|(r, _)| r.agent.eq_ignore_ascii_case(name));
