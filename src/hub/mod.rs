@@ -177,6 +177,8 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     registry.write().health = store.health_records().await?;
     let names = state::names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
+    // Several hubs write one PostgreSQL store; a SQLite file has one (see `pipeline::heads`).
+    let alone = matches!(config.db, crate::config::DbLocation::File(_));
     let state = Arc::new(HubState {
         config,
         admin_token,
@@ -187,7 +189,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         push,
         permissions: features::permissions::Permissions::default(),
         live_tokens: Arc::default(),
-        heads: Default::default(),
+        heads: pipeline::heads::Heads::new(alone),
         started: Instant::now(),
         shutdown,
     });

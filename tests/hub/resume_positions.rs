@@ -125,3 +125,12 @@ async fn a_restarted_hub_knows_the_heads_of_its_store() {
     let mut behind = again.raw(ADMIN).await;
     assert!(caught_up(&register_at(&mut behind, "behind", &["#kept"], json!({"#kept": head - 1})).await).is_empty());
 }
+
+/// Replicas write one PostgreSQL store, so no hub there can vouch for a channel's head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_on_postgresql_never_answers_caught_up() {
+    let h = crate::pg::hub::pg_hub().await;
+    let head = post(&h, "#r", 2).await;
+    let mut p = h.raw(ADMIN).await;
+    assert!(caught_up(&register_at(&mut p, "replica-client", &["#r"], json!({"#r": head})).await).is_empty());
+}

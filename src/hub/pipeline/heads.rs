@@ -6,9 +6,10 @@
 //! a register compares positions only after its agent joined the registry. A message delivered
 //! before the join has moved the head past the client's position, so the client reads history;
 //! one delivered after reaches the agent live. A channel the hub has not seen since it started
-//! has no head here, and its clients read history as before. It assumes what one hub (and a
-//! replica on the shared timeline) guarantees: this hub delivers every message committed to
-//! its store, in `seq` order.
+//! has no head here, and its clients read history as before. It holds only where this hub
+//! delivers every message committed to its store: on SQLite (one hub writes its file). Hubs on
+//! PostgreSQL are replicas that write one store, and a head of this hub's would not count the
+//! others' messages: there no channel is ever caught up.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -16,12 +17,17 @@ use std::sync::Mutex;
 use crate::hub::state::auth::Principal;
 use crate::hub::store::{HistoryQuery, Store};
 
-#[derive(Default)]
 pub struct Heads {
     seen: Mutex<HashMap<String, u64>>,
+    /// This hub alone writes its store (see the module's doc).
+    alone: bool,
 }
 
 impl Heads {
+    pub fn new(alone: bool) -> Heads {
+        Heads { seen: Mutex::default(), alone }
+    }
+
     /// A message of `channel` at `seq` is about to go out live.
     pub fn delivered(&self, channel: &str, seq: u64) {
         let mut seen = self.seen.lock().expect("heads lock");
@@ -34,7 +40,7 @@ impl Heads {
     /// The channels among `joined` whose head the client's position has reached. Call after
     /// the agent joined them in the registry.
     pub fn caught_up(&self, positions: &[(String, u64)], joined: &BTreeSet<String>) -> Vec<String> {
-        if positions.is_empty() {
+        if positions.is_empty() || !self.alone {
             return Vec::new();
         }
         let seen = self.seen.lock().expect("heads lock");
@@ -48,6 +54,9 @@ impl Heads {
     /// Learns the head of every channel with rows, as the admin reads them (every row). Run
     /// once at start, beside serving: until a channel's head is known its clients read history.
     pub async fn load(&self, store: &Store) {
+        if !self.alone {
+            return;
+        }
         let channels = match store.channels(Principal::Admin).await {
             Ok(c) => c,
             Err(e) => return tracing::warn!(error = %e, "cannot read the channels' heads; resuming clients read history"),
