@@ -4,6 +4,11 @@
 use clap::Parser;
 use scitex_orochi::cli::Cli;
 
+/// glibc's malloc took a fifth of the hub's CPU while a fleet reconnected (perf): its arenas'
+/// locks and trims. mimalloc keeps free lists per thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     #[cfg(unix)]

@@ -29,6 +29,10 @@ use pg_server::PgServer;
 use run::{Outcome, Plan};
 use traffic::{Pace, Target};
 
+/// The binary's allocator (see src/main.rs): this process is also the hub it measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 pub type Res<T> = Result<T, Error>;
 

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -20,8 +19,10 @@ use super::status::Shared;
 use super::{ClientError, ClientOptions, refused};
 use crate::protocol::{ErrorCode, Frame, Kind, SERVER_SENDER, close, parse_frame};
 use resume::Tracker;
+use schedule::{DIAL_LIMIT, RESTART_TCP_LIMIT, RESTART_WINDOW, backoff, restart_delay};
 
 mod resume;
+mod schedule;
 
 /// Frames the hub sends on its own that the client hands on, besides messages.
 const HUB_EVENTS: &[Kind] = &[Kind::PermissionVerdict, Kind::PermissionExpired];
@@ -79,17 +80,19 @@ async fn open(opts: &ClientOptions, tcp_limit: Option<Duration>) -> Result<Ws, C
 }
 
 /// Sends `frame` and waits for its ack; an error frame for it (or one without `ref`, as a
-/// refused token's) is the refusal.
-async fn acked(ws: &mut Ws, frame: &Frame) -> Result<(), ClientError> {
+/// refused token's) is the refusal. Returns the ack and the frames that came before it (a
+/// registered agent's live messages may).
+async fn acked(ws: &mut Ws, frame: &Frame) -> Result<(Frame, Vec<Frame>), ClientError> {
     write(ws, frame).await?;
+    let mut before = Vec::new();
     loop {
         let Some(Ok(msg)) = ws.next().await else { return Err(ClientError::Disconnected) };
         let Some(reply) = decode(msg) else { continue };
         let reference = reply.str_field("ref");
         match reply.kind.parse::<Kind>() {
             Ok(Kind::Error) if reference.is_none() || reference == Some(&frame.id) => return Err(refused(&reply.payload)),
-            Ok(Kind::Ack) if reference == Some(&frame.id) => return Ok(()),
-            _ => {}
+            Ok(Kind::Ack) if reference == Some(&frame.id) => return Ok((reply, before)),
+            _ => before.push(reply),
         }
     }
 }
@@ -109,28 +112,40 @@ struct Task {
 }
 
 impl Task {
-    /// Registers (when asked) and starts syncing every tracked channel.
+    /// Registers (when asked) and starts syncing every tracked channel the hub did not say
+    /// is caught up (`resume` positions); then handles what arrived before the ack.
     async fn handshake(&mut self, mut ws: Ws) -> Result<Ws, ClientError> {
-        if self.opts.register {
+        let (ack, before) = if self.opts.register {
             let o = &self.opts;
             let channels: Vec<&String> = self.tracker.last.keys().collect();
             let mut payload = json!({"channels": channels, "machine": o.machine, "role": o.role, "model": o.model, "project": o.project});
+            let positions: Map<String, Value> = self.tracker.last.iter().filter_map(|(c, s)| s.map(|s| (c.clone(), s.into()))).collect();
             if let Value::Object(p) = &mut payload {
                 p.extend(self.shared.profile());
+                if !positions.is_empty() {
+                    p.insert("resume".into(), Value::Object(positions));
+                }
             }
-            acked(&mut ws, &Frame::new(Kind::Register, &o.name, payload)).await?;
+            let answer = acked(&mut ws, &Frame::new(Kind::Register, &o.name, payload)).await?;
             // Announced again on this connection; their acks find no caller and are dropped.
             for frame in self.shared.standing() {
                 write(&mut ws, &frame).await?;
             }
+            answer
         } else {
             // The hub answers a refused token after the client's first frame: an empty
             // heartbeat (acked, and harmless on an unregistered socket) learns it at once.
-            acked(&mut ws, &Frame::new(Kind::Heartbeat, &self.opts.name, json!({}))).await?;
-        }
-        let channels: Vec<(String, Option<u64>)> = self.tracker.last.iter().map(|(c, s)| (c.clone(), *s)).collect();
+            acked(&mut ws, &Frame::new(Kind::Heartbeat, &self.opts.name, json!({}))).await?
+        };
+        let caught_up = ack.payload.get("caught_up").and_then(Value::as_array);
+        let is_caught_up = |c: &str| caught_up.is_some_and(|list| list.iter().any(|v| v.as_str() == Some(c)));
+        let channels: Vec<(String, Option<u64>)> =
+            self.tracker.last.iter().filter(|(c, s)| s.is_none() || !is_caught_up(c)).map(|(c, s)| (c.clone(), *s)).collect();
         for (channel, after) in channels {
             self.sync(&mut ws, &channel, after).await?;
+        }
+        for frame in before {
+            self.incoming(&mut ws, frame).await?;
         }
         Ok(ws)
     }
@@ -363,32 +378,4 @@ enum Ended {
     Restart,
     /// Anything else: the socket failed or the hub closed otherwise.
     Lost,
-}
-
-/// After a 1012 close the client retries after a random delay below this, again and again,
-/// for [`RESTART_WINDOW`]; the spread keeps a fleet from arriving in one instant.
-const RESTART_SPREAD: Duration = Duration::from_millis(300);
-
-/// How long after a 1012 close the quick retries last before the usual backoff takes over.
-const RESTART_WINDOW: Duration = Duration::from_secs(30);
-
-/// How long the TCP connection of a dial may take, after a 1012, before it is given up and
-/// tried again. While a restarted hub is swamped by its fleet, the kernel drops SYNs that
-/// overflow its accept queue and the client's own stack would wait 1, 3, then 7 s to resend
-/// them; a fresh dial after a short bound comes back sooner. The upgrade that follows is not
-/// held to it: giving up a connection the hub has queued wastes the hub's work on it (measured:
-/// 10,000 agents after a restart made 4,850 such connections the hub accepted for nothing).
-const RESTART_TCP_LIMIT: Duration = Duration::from_millis(1000);
-/// The bound on a whole dial (TCP, TLS, WebSocket upgrade): a hub that does not answer at all
-/// is a failed attempt, and the backoff goes on, rather than a wait of minutes in the kernel.
-const DIAL_LIMIT: Duration = Duration::from_secs(15);
-
-fn restart_delay() -> Duration {
-    RESTART_SPREAD.mul_f64(rand::rng().random_range(0.0..1.0))
-}
-
-/// Exponential from 100 ms to 10 s, with ±50 % jitter so a fleet does not reconnect in step.
-fn backoff(attempt: u32) -> Duration {
-    let base = (100u64 << attempt.min(7)).min(10_000) as f64;
-    Duration::from_millis((base * rand::rng().random_range(0.5..1.5)) as u64)
 }

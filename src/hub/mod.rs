@@ -66,6 +66,8 @@ pub struct HubState {
     pub peers: Arc<pipeline::peers::FromPeers>,
     /// Sockets by the workspace token they came with, for revocation.
     pub live_tokens: Arc<socket::live_tokens::LiveTokens>,
+    /// Each channel's newest `seq` delivered here, for resuming clients.
+    pub heads: pipeline::heads::Heads,
     pub started: Instant,
     shutdown: watch::Receiver<bool>,
 }
@@ -177,6 +179,8 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     registry.write().health = store.health_records().await?;
     let names = state::names::Names::load(store.clone(), config.names_per_workspace).await?;
     let (stop, shutdown) = watch::channel(false);
+    // Several hubs write a shared store; a SQLite file has one (see `pipeline::heads`).
+    let alone = !store.shared();
     let state = Arc::new_cyclic(|me| HubState {
         peers: pipeline::peers::FromPeers::new(me.clone()),
         config,
@@ -188,6 +192,7 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
         push,
         permissions: features::permissions::Permissions::default(),
         live_tokens: Arc::default(),
+        heads: pipeline::heads::Heads::new(alone),
         started: Instant::now(),
         shutdown,
     });
@@ -201,6 +206,8 @@ pub async fn start(config: Config) -> Result<RunningHub, HubError> {
     }
     tasks.push(tokio::spawn(state.clone().expire_permissions()));
     tasks.extend(crate::hub::state::fleet::start(&state));
+    let heads = state.clone();
+    tasks.push(tokio::spawn(async move { heads.heads.load(&heads.store).await }));
     tasks.extend(housekeeping(&state));
     tracing::info!(ws = %ws_addr, http = %http_addr, version = crate::VERSION, "hub listening");
     Ok(RunningHub { ws_addr, http_addr, state, stop, tasks })

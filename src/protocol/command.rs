@@ -7,8 +7,8 @@
 use serde_json::{Map, Value};
 
 use super::payload::{
-    MAX_RESOURCE_BYTES, Subagent, as_int, current_task, emoji, field_type, json_max, message_id, opt_str, required_channel,
-    str_max, string_list, subagents,
+    MAX_RESOURCE_BYTES, Subagent, as_int, current_task, emoji, field_type, json_max, message_id, opt_str, positions,
+    required_channel, str_max, string_list, subagents,
 };
 use super::limits::MAX_TASK_CHARS as MAX_TASK;
 use super::{ErrorCode, Frame, FrameError, Kind};
@@ -106,6 +106,10 @@ pub struct Register {
     pub project: String,
     pub multiplexer: String,
     pub subagent_count: i64,
+    /// `resume`: the last `seq` the client holds per channel, so the hub can say which
+    /// channels it missed nothing of (see `hub::pipeline::heads`). Clients that never send it
+    /// (the reference's) resume by `query` as before.
+    pub resume: Vec<(String, u64)>,
 }
 
 impl Register {
@@ -123,6 +127,7 @@ impl Register {
             project: text("project")?,
             multiplexer: text("multiplexer")?,
             subagent_count: p.get("subagent_count").and_then(as_int).unwrap_or(0),
+            resume: positions(p, "resume", max_channels)?,
         })
     }
 }

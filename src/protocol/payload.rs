@@ -108,6 +108,17 @@ pub fn string_list(p: &Map<String, Value>, key: &str, max_items: usize) -> Resul
     }
 }
 
+/// An object of channel name to `seq` (an integer from 0), at most `max_items` entries.
+pub fn positions(p: &Map<String, Value>, key: &str, max_items: usize) -> Result<Vec<(String, u64)>, FrameError> {
+    let bad = || FrameError::new(ErrorCode::InvalidFrame, format!("payload.{key} must map channel names to seq numbers (integers from 0)"));
+    match p.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(m)) if m.len() > max_items => Err(FrameError::too_large(&format!("payload.{key}"), m.len(), max_items, "items")),
+        Some(Value::Object(m)) => m.iter().map(|(c, v)| v.as_u64().map(|seq| (c.clone(), seq)).ok_or_else(bad)).collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
 /// Python's `int()` coercion of numbers and numeric strings.
 pub fn as_int(v: &Value) -> Option<i64> {
     match v {

@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use crate::common::*;
 
 fn options(h: &TestHub, name: &str, channels: &[&str]) -> ClientOptions {
-    let mut o = ClientOptions::new(h.ws_url(), ADMIN, name);
-    o.channels = channels.iter().map(|c| c.to_string()).collect();
-    o
+    options_at(&h.ws_url(), name, channels)
 }
 
 #[tokio::test]
@@ -195,4 +193,45 @@ async fn a_replaced_client_does_not_fight_back() {
     assert!(tokio::time::timeout(WAIT, c.recv()).await.expect("stream ends").is_none());
     other.send(json!({"type": "presence", "id": "p"})).await;
     assert!(other.recv().await["payload"]["agents"].get("twin").is_some(), "the newcomer keeps the name");
+}
+
+/// A client that missed nothing across a restart resumes without a replay (`caught_up` once
+/// the hub has read its heads; a history read before that) and gets what follows once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_missed_nothing_gets_what_follows_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.port = free_port();
+    config.dashboard_port = free_port();
+    let running = hub::start(config.clone()).await.unwrap();
+    let c = OrochiClient::connect(options_at(&running.ws_url(), "quiet", &["#quiet"])).await.unwrap();
+    let feeder = OrochiClient::connect(options_at(&running.ws_url(), "feeder", &[])).await.unwrap();
+    for i in 0..3 {
+        feeder.send("#quiet", &format!("{i}"), None).await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    for _ in 0..3 {
+        seqs.push(tokio::time::timeout(WAIT, c.recv()).await.expect("live").unwrap().seq.unwrap());
+    }
+    let mut reconnects = c.reconnects();
+    running.shutdown().await;
+    let running = hub::start(config).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(15), reconnects.changed()).await.expect("reconnected").unwrap();
+    for i in 3..5 {
+        feeder.send("#quiet", &format!("{i}"), None).await.unwrap();
+    }
+    for _ in 0..2 {
+        seqs.push(tokio::time::timeout(WAIT, c.recv()).await.expect("live after the restart").unwrap().seq.unwrap());
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5], "once each, in order");
+    assert!(tokio::time::timeout(Duration::from_millis(300), c.recv()).await.is_err(), "nothing extra");
+    c.close().await;
+    feeder.close().await;
+    running.shutdown().await;
+}
+
+fn options_at(url: &str, name: &str, channels: &[&str]) -> ClientOptions {
+    let mut o = ClientOptions::new(url.to_string(), ADMIN, name);
+    o.channels = channels.iter().map(|c| c.to_string()).collect();
+    o
 }

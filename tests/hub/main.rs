@@ -21,6 +21,7 @@ mod http_api;
 mod inbox;
 mod library;
 mod permissions;
+mod resume_positions;
 mod robustness;
 mod skills_catalog;
 mod todos;

@@ -176,6 +176,8 @@ impl HubState {
         self.metrics.messages_stored.inc();
         frame.seq = Some(stored.seq);
         let m = &stored.msg;
+        // Before the frame goes out: see `heads`.
+        self.heads.delivered(&m.channel, stored.seq);
         let waiting: Vec<(&str, i64)> = m.inbox.iter().map(|r| r.agent.as_str()).zip(stored.inbox_ids.iter().copied()).collect();
         self.fan_out(&frame, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &waiting);
         self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());

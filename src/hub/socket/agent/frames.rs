@@ -40,7 +40,8 @@ impl Session {
             format!("{name}@{host}")
         });
         let saved = st.store.saved_channels(name.clone()).await.map_err(|e| FrameError::new(ErrorCode::StoreUnavailable, e.to_string()))?;
-        if !r.channels.is_empty() {
+        // Remembering channels already remembered would change nothing, and wait for a commit.
+        if r.channels.iter().any(|c| !saved.contains(c)) {
             persist_membership(&st, &name, r.channels.clone(), true).await?;
         }
         let now = now_ts();
@@ -69,6 +70,27 @@ impl Session {
             info.subagents = list;
         }
         let connected = info.connected_event();
+        let joined = if r.resume.is_empty() { Default::default() } else { info.channels.clone() };
+        self.take_name(info);
+        st.peers.registered(&st.store, self.conn.principal.workspace_id(), &name).await;
+        st.registry.to_observers(&Frame::server(Kind::PresenceChange, connected), &st.metrics);
+        let mut ack = Frame::ack(id, None);
+        if !r.resume.is_empty() {
+            // Only now that the agent is in the registry: see `heads`.
+            ack.payload.insert("caught_up".into(), json!(st.heads.caught_up(&r.resume, &joined)));
+        }
+        self.send(&ack);
+        st.permissions.agent_back(&name);
+        inbox::hand_over(&self.state, &self.conn, name).await;
+        Ok(Flow::Done)
+    }
+
+    /// Puts this socket in the registry under `info.name`: it replaces the name's older socket
+    /// and evicts the stale agents of its machine.
+    fn take_name(&mut self, info: AgentInfo) {
+        let st = &self.state;
+        let name = info.name.clone();
+        let machine = info.machine.clone();
         let stale = Duration::from_secs(st.config.stale_secs);
         let mut evicted = Vec::new();
         {
@@ -92,13 +114,7 @@ impl Session {
         for n in &evicted {
             st.announce_disconnect(n);
         }
-        self.name = Some(name.clone());
-        st.peers.registered(&st.store, self.conn.principal.workspace_id(), &name).await;
-        st.registry.to_observers(&Frame::server(Kind::PresenceChange, connected), &st.metrics);
-        self.send(&Frame::ack(id, None));
-        st.permissions.agent_back(&name);
-        inbox::hand_over(&self.state, &self.conn, name).await;
-        Ok(Flow::Done)
+        self.name = Some(name);
     }
 
     /// One token of the socket's message budget, or RATE_LIMITED after the wait for the next.
