@@ -33,6 +33,9 @@ impl FromPeers {
     /// Tells the other hubs that `name` registered here, after it replaced any holder here:
     /// their holder, if older, closes with 4000 as it would on one hub.
     pub async fn registered(&self, store: &Store, workspace: &str, name: &str) {
+        if !store.shared() {
+            return;
+        }
         let key = (workspace.to_string(), name.to_string());
         self.count(&key, true);
         let note = PeerNote::Registered { workspace: key.0.clone(), name: key.1.clone() };
