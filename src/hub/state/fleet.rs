@@ -131,7 +131,8 @@ fn notes(events: Vec<PresenceEvent>) -> Vec<PeerNote> {
     let mut notes = Vec::new();
     let (mut part, mut size) = (Vec::new(), 0);
     for e in events {
-        let len = e.holder.len() + e.agent.len() + e.frame.len() + 40;
+        // As it travels: the frame is a JSON string inside the note, its quotes escaped.
+        let len = serde_json::to_string(&e).map_or(usize::MAX, |j| j.len()) + 1;
         if len > NOTE_BYTES {
             tracing::warn!(agent = %e.agent, bytes = len, "an event too large for the other hubs; their observers miss it");
             continue;

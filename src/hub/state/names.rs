@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot};
@@ -88,10 +89,13 @@ struct Held {
     owner: HashMap<String, String>,
     /// workspace id → names held
     count: HashMap<String, u64>,
+    /// Moves with every change, so a reload can tell a change made while it read.
+    generation: u64,
 }
 
 impl Held {
     fn insert(&mut self, name: &str, workspace: String) {
+        self.generation += 1;
         *self.count.entry(workspace.clone()).or_default() += 1;
         if let Some(old) = self.owner.insert(key(name).into_owned(), workspace) {
             self.forget_one(&old);
@@ -99,6 +103,7 @@ impl Held {
     }
 
     fn remove(&mut self, name: &str) {
+        self.generation += 1;
         if let Some(ws) = self.owner.remove(key(name).as_ref()) {
             self.forget_one(&ws);
         }
@@ -122,6 +127,10 @@ pub struct Names {
     per_workspace: u64,
     /// New claims, written in batches by [`write_claims`].
     pending: mpsc::Sender<Pending>,
+    /// One reload at a time, so an older read never replaces a newer one...
+    reloading: tokio::sync::Mutex<()>,
+    /// ...and reloads asked while one ran become one.
+    reload_wanted: AtomicBool,
 }
 
 /// A claim waiting for the database.
@@ -139,14 +148,29 @@ impl Names {
         let held = Arc::new(RwLock::new(read_claims(&store).await?));
         let (pending, queue) = mpsc::channel(BATCH);
         tokio::spawn(write_claims(store.clone(), held.clone(), per_workspace, queue));
-        Ok(Names { store, held, per_workspace, pending })
+        Ok(Names { store, held, per_workspace, pending, reloading: Default::default(), reload_wanted: AtomicBool::new(false) })
     }
 
     /// Reads the claims again: another hub on the database changed them.
     pub async fn reload(&self) {
-        match read_claims(&self.store).await {
-            Ok(held) => *self.held.write().expect("names lock") = held,
-            Err(e) => tracing::warn!(error = %e, "cannot read the name claims another hub changed"),
+        self.reload_wanted.store(true, Ordering::Release);
+        let _one = self.reloading.lock().await;
+        if !self.reload_wanted.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        loop {
+            let before = self.held.read().expect("names lock").generation;
+            let mut fresh = match read_claims(&self.store).await {
+                Ok(fresh) => fresh,
+                Err(e) => return tracing::warn!(error = %e, "cannot read the name claims another hub changed"),
+            };
+            let mut held = self.held.write().expect("names lock");
+            // A claim or release made here while reading may be missing from the read.
+            if held.generation == before {
+                fresh.generation = before + 1;
+                *held = fresh;
+                return;
+            }
         }
     }
 

@@ -43,6 +43,11 @@ struct Head {
     own: BTreeSet<u64>,
     /// Rows and own messages that arrived ahead of a gap.
     held: BTreeMap<u64, Held>,
+    /// Rows a fill found at numbers still expected as own: dropped when the own message
+    /// arrives, delivered if its commit reported a failure although it committed.
+    own_rows: BTreeMap<u64, PeerRow>,
+    /// The highest `seq` announced, own commits included.
+    heard: u64,
 }
 
 enum Held {
@@ -100,17 +105,23 @@ impl Timeline {
     }
 
     /// The commit of these did not succeed, or its outcome is unknown: stop waiting for them.
-    /// A failed commit's numbers go to the next commit; one that did commit after all is
-    /// announced like a peer's, and fetched.
+    /// A failed commit's numbers go to the next commit. One that did commit after all (the
+    /// connection broke after the server committed) is delivered as a peer's: from a row a
+    /// fill already found, or fetched once its announcement was heard, now or later.
     pub(super) fn own_failed(&self, placed: &[(&str, u64)]) {
         let mut heads = self.lock();
         for (channel, seq) in placed {
             if let Some(h) = heads.get_mut(*channel) {
                 h.own.remove(seq);
+                if let Some(row) = h.own_rows.remove(seq) {
+                    h.held.insert(*seq, Held::Peer(row));
+                }
             }
         }
         let channels: BTreeSet<&str> = placed.iter().map(|(c, _)| *c).collect();
         for channel in channels {
+            let heard = heads.get(channel).map_or(0, |h| h.heard);
+            self.ask(&mut heads, channel, heard);
             self.advance(&mut heads, channel);
         }
     }
@@ -120,6 +131,7 @@ impl Timeline {
         let mut heads = self.lock();
         let h = head(&mut heads, channel);
         h.own.remove(&seq);
+        h.own_rows.remove(&seq);
         if seq <= h.delivered {
             // Cannot happen while own commits are expected before they commit; answering the
             // origin matters more than the order then.
@@ -144,7 +156,9 @@ impl Timeline {
     /// delivery is on the way) or another's.
     pub(super) fn announced(&self, channel: &str, seq: u64) {
         let mut heads = self.lock();
-        if heads.get(channel).is_some_and(|h| h.own.contains(&seq) || h.held.contains_key(&seq)) {
+        let h = head(&mut heads, channel);
+        h.heard = h.heard.max(seq);
+        if h.own.contains(&seq) || h.held.contains_key(&seq) {
             return;
         }
         self.ask(&mut heads, channel, seq);
@@ -208,7 +222,12 @@ impl Timeline {
         let h = head(&mut heads, channel);
         for r in rows {
             let seq = r.row.seq;
-            if seq > h.delivered && !h.own.contains(&seq) && !h.held.contains_key(&seq) {
+            if seq <= h.delivered || h.held.contains_key(&seq) {
+                continue;
+            }
+            if h.own.contains(&seq) {
+                h.own_rows.insert(seq, r);
+            } else {
                 h.held.insert(seq, Held::Peer(r));
             }
         }

@@ -116,3 +116,27 @@ async fn a_read_waits_until_its_rows_were_delivered_here() {
     assert_eq!(seen(&s), ["peer 2", "peer 3"]);
     assert!(!t.caught_up(&[row(3).row]).await, "delivered already: no wait");
 }
+
+#[tokio::test]
+async fn an_own_commit_reported_failed_that_did_commit_is_delivered_once() {
+    // Its announcement came while it was still expected; a peer's next commit was fetched
+    // with it; then the commit reported a failure (the connection broke after the server
+    // committed).
+    let (t, s) = timeline(&[("#c", 4)]);
+    t.expect_own(&[("#c", 5)]);
+    t.announced("#c", 5);
+    t.announced("#c", 6);
+    t.fetched("#c", vec![row(5), row(6)], 6);
+    assert!(seen(&s).is_empty(), "5 is expected as own");
+    t.own_failed(&[("#c", 5)]);
+    assert_eq!(seen(&s), ["peer 5", "peer 6"]);
+
+    // Without a fill in between: the heard announcement makes it fetched.
+    let (t, s) = timeline(&[("#c", 4)]);
+    t.expect_own(&[("#c", 5)]);
+    t.announced("#c", 5);
+    t.own_failed(&[("#c", 5)]);
+    assert_eq!(t.lock()["#c"].asked, 5, "fetched, since it was announced");
+    t.fetched("#c", vec![row(5)], 5);
+    assert_eq!(seen(&s), ["peer 5"]);
+}
