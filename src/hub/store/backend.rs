@@ -308,6 +308,13 @@ pub trait PermissionRequests {
 /// Other hub processes on the same database (see [`super::peers`]).
 #[async_trait]
 pub trait Peers {
+    /// Whether other processes may share this database. Without them (SQLite) the registry
+    /// lists every agent, and nothing is told or heard.
+    fn shared(&self) -> bool;
+
+    /// This process's id among those on the database (empty without others).
+    fn replica(&self) -> &str;
+
     /// Starts handing what other processes commit and say to `sink`. A store that one process
     /// owns (SQLite) has no peers and never calls it.
     fn follow_peers(&self, sink: Sink);
@@ -320,13 +327,6 @@ pub trait Peers {
 /// database's clock, so processes on several machines agree on who is silent.
 #[async_trait]
 pub trait Presence {
-    /// Whether other processes may share this database. Without them (SQLite) the registry
-    /// lists every agent, and nothing is written here.
-    fn shared(&self) -> bool;
-
-    /// This process's id among those on the database (empty without others).
-    fn replica(&self) -> &str;
-
     /// Marks this process alive and writes its changed agents, in one statement; true when the
     /// process was not known (its first call, or it was taken for dead meanwhile and its rows
     /// deleted: the caller writes all its agents again).

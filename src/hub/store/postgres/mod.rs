@@ -223,6 +223,14 @@ impl Messages for PgStore {
 
 #[async_trait]
 impl Peers for PgStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn replica(&self) -> &str {
+        &self.replica
+    }
+
     fn follow_peers(&self, sink: Sink) {
         self.timeline.set_sink(sink);
     }

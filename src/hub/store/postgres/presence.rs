@@ -13,14 +13,6 @@ const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 #[async_trait]
 impl Presence for PgStore {
-    fn shared(&self) -> bool {
-        true
-    }
-
-    fn replica(&self) -> &str {
-        &self.replica
-    }
-
     async fn publish_presence(&self, changes: PresenceChanges) -> Result<bool, StoreError> {
         let PresenceChanges { rows, gone } = changes;
         let (mut names, mut workspaces, mut infos) = (Vec::new(), Vec::new(), Vec::new());

@@ -152,6 +152,14 @@ impl Backend for SqliteStore {
 /// One hub process owns a SQLite file (replicas on one file are for tests only): no peers.
 #[async_trait]
 impl Peers for SqliteStore {
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn replica(&self) -> &str {
+        ""
+    }
+
     fn follow_peers(&self, _sink: Sink) {}
 
     async fn tell_peers(&self, _note: PeerNote) -> Result<(), StoreError> {

@@ -10,14 +10,6 @@ use crate::hub::store::presence::{AgentRow, Dropped, PresenceChanges};
 
 #[async_trait]
 impl Presence for SqliteStore {
-    fn shared(&self) -> bool {
-        false
-    }
-
-    fn replica(&self) -> &str {
-        ""
-    }
-
     async fn publish_presence(&self, _: PresenceChanges) -> Result<bool, StoreError> {
         Ok(false)
     }
