@@ -1,6 +1,7 @@
-//! `register.resume`: a client names the last `seq` it holds per channel and the ack lists the
-//! channels it missed nothing of (`caught_up`). Old clients, positions behind, at or past the
-//! head, hostile ones, another workspace's messages, and a restarted hub.
+//! `register.resume`: a client names the last `seq` it holds per channel; the hub sends what it
+//! missed there when it still holds it, before the ack, and the ack lists the channels it then
+//! holds everything of (`caught_up`). Old clients, positions behind, at or past the head, too
+//! far behind, hostile ones, another workspace's messages, and a restarted hub.
 
 use serde_json::{Value, json};
 
@@ -11,6 +12,24 @@ async fn register_at(p: &mut Peer, name: &str, channels: &[&str], resume: Value)
     let id = format!("reg-{name}");
     p.send(json!({"type": "register", "sender": name, "id": id, "payload": {"channels": channels, "resume": resume}})).await;
     p.recv_until(|f| f["payload"]["ref"] == id.as_str() && (f["type"] == "ack" || f["type"] == "error")).await
+}
+
+/// [`register_at`], also returning the frames that came before the reply.
+async fn register_seeing(p: &mut Peer, name: &str, channels: &[&str], resume: Value) -> (Vec<Value>, Value) {
+    let id = format!("reg-{name}");
+    p.send(json!({"type": "register", "sender": name, "id": id, "payload": {"channels": channels, "resume": resume}})).await;
+    let mut before = Vec::new();
+    loop {
+        let f = p.recv().await;
+        if f["payload"]["ref"] == id.as_str() && (f["type"] == "ack" || f["type"] == "error") {
+            return (before, f);
+        }
+        before.push(f);
+    }
+}
+
+fn seqs(frames: &[Value]) -> Vec<u64> {
+    frames.iter().filter(|f| f["type"] == "message").map(|f| f["seq"].as_u64().unwrap()).collect()
 }
 
 fn caught_up(ack: &Value) -> Vec<&str> {
@@ -37,22 +56,39 @@ async fn a_register_without_positions_is_acked_as_before() {
 }
 
 #[tokio::test]
-async fn positions_at_or_past_the_head_are_caught_up_and_behind_are_not() {
+async fn positions_behind_get_what_they_missed_before_the_ack_and_at_or_past_the_head_nothing() {
     let h = start_hub().await;
     let head = post(&h, "#r", 3).await;
     assert_eq!(head, 3);
     let mut at = h.raw(ADMIN).await;
-    assert_eq!(caught_up(&register_at(&mut at, "at", &["#r"], json!({"#r": head})).await), ["#r"]);
+    let (before, ack) = register_seeing(&mut at, "at", &["#r"], json!({"#r": head})).await;
+    assert_eq!((seqs(&before), caught_up(&ack)), (vec![], vec!["#r"]));
     let mut behind = h.raw(ADMIN).await;
-    assert!(caught_up(&register_at(&mut behind, "behind", &["#r"], json!({"#r": 1})).await).is_empty());
+    let (before, ack) = register_seeing(&mut behind, "behind", &["#r"], json!({"#r": 1})).await;
+    assert_eq!((seqs(&before), caught_up(&ack)), (vec![2, 3], vec!["#r"]), "the missed frames, in order, then the ack");
+    assert_eq!(before[0]["payload"]["content"], "m1", "the live frame as it was: {}", before[0]);
     // Past the head (a client of a hub whose data was replaced): nothing to replay either.
     let mut past = h.raw(ADMIN).await;
     assert_eq!(caught_up(&register_at(&mut past, "past", &["#r"], json!({"#r": u64::MAX})).await), ["#r"]);
     // A caught-up agent gets what follows live, once.
     post(&h, "#r", 1).await;
-    let live = at.recv_until(|f| f["type"] == "message").await;
-    assert_eq!(live["seq"], 4);
-    at.expect_silence(std::time::Duration::from_millis(200)).await;
+    for p in [&mut at, &mut behind] {
+        let live = p.recv_until(|f| f["type"] == "message").await;
+        assert_eq!(live["seq"], 4);
+        p.expect_silence(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_further_behind_than_the_hub_keeps_reads_history() {
+    let h = start_hub().await;
+    post(&h, "#long", 70).await;
+    let mut p = h.raw(ADMIN).await;
+    let (before, ack) = register_seeing(&mut p, "slow", &["#long"], json!({"#long": 1})).await;
+    assert!(seqs(&before).is_empty() && caught_up(&ack).is_empty(), "2 to 6 are no longer kept: {ack}");
+    let mut near = h.raw(ADMIN).await;
+    let (before, ack) = register_seeing(&mut near, "near", &["#long"], json!({"#long": 60})).await;
+    assert_eq!((seqs(&before), caught_up(&ack)), ((61..=70).collect(), vec!["#long"]));
 }
 
 #[tokio::test]
@@ -94,9 +130,9 @@ async fn another_workspace_learns_no_rows_from_its_positions() {
     writer.register("writer", &["#shared"]).await;
     writer.say("writer", "#shared", "for workspace one only").await;
     let mut reader = h.raw(&two).await;
-    let ack = register_at(&mut reader, "reader", &["#shared"], json!({"#shared": 0})).await;
-    assert!(caught_up(&ack).is_empty(), "behind the head, so it reads history: {ack}");
-    assert!(!ack.to_string().contains("workspace one"), "{ack}");
+    let (before, ack) = register_seeing(&mut reader, "reader", &["#shared"], json!({"#shared": 0})).await;
+    assert_eq!(caught_up(&ack), ["#shared"], "its history holds nothing it may read: {ack}");
+    assert!(before.iter().chain([&ack]).all(|f| !f.to_string().contains("workspace one")), "{before:?} {ack}");
     reader.send(json!({"type": "query", "sender": "reader", "id": "q", "payload": {"channel": "#shared", "after_seq": 0, "limit": 100}})).await;
     let rows = reader.recv_until(|f| f["payload"]["ref"] == "q").await;
     assert_eq!(rows["payload"]["history"], json!([]), "the other workspace's row stays hidden");

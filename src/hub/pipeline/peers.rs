@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use axum::extract::ws::Message;
+
 use crate::hub::HubState;
 use crate::hub::state::fleet;
 use crate::hub::socket::conn::close_code;
@@ -92,7 +94,7 @@ impl PeerSink for FromPeers {
         let Some(st) = self.state.upgrade() else { return };
         let waiting: Vec<(&str, i64)> = p.waiting.iter().map(|(agent, id)| (agent.as_str(), *id)).collect();
         let r = &p.row;
-        st.fan_out(&r.to_frame(), &r.channel, &r.sender, &r.mentions, p.audience.scope(), &waiting);
+        st.fan_out(&Message::Text(r.to_frame().to_json().into()), &r.channel, &r.sender, &r.mentions, p.audience.scope(), &waiting);
     }
 
     fn note(&self, note: PeerNote, mine: bool) {

@@ -176,19 +176,19 @@ impl HubState {
         self.metrics.messages_stored.inc();
         frame.seq = Some(stored.seq);
         let m = &stored.msg;
-        // Before the frame goes out: see `heads`.
-        self.heads.delivered(&m.channel, stored.seq);
         let waiting: Vec<(&str, i64)> = m.inbox.iter().map(|r| r.agent.as_str()).zip(stored.inbox_ids.iter().copied()).collect();
-        self.fan_out(&frame, &m.channel, &m.sender, &m.mentions, m.audience.scope(), &waiting);
+        let out = Message::Text(frame.to_json().into());
+        let scope = m.audience.scope();
+        // Recorded as it goes out: see `heads`.
+        self.heads.deliver(&m.channel, stored.seq, scope, &out, || self.fan_out(&out, &m.channel, &m.sender, &m.mentions, scope, &waiting));
         self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
     }
 
-    /// Sends a stored message's frame, serialized once, to every socket here it reaches; a
+    /// Sends a stored message's frame (serialized once by the caller) to every socket here it reaches; a
     /// `waiting` mention `(agent, inbox row)` is done once a socket of its agent took it.
-    pub(super) fn fan_out(&self, frame: &Frame, channel: &str, sender: &str, mentions: &[String], scope: Option<&str>, waiting: &[(&str, i64)]) {
-        let out = Message::Text(frame.to_json().into());
+    pub(super) fn fan_out(&self, out: &Message, channel: &str, sender: &str, mentions: &[String], scope: Option<&str>, waiting: &[(&str, i64)]) {
         let mut delivered = Vec::new();
-        let reached = self.registry.deliver(&out, channel, sender, mentions, scope, &self.metrics, |name| {
+        let reached = self.registry.deliver(out, channel, sender, mentions, scope, &self.metrics, |name| {
             let got = waiting.iter().filter(|(agent, _)| agent.eq_ignore_ascii_case(name));
             delivered.extend(got.map(|(_, id)| *id));
         });

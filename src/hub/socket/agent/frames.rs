@@ -71,13 +71,17 @@ impl Session {
         }
         let connected = info.connected_event();
         let joined = if r.resume.is_empty() { Default::default() } else { info.channels.clone() };
-        self.take_name(info);
+        // What it missed and this hub still holds goes out before the ack, ahead of anything live.
+        let conn = self.conn.clone();
+        let room = ((st.config.queue_frames / 2) as usize, (st.config.queue_bytes / 2) as usize);
+        let caught_up = st.heads.resume(&r.resume, &joined, &conn.principal, room, || self.take_name(info), |m| {
+            conn.send(m.clone(), &st.metrics);
+        });
         st.peers.registered(&st.store, self.conn.principal.workspace_id(), &name).await;
         st.registry.to_observers(&Frame::server(Kind::PresenceChange, connected), &st.metrics);
         let mut ack = Frame::ack(id, None);
         if !r.resume.is_empty() {
-            // Only now that the agent is in the registry: see `heads`.
-            ack.payload.insert("caught_up".into(), json!(st.heads.caught_up(&r.resume, &joined)));
+            ack.payload.insert("caught_up".into(), json!(caught_up));
         }
         self.send(&ack);
         st.permissions.agent_back(&name);

@@ -17,12 +17,7 @@ impl Membership for SqliteStore {
     }
 
     async fn saved_channels(&self, agent: String) -> Result<Vec<String>, StoreError> {
-        self.read(move |c| {
-            c.prepare_cached("SELECT channel FROM channel_members WHERE agent = ?1")?
-                .query_map([agent], |r| r.get::<_, String>(0))?
-                .collect()
-        })
-        .await
+        self.lookup(|c| c.prepare_cached("SELECT channel FROM channel_members WHERE agent = ?1")?.query_map([agent], |r| r.get::<_, String>(0))?.collect())
     }
 
     async fn channel_members(&self, channel: String) -> Result<Vec<String>, StoreError> {
