@@ -183,13 +183,21 @@ impl Tails {
         while self.bytes > KEPT_BYTES && self.evict_oldest(channel) {}
     }
 
-    /// Drops the frames of the channel delivered to longest ago, other than `keep`; false when
-    /// there is none.
+    /// Drops the frames of the quarter of the channels (at least one) delivered to longest ago,
+    /// other than `keep`; false when there is none. A quarter, so the scan of every channel is
+    /// paid once per many deliveries even when the budget is full of small tails.
     fn evict_oldest(&mut self, keep: &str) -> bool {
-        let oldest = self.channels.iter().filter(|(c, t)| *c != keep && !t.frames.is_empty()).min_by_key(|(_, t)| t.last_delivery).map(|(c, _)| c.clone());
-        let Some(channel) = oldest else { return false };
-        let tail = self.channels.get_mut(&channel).expect("found above");
-        self.bytes -= tail.frames.drain(..).map(|k| size(&k.frame)).sum::<usize>();
+        let mut holding: Vec<(u64, &String)> = self.channels.iter().filter(|(c, t)| *c != keep && !t.frames.is_empty()).map(|(c, t)| (t.last_delivery, c)).collect();
+        if holding.is_empty() {
+            return false;
+        }
+        let n = holding.len().div_ceil(4);
+        holding.select_nth_unstable(n - 1);
+        let oldest: Vec<String> = holding[..n].iter().map(|(_, c)| (*c).clone()).collect();
+        for channel in oldest {
+            let tail = self.channels.get_mut(&channel).expect("found above");
+            self.bytes -= tail.frames.drain(..).map(|k| size(&k.frame)).sum::<usize>();
+        }
         true
     }
 }

@@ -71,7 +71,8 @@ impl ReadPool {
         };
         let out = f(&conn);
         let mut idle = self.idle.lock().expect("pool lock");
-        if idle.len() < READERS {
+        // The read threads' connections and those of inline lookups on the async workers.
+        if idle.len() < 2 * READERS {
             idle.push(conn);
         }
         Ok(out?)
