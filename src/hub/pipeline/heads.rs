@@ -20,12 +20,12 @@ use std::sync::Mutex;
 use axum::extract::ws::Message;
 
 use crate::hub::state::auth::Principal;
-use crate::hub::store::{HistoryQuery, Store};
+use crate::hub::store::{HistoryQuery, Store, reader_scope};
 
 /// Frames kept per channel: a client further behind reads history.
 const FRAMES_PER_CHANNEL: usize = 64;
-/// Bytes of frames kept over all channels; past it, the channel delivered to longest ago gives
-/// its frames up.
+/// Bytes of frames kept over all channels; past it, the channels delivered to longest ago give
+/// their frames up.
 const KEPT_BYTES: usize = 16 << 20;
 
 pub struct Heads {
@@ -100,10 +100,8 @@ impl Heads {
         }
         let tails = self.tails.lock().expect("heads lock");
         join();
-        let scope = match reader {
-            Principal::Admin => None,
-            Principal::Workspace(w) => Some(w.as_str()),
-        };
+        let scope = reader_scope(reader);
+        let scope = scope.as_deref();
         let (mut frames, mut bytes) = room;
         let mut caught_up = Vec::new();
         for (channel, at) in positions.iter().filter(|(c, _)| joined.contains(c)) {

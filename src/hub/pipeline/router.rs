@@ -184,8 +184,8 @@ impl HubState {
         self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
     }
 
-    /// Sends a stored message's frame (serialized once by the caller) to every socket here it reaches; a
-    /// `waiting` mention `(agent, inbox row)` is done once a socket of its agent took it.
+    /// Sends a stored message's frame (serialized once, by the caller) to every socket here it
+    /// reaches; a `waiting` mention `(agent, inbox row)` is done once a socket of its agent took it.
     pub(super) fn fan_out(&self, out: &Message, channel: &str, sender: &str, mentions: &[String], scope: Option<&str>, waiting: &[(&str, i64)]) {
         let mut delivered = Vec::new();
         let reached = self.registry.deliver(out, channel, sender, mentions, scope, &self.metrics, |name| {
