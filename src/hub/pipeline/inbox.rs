@@ -16,6 +16,12 @@ use crate::protocol::{Frame, Kind, addresses, parse_mentions};
 const HAND_OVER_WAIT: Duration = Duration::from_secs(10);
 const HAND_OVER_POLL: Duration = Duration::from_millis(10);
 
+/// What a register may be handed before anything live, as (frames, bytes): half the socket's
+/// queue, so the hand-over never cuts it (4008).
+pub(crate) fn hand_over_room(st: &HubState) -> (usize, usize) {
+    ((st.config.queue_frames / 2).max(1) as usize, (st.config.queue_bytes / 2) as usize)
+}
+
 /// After the register ack: the mentions no socket of this agent received, oldest first, as
 /// `message` frames marked `"inbox": true`, then an `inbox` frame with the counts. The queue
 /// is filled to half at most, then drained by the client, so handing them out never cuts the
@@ -33,7 +39,7 @@ pub(crate) async fn hand_over(st: &HubState, conn: &Conn, name: String) {
     if waiting.rows.is_empty() && waiting.dropped == 0 {
         return;
     }
-    let (byte_budget, frame_budget) = ((st.config.queue_bytes / 2) as usize, (st.config.queue_frames / 2).max(1) as usize);
+    let (frame_budget, byte_budget) = hand_over_room(st);
     // Room for a frame of `len` bytes: within half the queue, or an empty queue (one frame
     // always fits).
     let room = |len: usize| {

@@ -181,7 +181,7 @@ impl HubState {
         let scope = m.audience.scope();
         // Recorded as it goes out: see `heads`.
         self.heads.deliver(&m.channel, stored.seq, scope, &out, || self.fan_out(&out, &m.channel, &m.sender, &m.mentions, scope, &waiting));
-        self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, m.audience.scope());
+        self.push.enqueue(&m.channel, &m.sender, &m.content, &m.mentions, scope);
     }
 
     /// Sends a stored message's frame (serialized once, by the caller) to every socket here it

@@ -73,8 +73,7 @@ impl Session {
         let joined = if r.resume.is_empty() { Default::default() } else { info.channels.clone() };
         // What it missed and this hub still holds goes out before the ack, ahead of anything live.
         let conn = self.conn.clone();
-        let room = ((st.config.queue_frames / 2) as usize, (st.config.queue_bytes / 2) as usize);
-        let caught_up = st.heads.resume(&r.resume, &joined, &conn.principal, room, || self.take_name(info), |m| {
+        let caught_up = st.heads.resume(&r.resume, &joined, &conn.principal, inbox::hand_over_room(&st), || self.take_name(info), |m| {
             conn.send(m.clone(), &st.metrics);
         });
         st.peers.registered(&st.store, self.conn.principal.workspace_id(), &name).await;
